@@ -1,0 +1,69 @@
+"""The ``swescale`` command line.
+
+Each subpackage adds its own commands in its ``cli.py`` (``register(app)``), so this file
+stays a table of contents. Imports are lazy inside the commands to keep ``--help`` fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Scale test-time compute for software-engineering agents.",
+    pretty_exceptions_show_locals=False,
+)
+
+# Subpackages whose cli module registers commands, in help order.
+_COMMAND_MODULES = [
+    "swescale.scaling.cli",  # run, demo
+    "swescale.swebench.cli",  # eval, validate, tasks
+    "swescale.selection.cli",  # select, replay
+    "swescale.report.cli",  # report
+    "swescale.sandbox.cli",  # images, gc, sandbox, engine
+    "swescale.agent.cli",  # serve
+    "swescale.ci.cli",  # ci
+]
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # The HTTP and Docker clients are chatty at INFO; their news is ours only on -v.
+    for noisy in ("httpx", "urllib3", "docker", "openai", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _register_all() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # that subpackage has no commands yet
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The run configuration: pydantic models, YAML presets in ``configs/``, dotted overrides.
+
+``load_config("configs/default.yaml", ["scaling.n_parallel=4", "model.temperature=0.7"])``
+reads the file, applies each ``key=value`` (the value parsed as YAML, so numbers, booleans
+and lists work), and validates the result; unknown keys are errors, not silent no-ops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from swescale.agent.config import AgentConfig, ModelConfig
+from swescale.sandbox.config import ImagesConfig, SandboxConfig
+from swescale.scaling.config import BudgetConfig, ScalingConfig
+from swescale.selection.config import SelectionConfig
+from swescale.swebench.config import DatasetConfig, GradingConfig
+from swescale.verifiers.config import VerifiersConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says which and why."""
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = ""
+    runs_dir: Path = Path("runs")
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    verifiers: VerifiersConfig = Field(default_factory=VerifiersConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    grading: GradingConfig = Field(default_factory=GradingConfig)
+
+    def digest(self) -> str:
+        """A stable hash of everything that changes results (not where they are written)."""
+        data = self.model_dump(mode="json", exclude={"run_id", "runs_dir"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"a.b=3"`` -> ``("a.b", 3)``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} is not of the form key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML: {exc}") from exc
+    return key.strip(), value
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """Accept a path, or a preset name from ``configs/`` (``default`` -> configs/default.yaml)."""
+    candidate = Path(path)
+    if candidate.exists():
+        return candidate
+    for guess in (CONFIG_DIR / candidate, CONFIG_DIR / f"{candidate}.yaml"):
+        if guess.exists():
+            return guess
+    raise ConfigError(f"config file {str(path)!r} not found (nor as a preset in {CONFIG_DIR})")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    data: dict[str, Any] = {}
+    if path is not None:
+        file = resolve_config_path(path)
+        try:
+            loaded = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{file}: expected a mapping at the top level")
+        data = loaded
+    for item in overrides or []:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config: {exc}") from exc

@@ -1,0 +1,53 @@
+"""Sandbox and image configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+# The only variables a sandbox sees besides the image's own: nothing from the host.
+DEFAULT_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "TERM": "dumb",
+    "PAGER": "cat",
+    "GIT_PAGER": "cat",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PIP_NO_INPUT": "1",
+}
+
+
+class SandboxConfig(BaseModel):
+    """Limits and isolation of one sandbox container."""
+
+    workdir: str = "/repo"
+    memory: str = "2g"
+    pids_limit: int = 512
+    cpus: float = 1.0
+    network: bool = False
+    env: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ENV))
+    command_timeout: float = 120.0
+    # Output kept per command: head and tail halves, the middle marked as cut.
+    output_limit: int = 32_000
+    # Paths outside the repository are refused by read_file/write_file unless listed.
+    allowed_paths: list[str] = Field(default_factory=lambda: ["/tmp"])
+    pool_size: int = 0
+    startup_timeout: float = 60.0
+
+
+class ImagesConfig(BaseModel):
+    """How base images are obtained: pulled where a registry answers, else built."""
+
+    suite: str = "bookworm"
+    # Empty means: read the mirror from the host's apt sources.
+    mirror: str = ""
+    # A registry image to pull instead of building (e.g. "python:3.11-slim"); tried first.
+    pull: str = ""
+    cache_dir: Path = Path.home() / ".cache" / "swescale"
+    cache_limit_gb: float = 60.0
+    build_timeout: float = 1800.0
+    extra_packages: list[str] = Field(default_factory=list)

@@ -1,0 +1,362 @@
+"""A sandbox: one disposable container with the repository at ``workdir``, a persistent
+shell session, binary-safe file access, and repository snapshots.
+
+Isolation by default: no network, memory/pids/CPU limits, every capability dropped,
+no-new-privileges, no host mounts, no Docker socket, and an environment made only of the
+config's allow-list (nothing from the host).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import posixpath
+import shlex
+import tarfile
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import docker.errors
+
+from swescale.sandbox.base import ImageNotFound, PathRefused, SandboxError
+from swescale.sandbox.config import SandboxConfig
+from swescale.sandbox.engine import LABEL, owner_labels
+from swescale.sandbox.shell import ShellSession
+from swescale.sandbox.stream import CappedOutput, FrameReader, raw_socket
+from swescale.types import ExecResult, StateRef
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+log = logging.getLogger(__name__)
+
+# Files that are never part of a patch: bytecode and tool caches that running code leaves.
+JUNK_PATHSPECS = [
+    ":(exclude,glob)**/__pycache__/**",
+    ":(exclude,glob)**/*.pyc",
+    ":(exclude,glob)**/*.pyo",
+    ":(exclude,glob)**/.pytest_cache/**",
+    ":(exclude,glob)**/*.egg-info/**",
+]
+
+# The state of the work tree as a binary diff against the base commit, new files included,
+# computed through a throwaway index so the agent's own `git add`s are left alone.
+_STATE_DIFF = (
+    "set -e; idx=$(mktemp); trap 'rm -f \"$idx\"' EXIT; "
+    'if [ -f .git/index ]; then cp .git/index "$idx"; fi; '
+    'GIT_INDEX_FILE="$idx" git add -A -- . {junk} >/dev/null 2>&1; '
+    'GIT_INDEX_FILE="$idx" git -c core.quotepath=off diff --cached --binary --no-color --no-ext-diff {base}'
+)
+
+_STATE_FILE = "/tmp/.swescale-state.patch"
+
+
+class DockerSandbox:
+    """See the module docstring. Create with :meth:`create`; use as a context manager."""
+
+    def __init__(
+        self, client: docker.DockerClient, container: Container, cfg: SandboxConfig
+    ) -> None:
+        self.client = client
+        self.container = container
+        self.cfg = cfg
+        self.workdir = cfg.workdir
+        self.base_commit = ""
+        self.image = container.attrs.get("Config", {}).get("Image", "")
+        self._lock = threading.Lock()
+        self._session: ShellSession | None = None
+        self._closed = False
+        self._oom_seen = 0
+
+    # ---------------------------------------------------------------- lifecycle
+    @classmethod
+    def create(
+        cls,
+        client: docker.DockerClient,
+        image: str,
+        cfg: SandboxConfig | None = None,
+        labels: dict[str, str] | None = None,
+        base_commit: str | None = None,
+        start_session: bool = True,
+    ) -> DockerSandbox:
+        """Start a container from ``image`` and its shell session."""
+        cfg = cfg or SandboxConfig()
+        container = start_container(client, image, cfg, labels)
+        sandbox = cls(client, container, cfg)
+        try:
+            sandbox.attach(base_commit=base_commit, start_session=start_session)
+        except BaseException:
+            sandbox.close()
+            raise
+        return sandbox
+
+    def attach(self, base_commit: str | None = None, start_session: bool = True) -> None:
+        """Start the shell session and learn the base commit (HEAD of the repository)."""
+        if start_session:
+            self._session = ShellSession(
+                self.container, self.workdir, self.cfg.env, self.cfg.output_limit
+            )
+        if base_commit is not None:
+            self.base_commit = base_commit
+        else:
+            head = self.exec_once("git rev-parse --verify -q HEAD", timeout=30)
+            self.base_commit = head.output.strip() if head.exit_code == 0 else ""
+
+    def close(self) -> None:
+        """Destroy the container. Safe to call twice; never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._session:
+            self._session.close()
+        try:
+            self.container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except Exception as exc:  # noqa: BLE001 - closing must not mask the caller's error
+            log.warning("could not remove container %s: %s", self.container.short_id, exc)
+
+    def __enter__(self) -> DockerSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def id(self) -> str:
+        return self.container.id
+
+    # ---------------------------------------------------------------- commands
+    def execute(self, command: str, timeout: float | None = None) -> ExecResult:
+        """Run in the persistent session; cwd and environment persist between commands."""
+        if self._session is None:
+            raise SandboxError("this sandbox has no shell session (start_session=False)")
+        with self._lock:
+            try:
+                result = self._session.run(command, timeout or self.cfg.command_timeout)
+            except SandboxError as exc:
+                return ExecResult(output="", exit_code=None, infra_error=str(exc))
+        if result.exit_code == 137 and not result.timed_out:
+            kills = self._oom_kills()
+            if kills > self._oom_seen:
+                self._oom_seen = kills
+                result.note = (
+                    result.note + f" killed: out of memory (sandbox limit {self.cfg.memory})"
+                ).strip()
+            else:
+                result.note = (result.note + " killed by SIGKILL").strip()
+        return result
+
+    def _oom_kills(self) -> int:
+        """The cgroup's count of out-of-memory kills (cgroup v2 or v1)."""
+        probe = self.exec_once(
+            "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"
+            " | awk '/^oom_kill /{print $2; exit}'",
+            timeout=15,
+        )
+        try:
+            return int(probe.output.strip() or 0)
+        except ValueError:
+            return 0
+
+    def exec_once(
+        self,
+        command: str,
+        timeout: float | None = None,
+        workdir: str | None = None,
+        output_limit: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run ``command`` with ``bash -c`` in a fresh process: no state shared with the
+        session. On timeout its whole process group is killed (coreutils ``timeout``)."""
+        timeout = timeout or self.cfg.command_timeout
+        argv = ["timeout", "-k", "5", f"{timeout:.3f}", "bash", "-c", command]
+        start = time.monotonic()
+        try:
+            exec_id = self.client.api.exec_create(
+                self.container.id,
+                argv,
+                stdout=True,
+                stderr=True,
+                stdin=False,
+                tty=False,
+                environment={**self.cfg.env, **(env or {})},
+                workdir=workdir or self.workdir,
+            )["Id"]
+            sock = self.client.api.exec_start(exec_id, socket=True)
+        except docker.errors.APIError as exc:
+            return ExecResult(
+                output="", exit_code=None, infra_error=f"exec failed: {exc.explanation or exc}"
+            )
+        out = CappedOutput(output_limit or self.cfg.output_limit)
+        reader = FrameReader(raw_socket(sock))
+        # Our own deadline backs up `timeout` (which cannot fork under an exhausted pids limit).
+        deadline = start + timeout + 15
+        infra = None
+        try:
+            while (chunk := reader.read(deadline)) is not None:
+                if chunk == b"" and time.monotonic() >= deadline:
+                    infra = "command did not end after its timeout"
+                    break
+                out.add(chunk)
+        finally:
+            sock.close()
+        code = None if infra else self.client.api.exec_inspect(exec_id).get("ExitCode")
+        # coreutils timeout: 124 on TERM, 137 (128+9) when it had to KILL.
+        timed_out = code in (124, 137) and time.monotonic() - start >= timeout
+        return ExecResult(
+            output=out.text(),
+            exit_code=code,
+            seconds=time.monotonic() - start,
+            timed_out=timed_out,
+            truncated=out.truncated,
+            infra_error=infra,
+        )
+
+    def _quick(self, command: str) -> ExecResult:
+        """A small internal command: through the session when there is one (about a
+        millisecond), else a fresh exec. Runs in a subshell so the session's state is kept."""
+        if self._session is not None:
+            result = self.execute(f"( {command} )", timeout=30)
+            if result.infra_error is None:
+                return result
+        return self.exec_once(command, timeout=30)
+
+    # ---------------------------------------------------------------- files
+    def resolve_path(self, path: str) -> str:
+        """The absolute path in the container, refused outside the repository and the
+        allowed paths. Symlinks are resolved inside the container, so a link pointing out
+        of the repository does not open a way out."""
+        joined = posixpath.normpath(posixpath.join(self.workdir, path))
+        real = self._quick(f"realpath -m -- {shlex.quote(joined)}").output.strip() or joined
+        roots = [self.workdir, *self.cfg.allowed_paths]
+        for candidate in (joined, real):
+            if not any(candidate == r or candidate.startswith(r.rstrip("/") + "/") for r in roots):
+                raise PathRefused(f"path {path!r} resolves to {candidate!r}, outside {roots}")
+        return real
+
+    def read_file(self, path: str) -> bytes:
+        real = self.resolve_path(path)
+        try:
+            stream, _ = self.container.get_archive(real)
+        except docker.errors.NotFound as exc:
+            raise FileNotFoundError(f"{path}: no such file in the sandbox") from exc
+        data = b"".join(stream)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                raise IsADirectoryError(f"{path}: not a regular file")
+            handle = tar.extractfile(member)
+            assert handle is not None
+            return handle.read()
+
+    def write_file(self, path: str, content: str | bytes, mode: int = 0o644) -> None:
+        real = self.resolve_path(path)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        self._put_bytes(real, data, mode)
+
+    def _put_bytes(self, real: str, data: bytes, mode: int = 0o644) -> None:
+        parent = posixpath.dirname(real)
+        made = self._quick(f"mkdir -p -- {shlex.quote(parent)}")
+        if not made.ok:
+            raise SandboxError(f"cannot create {parent}: {made.output.strip()[-300:]}")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(posixpath.basename(real))
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+        if not self.container.put_archive(parent, buf.getvalue()):
+            raise SandboxError(f"writing {real} failed")
+
+    # ---------------------------------------------------------------- repository state
+    def _state_diff(self) -> bytes:
+        if not self.base_commit:
+            raise SandboxError(f"no git repository with a base commit at {self.workdir}")
+        command = _STATE_DIFF.format(
+            junk=" ".join(shlex.quote(p) for p in JUNK_PATHSPECS), base=self.base_commit
+        )
+        result = self._exec_bytes(command)
+        return result
+
+    def _exec_bytes(self, command: str, timeout: float = 300) -> bytes:
+        exec_id = self.client.api.exec_create(
+            self.container.id,
+            ["bash", "-c", command],
+            stdout=True,
+            stderr=False,
+            environment=self.cfg.env,
+            workdir=self.workdir,
+        )["Id"]
+        data = self.client.api.exec_start(exec_id, stream=False, demux=True)
+        code = self.client.api.exec_inspect(exec_id).get("ExitCode")
+        stdout = data[0] if isinstance(data, tuple) else data
+        if code != 0:
+            raise SandboxError(f"repository state command failed (exit {code}) in {self.workdir}")
+        return stdout or b""
+
+    def diff(self) -> str:
+        """The patch against the base commit (new and binary files included, junk excluded)."""
+        return self._state_diff().decode("utf-8", errors="replace")
+
+    def snapshot(self) -> tuple[StateRef, bytes]:
+        blob = self._state_diff()
+        return StateRef(sha256=hashlib.sha256(blob).hexdigest(), size=len(blob)), blob
+
+    def restore(self, blob: bytes) -> None:
+        """Apply a snapshot onto this sandbox's base commit: one ``git apply``, so the cost
+        depends on the size of the change, not on how many steps produced it."""
+        if not blob:
+            return
+        self._put_bytes(_STATE_FILE, blob)
+        applied = self.exec_once(
+            f"git apply --binary --whitespace=nowarn {_STATE_FILE} && rm -f {_STATE_FILE}",
+            timeout=300,
+        )
+        if not applied.ok:
+            raise SandboxError(
+                f"restoring the repository state failed: {applied.output.strip()[-500:]}"
+            )
+
+
+def start_container(
+    client: docker.DockerClient,
+    image: str,
+    cfg: SandboxConfig,
+    labels: dict[str, str] | None = None,
+) -> Container:
+    """Run a locked-down container that idles until commands arrive."""
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        try:
+            client.images.pull(image)
+        except docker.errors.DockerException as exc:
+            raise ImageNotFound(
+                f"image {image!r} is not on this engine and could not be pulled ({exc}). "
+                "Build it first (`swescale images build` for base images)."
+            ) from exc
+    all_labels = {**owner_labels(), **{f"{LABEL}.{k}": str(v) for k, v in (labels or {}).items()}}
+    kwargs: dict[str, Any] = dict(
+        command=["sleep", "infinity"],
+        detach=True,
+        init=True,  # reaps zombies left by killed commands
+        labels=all_labels,
+        environment=cfg.env,
+        working_dir=cfg.workdir,
+        mem_limit=cfg.memory,
+        memswap_limit=cfg.memory,  # no swap: a memory hog is killed, not slowed down
+        pids_limit=cfg.pids_limit,
+        nano_cpus=int(cfg.cpus * 1e9),
+        network_mode="bridge" if cfg.network else "none",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        privileged=False,
+        hostname="sandbox",
+    )
+    try:
+        return client.containers.run(image, **kwargs)
+    except docker.errors.DockerException as exc:
+        raise SandboxError(f"could not start a container from {image!r}: {exc}") from exc

@@ -1,0 +1,92 @@
+"""An image cache with a size limit: last use is recorded per tag, and pruning removes the
+least recently used swescale images until the total fits.
+
+Sizes are Docker's per-image sizes, which count shared base layers once per image; the
+limit is therefore conservative (it prunes earlier than the disk would require).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import docker.errors
+
+from swescale.sandbox.engine import LABEL
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import docker
+
+
+@dataclass
+class CachedImage:
+    tag: str
+    size: int
+    last_used: float
+    id: str
+
+
+class ImageCache:
+    def __init__(self, cache_dir: Path) -> None:
+        self.path = Path(cache_dir) / "images.json"
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, float]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                data = json.loads(self.path.read_text()) if self.path.exists() else {}
+            except (json.JSONDecodeError, OSError):
+                data = {}  # a torn file loses recency only, never images
+            yield data
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
+            tmp.replace(self.path)
+
+    def touch(self, tag: str) -> None:
+        with self._locked() as data:
+            data[tag] = time.time()
+
+    def images(self, client: docker.DockerClient) -> list[CachedImage]:
+        with self._locked() as data:
+            used = dict(data)
+        found = []
+        for image in client.images.list(filters={"label": f"{LABEL}=1"}):
+            for tag in image.tags:
+                found.append(
+                    CachedImage(tag, int(image.attrs.get("Size", 0)), used.get(tag, 0.0), image.id)
+                )
+        return sorted(found, key=lambda i: i.last_used)
+
+    def prune(
+        self, client: docker.DockerClient, limit_bytes: int, keep: set[str] | None = None
+    ) -> list[str]:
+        """Remove least recently used images until the total is under ``limit_bytes``.
+        Images in use by a container, or parents of other images, are skipped."""
+        images = self.images(client)
+        total = sum(i.size for i in images)
+        removed: list[str] = []
+        for image in images:
+            if total <= limit_bytes:
+                break
+            if keep and image.tag in keep:
+                continue
+            try:
+                client.images.remove(image.tag, noprune=False)
+            except docker.errors.APIError:
+                continue  # in use, or other images build on it
+            total -= image.size
+            removed.append(image.tag)
+        if removed:
+            with self._locked() as data:
+                for tag in removed:
+                    data.pop(tag, None)
+        return removed

@@ -1,0 +1,196 @@
+"""A persistent bash session inside a container: one long-lived shell, commands written to
+its stdin, each command's output and exit code framed by a per-session random sentinel.
+
+Why not one ``docker exec`` per command: each exec is an HTTP round trip plus a process
+start in the container (tens of milliseconds), and loses ``cd`` and ``export`` between
+commands. A session keeps both, like a terminal, at about a millisecond per command.
+
+How a command is framed, so that no command text can break the framing:
+    IFS= read -r -d '' __swx_cmd <<'SENTINEL'   # the command text, literally
+    ...command...
+    SENTINEL
+    { eval "$__swx_cmd"; } </dev/null 2>&1; printf '\\nSENTINEL %d %s\\n' $? "$PWD"
+An unclosed quote or a syntax error becomes an ``eval`` error (exit 2), not a hung parser;
+``</dev/null`` keeps commands from eating the session's own input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from swescale.sandbox.base import SandboxError
+from swescale.sandbox.stream import CappedOutput, FrameReader, raw_socket
+from swescale.types import ExecResult
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+log = logging.getLogger(__name__)
+
+# Sends SIGKILL to every descendant of the session's shell (not the shell itself): stops
+# the command and whatever it spawned, keeps cwd and environment. Two passes: a process
+# that forked between the listing and the kill is caught by the second.
+_KILL_TREE = r"""
+kt() { for c in $(cat /proc/$1/task/*/children 2>/dev/null); do kt "$c"; done; kill -9 "$1" 2>/dev/null; }
+for pass in 1 2; do for c in $(cat /proc/{pid}/task/*/children 2>/dev/null); do kt "$c"; done; done
+"""
+
+
+class ShellSession:
+    """One long-lived bash in a container. Not thread-safe: one caller at a time."""
+
+    def __init__(
+        self, container: Container, workdir: str, env: dict[str, str], output_limit: int
+    ) -> None:
+        self.container = container
+        self.api = container.client.api
+        self.env = env
+        self.output_limit = output_limit
+        self.cwd = workdir
+        self.token = "__SWX_" + secrets.token_hex(8)
+        self._sentinel = re.compile(re.escape(self.token).encode() + rb" (-?\d+) ([^\n]*)\n")
+        self.pid: int | None = None
+        self._start()
+
+    def _start(self) -> None:
+        self.exec_id = exec_id = self.api.exec_create(
+            self.container.id,
+            ["/bin/bash", "--noprofile", "--norc"],
+            stdin=True,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            environment=self.env,
+            workdir=self.cwd,
+        )["Id"]
+        self._exec_socket = self.api.exec_start(exec_id, socket=True)
+        self.sock = raw_socket(self._exec_socket)
+        self.reader = FrameReader(self.sock)
+        hello = self._run_framed("echo $$", timeout=30.0, kill_on_timeout=False)
+        if hello.exit_code != 0 or not hello.output.strip().isdigit():
+            raise SandboxError(f"shell session did not start: {hello.output[-500:]!r}")
+        self.pid = int(hello.output.strip())
+
+    def run(self, command: str, timeout: float) -> ExecResult:
+        """Run ``command`` in the session. On timeout the command's processes are killed and
+        the session stays usable; if the shell itself is stuck or gone it is restarted."""
+        result = self._run_framed(command, timeout=timeout, kill_on_timeout=True)
+        if result.infra_error and "session ended" in result.infra_error:
+            # `exit`, `exec`, `set -e` + failure, or a killed shell: start a new one where
+            # the old one was. Variables set in the old shell are gone; say so.
+            self.restart()
+            result.infra_error = None
+            result.note = (
+                result.note + " the shell exited; a new session was started in "
+                f"{self.cwd} (shell variables were reset)"
+            ).strip()
+        return result
+
+    def restart(self) -> None:
+        self.close()
+        self._start()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise SandboxError(f"shell session lost: {exc}") from exc
+
+    def _run_framed(self, command: str, timeout: float, kill_on_timeout: bool) -> ExecResult:
+        token = self.token
+        if f"\n{token}" in f"\n{command}":
+            raise SandboxError("command contains the session sentinel")
+        script = (
+            f"IFS= read -r -d '' __swx_cmd <<'{token}'\n{command}\n{token}\n"
+            f'{{ eval "$__swx_cmd"; }} </dev/null 2>&1; printf \'\\n{token} %d %s\\n\' $? "$PWD"\n'
+        )
+        start = time.monotonic()
+        try:
+            self._send(script.encode("utf-8", errors="surrogateescape"))
+        except SandboxError as exc:
+            return ExecResult(output="", exit_code=None, infra_error=f"session ended: {exc}")
+        out = CappedOutput(self.output_limit)
+        window = bytearray()  # bytes not yet known to be output rather than the sentinel
+        keep = len(token) + 4096
+        deadline = start + timeout
+        timed_out = False
+        while True:
+            chunk = self.reader.read(deadline)
+            if chunk is None:
+                out.add(bytes(window))
+                return ExecResult(
+                    output=out.text(),
+                    exit_code=self._shell_exit_code(),
+                    seconds=time.monotonic() - start,
+                    timed_out=timed_out,
+                    truncated=out.truncated,
+                    infra_error="session ended (the shell exited)",
+                )
+            if chunk:
+                window += chunk
+                match = self._sentinel.search(window)
+                if match:
+                    body = bytes(window[: match.start()])
+                    # The framing printf starts with a newline; drop exactly that one.
+                    out.add(body[:-1] if body.endswith(b"\n") else body)
+                    self.cwd = match.group(2).decode("utf-8", errors="replace") or self.cwd
+                    code = int(match.group(1))
+                    # Whatever arrived after the sentinel belongs to background jobs of this
+                    # command; it is output too.
+                    out.add(bytes(window[match.end() :]))
+                    return ExecResult(
+                        output=out.text(),
+                        exit_code=code,
+                        seconds=time.monotonic() - start,
+                        timed_out=timed_out,
+                        truncated=out.truncated,
+                        note=f"timed out after {timeout:g}s; killed" if timed_out else "",
+                    )
+                if len(window) > keep:
+                    out.add(bytes(window[:-keep]))
+                    del window[:-keep]
+                continue
+            # Deadline passed with no sentinel.
+            if timed_out or not kill_on_timeout:
+                # The kill did not bring the shell back: it is stuck in a builtin loop or
+                # cannot fork. Replace it.
+                out.add(bytes(window))
+                self._kill_shell()
+                return ExecResult(
+                    output=out.text(),
+                    exit_code=None,
+                    seconds=time.monotonic() - start,
+                    timed_out=True,
+                    truncated=out.truncated,
+                    infra_error="session ended (killed after timeout)",
+                )
+            timed_out = True
+            self._kill_descendants()
+            deadline = time.monotonic() + 5.0
+
+    def _shell_exit_code(self) -> int | None:
+        try:
+            return self.api.exec_inspect(self.exec_id).get("ExitCode")
+        except Exception:  # noqa: BLE001 - the container may be gone
+            return None
+
+    def _kill_descendants(self) -> None:
+        try:
+            self.container.exec_run(["/bin/sh", "-c", _KILL_TREE.replace("{pid}", str(self.pid))])
+        except Exception as exc:  # noqa: BLE001 - the engine may refuse under a pids limit
+            log.warning("could not kill the timed-out command: %s", exc)
+
+    def _kill_shell(self) -> None:
+        try:
+            self.container.exec_run(["/bin/kill", "-9", str(self.pid)])
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not kill the stuck shell: %s", exc)

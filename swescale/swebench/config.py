@@ -1,0 +1,57 @@
+"""Dataset and grading configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class DatasetConfig(BaseModel):
+    """``name``: "mini" (the bundled benchmark), a published name such as
+    "princeton-nlp/SWE-bench_Verified" (or the short forms "verified", "lite", "full"),
+    or a local parquet/JSON/JSONL path."""
+
+    name: str = "mini"
+    split: str = "test"
+    instance_ids: list[str] = Field(default_factory=list)
+    # re.search over instance ids.
+    regex: str = ""
+    # Python slice over the (filtered) tasks: "0:10", "5:", ":3", "::2".
+    slice: str = ""
+    # A malformed row is an error for the whole load when strict; otherwise it is
+    # reported (logged, and returned by ``read_tasks``) and the row is skipped.
+    strict: bool = False
+    # Air-gapped repositories: a directory of git mirrors, ``owner__name.git`` or
+    # ``owner/name`` (bare or not). When unset, repositories are cloned from ``repo_url``
+    # into a bare mirror under ``repo_cache_dir`` (default: images cache dir / "repos").
+    repos_dir: Path | None = None
+    repo_cache_dir: Path | None = None
+    repo_url: str = "https://github.com/{repo}.git"
+    # 0 keeps the whole history up to the base commit (as the official images do);
+    # N > 0 keeps only the last N commits (smaller images, `git log` shows less).
+    history_depth: int = 0
+
+
+class GradingConfig(BaseModel):
+    workers: int = 2
+    # Seconds for the test command of one grading run (the official default is 1800).
+    timeout: float = 1800.0
+    # Official prebuilt images. "{instance_key}" is the instance id lower-cased with
+    # "__" replaced by "_1776_" (the official naming); "{instance_id}" and "{arch}" too.
+    # A row's own ``image`` column (v5 datasets) wins over the pattern.
+    official_image: str = "swebench/sweb.eval.{arch}.{instance_key}:latest"
+    use_official_images: bool = False
+    # When the official image cannot be pulled: build locally instead of failing.
+    fallback_local_build: bool = True
+    arch: str = "x86_64"
+    # Where ``swescale eval`` keeps per-instance results, by run id.
+    eval_dir: Path = Path("evals")
+    # Seconds for building one instance image (install step included).
+    build_timeout: float = 3600.0
+    # Memory for grading containers; the sandbox default is small for big test suites.
+    memory: str = "4g"
+    # Debian suites we can base environments on, and the Python each ships.
+    python_by_suite: dict[str, str] = Field(
+        default_factory=lambda: {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
+    )
