@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# All set-up on a fresh Debian machine, as root; safe to run again (each step is skipped
+# when already done): system packages, a running Docker engine, the virtual environment
+# with swescale installed, and the base image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. System packages: the Docker engine (Debian's docker.io), debootstrap for base images,
+#    git, and Python's venv module.
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v git >/dev/null 2>&1 || missing+=(git)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. A running engine: start dockerd if nothing answers, then wait until it does.
+if ! docker info >/dev/null 2>&1; then
+  log "starting the Docker engine"
+  if ! (command -v systemctl >/dev/null && systemctl start docker >/dev/null 2>&1); then
+    nohup dockerd >/var/log/swescale-dockerd.log 2>&1 &
+  fi
+  for _ in $(seq 1 90); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { log "dockerd did not come up; see /var/log/swescale-dockerd.log"; exit 1; }
+fi
+
+# 3. The virtual environment. Prebuilt wheels beside the checkout (../shared/wheels) save
+#    a long llama.cpp compile; pip falls back to the registry without them.
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.swescale-installed
+want=$(sha256sum pyproject.toml | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing swescale and its dependencies (a few minutes the first time)"
+  links=()
+  for dir in "${SWESCALE_WHEELS:-}" "$ROOT/../shared/wheels"; do
+    [ -n "$dir" ] && [ -d "$dir" ] && links+=(--find-links "$dir")
+  done
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q "${links[@]}" -e ".[dev,local-model]"
+  echo "$want" >"$stamp"
+fi
+
+# 4. The base image (found by its content tag when the recipe is unchanged).
+.venv/bin/swescale images build >/dev/null
+log "ready"
