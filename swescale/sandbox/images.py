@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -100,9 +101,9 @@ def _sources_entries(paths: Iterable[str]) -> list[tuple[str, list[str], list[st
                         )
         else:
             for line in text.splitlines():
-                words = line.split("#", 1)[0].split()
+                # Options such as "[arch=amd64 signed-by=...]" may hold spaces: drop them whole.
+                words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
                 if len(words) >= 3 and words[0] == "deb":
-                    words = [w for w in words if not w.startswith("[")] if "[" in line else words
                     entries.append((words[1], [words[2]], words[3:]))
     return entries
 

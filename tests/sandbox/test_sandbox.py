@@ -153,3 +153,25 @@ def test_reap_by_run_id_leaves_others(docker_client, base_image):
     finally:
         mine.close()
         other.close()
+
+
+def test_image_cache_prunes_least_recently_used(docker_client, base_image, tmp_path):
+    from swescale.sandbox.image_cache import ImageCache
+
+    cache = ImageCache(tmp_path)
+    tags = []
+    for name in ("old", "new"):
+        tag = content_tag("swescale/test-cache", name, base_image, name, str(tmp_path))
+        build_layer(
+            docker_client, base_image, tag, [f"echo {name} > /marker"], network=False, cache=cache
+        )
+        tags.append(tag)
+    cache.touch(tags[1])  # "new" used most recently
+    sizes = {i.tag: i.size for i in cache.images(docker_client)}
+    others = sum(size for tag, size in sizes.items() if tag not in tags)
+    # Room for everything but one of ours: the least recently used goes first.
+    keep = set(sizes) - set(tags)
+    removed = cache.prune(docker_client, others + sizes[tags[1]], keep=keep)
+    assert removed == [tags[0]]
+    assert not image_exists(docker_client, tags[0]) and image_exists(docker_client, tags[1])
+    docker_client.images.remove(tags[1])

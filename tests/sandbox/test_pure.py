@@ -1,0 +1,68 @@
+"""Pure parts of the sandbox package, on literal inputs (no Docker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from swescale.sandbox import BlobStore, SandboxError, content_tag, host_apt_mirror
+from swescale.sandbox.stream import CappedOutput
+
+
+def test_capped_output_keeps_head_and_tail_and_marks_the_cut():
+    out = CappedOutput(limit=10)
+    for chunk in (b"0123", b"456789", b"abcdefghij" * 100, b"XYZ!!"):
+        out.add(chunk)
+    text = out.text()
+    assert out.truncated and text.startswith("01234") and text.endswith("XYZ!!")
+    assert f"[... {out.total - 10} bytes of output cut ...]" in text
+
+
+def test_capped_output_small_output_untouched_and_bad_bytes_replaced():
+    out = CappedOutput(limit=100)
+    out.add(b"ok \xff\xfe done")
+    assert not out.truncated
+    assert out.text() == "ok \ufffd\ufffd done"
+
+
+def test_mirror_from_deb822_sources(tmp_path):
+    (tmp_path / "debian.sources").write_text(
+        "Types: deb\n# a comment\nURIs: http://mirror.example/debian-security\n"
+        "Suites: bookworm-security\nComponents: main\n\n"
+        "Types: deb\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\n"
+        "Components: main contrib\n"
+    )
+    assert host_apt_mirror([str(tmp_path)]) == "http://mirror.example/debian"
+
+
+def test_mirror_from_one_line_sources(tmp_path):
+    listing = tmp_path / "sources.list"
+    listing.write_text(
+        "# deb http://commented.example/debian bookworm main\n"
+        "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main\n"
+    )
+    assert host_apt_mirror([str(listing)]) == "http://one.example/debian"
+
+
+def test_mirror_missing_is_a_clear_error(tmp_path):
+    (tmp_path / "other.list").write_text("deb https://packages.example/apt cloud-sdk main\n")
+    with pytest.raises(SandboxError, match=r"images\.mirror"):
+        host_apt_mirror([str(tmp_path)])
+
+
+def test_content_tag_changes_exactly_with_the_recipe():
+    a = content_tag("swescale/env", "x", ["pip install a"], "3.11")
+    assert a == content_tag("swescale/env", "x", ["pip install a"], "3.11")
+    assert a != content_tag("swescale/env", "x", ["pip install b"], "3.11")
+    assert a.startswith("swescale/env:x-")
+
+
+def test_blob_store_round_trip_and_corruption(tmp_path):
+    store = BlobStore(tmp_path)
+    ref = store.put(b"diff --git a/x b/x\n")
+    assert store.put(b"diff --git a/x b/x\n") == ref and ref.sha256 in store
+    assert store.get(ref.sha256) == b"diff --git a/x b/x\n"
+    store.path(ref.sha256).write_bytes(b"tampered")
+    with pytest.raises(ValueError, match="corrupt"):
+        store.get(ref.sha256)
+    with pytest.raises(KeyError):
+        store.get("0" * 64)
