@@ -17,7 +17,8 @@ LABEL = "swescale"
 def docker_client(timeout: float = 120.0) -> docker.DockerClient:
     """A client for the engine named by DOCKER_HOST (default: the local socket), checked alive."""
     try:
-        client = docker.from_env(timeout=int(timeout))
+        # Many trajectories share one client from threads: a pool large enough for all of them.
+        client = docker.from_env(timeout=int(timeout), max_pool_size=64)
         client.ping()
     except (docker.errors.DockerException, OSError) as exc:
         where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")

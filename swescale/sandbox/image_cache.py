@@ -34,8 +34,15 @@ class CachedImage:
 
 
 class ImageCache:
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, limit_gb: float | None = None) -> None:
         self.path = Path(cache_dir) / "images.json"
+        self.limit_bytes = int(limit_gb * 1e9) if limit_gb else None
+
+    def enforce(self, client: docker.DockerClient, keep: set[str]) -> list[str]:
+        """After a build: evict least recently used images if the cache is over its limit."""
+        if self.limit_bytes is None:
+            return []
+        return self.prune(client, self.limit_bytes, keep=keep)
 
     @contextmanager
     def _locked(self) -> Iterator[dict[str, float]]:

@@ -279,6 +279,9 @@ def build_layer(
         container.remove(force=True)
     if cache:
         cache.touch(tag)
+        removed = cache.enforce(client, keep={tag, base})
+        if removed:
+            log.info("image cache over its limit: removed %s", ", ".join(removed))
     return tag
 
 
@@ -347,7 +350,7 @@ def ensure_base_image(
     cfg = cfg or ImagesConfig()
     say = progress or (lambda msg: log.info("%s", msg))
     tag = base_image_tag(cfg)
-    cache = ImageCache(cfg.cache_dir)
+    cache = ImageCache(cfg.cache_dir, cfg.cache_limit_gb)
     if image_exists(client, tag):
         cache.touch(tag)
         return tag
