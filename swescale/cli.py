@@ -48,8 +48,8 @@ def _register_all() -> None:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # that subpackage has no commands yet
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+                continue  # that subpackage has no commands
             raise
         module.register(app)
 
