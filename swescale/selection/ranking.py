@@ -1,0 +1,112 @@
+"""Pure ranking functions over candidates and their verdicts.
+
+Every function here takes plain values and returns plain values, so each is tested on
+literal inputs. Ties are always broken the same way: more votes first, then candidate id.
+Missing evidence is neutral (``None`` scores sort after real ones, never crash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from swescale.selection.candidates import votes
+from swescale.types import Candidate
+from swescale.verifiers.base import MODEL_VERIFIERS, REGRESSION, REPRO
+
+# How much a broken existing test costs relative to the repro pass rate (both in [0, 1]).
+REGRESSION_WEIGHT = 1.0
+
+
+def usable_score(cand: Candidate, name: str) -> float | None:
+    verdict = cand.verdicts.get(name)
+    if verdict is None or verdict.infra_error:
+        return None
+    return float(verdict.score)
+
+
+def model_score(cand: Candidate) -> float | None:
+    """Mean of the model verifiers' scores (judge, reward model); None when there are none."""
+    scores = [s for name in MODEL_VERIFIERS if (s := usable_score(cand, name)) is not None]
+    return sum(scores) / len(scores) if scores else None
+
+
+def execution_score(cand: Candidate) -> float | None:
+    """Repro pass rate minus the share of base-passing tests the candidate breaks."""
+    repro = usable_score(cand, REPRO)
+    regression = usable_score(cand, REGRESSION)
+    if repro is None and regression is None:
+        return None
+    broken = 0.0 if regression is None else 1.0 - regression
+    base = repro if repro is not None else 1.0
+    return base - REGRESSION_WEIGHT * broken
+
+
+def tests_passed(cand: Candidate) -> float | None:
+    """How many reproduction tests the candidate passes (CodeMonkeys' test voting); a
+    verdict without counts (another tool's) contributes its pass rate instead."""
+    verdict = cand.verdicts.get(REPRO)
+    if verdict is None or verdict.infra_error:
+        return None
+    passed = verdict.details.get("passed")
+    if isinstance(passed, int | float) and not isinstance(passed, bool):
+        return float(passed)
+    return float(verdict.score)
+
+
+def _desc(value: float | None) -> float:
+    """Sort key putting larger first and None last."""
+    return float("inf") if value is None else -value
+
+
+def tie_break(cand: Candidate) -> tuple[int, str]:
+    return (-votes(cand), cand.id)
+
+
+def majority_ranking(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Most producers first."""
+    return sorted(candidates, key=tie_break)
+
+
+def rank_by_tests_passed(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Most reproduction tests passed first; regressions then votes break ties."""
+    return sorted(
+        candidates,
+        key=lambda c: (
+            _desc(tests_passed(c)),
+            _desc(usable_score(c, REGRESSION)),
+            *tie_break(c),
+        ),
+    )
+
+
+def hybrid_ranking(candidates: Sequence[Candidate], top_k: int) -> list[Candidate]:
+    """R2E-Gym: keep the top-k by model score, rank them by execution evidence, model
+    score breaks ties; the rest follow in model-score order. Without any model verdict
+    the top-k are the most voted."""
+    by_model = sorted(candidates, key=lambda c: (_desc(model_score(c)), *tie_break(c)))
+    top, rest = by_model[: max(top_k, 1)], by_model[max(top_k, 1) :]
+    top = sorted(
+        top, key=lambda c: (_desc(execution_score(c)), _desc(model_score(c)), *tie_break(c))
+    )
+    return top + rest
+
+
+def matrix_ranking(
+    matrix: Mapping[str, Mapping[str, bool | None]], candidate_ids: Sequence[str]
+) -> list[tuple[str, int]]:
+    """Rank candidate ids by tests passed in a test x candidate matrix.
+
+    ``matrix[test_id][candidate_id]`` is True (pass), False (fail) or None (unknown:
+    infrastructure error, flaky), which counts as neither. Ties by id.
+    """
+    counts = {cid: 0 for cid in candidate_ids}
+    for row in matrix.values():
+        for cid, outcome in row.items():
+            if cid in counts and outcome is True:
+                counts[cid] += 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def vote_share(cand: Candidate, candidates: Sequence[Candidate]) -> float:
+    total = sum(votes(c) for c in candidates)
+    return votes(cand) / total if total else 0.0

@@ -1,0 +1,316 @@
+"""Replay a recorded trajectory, and choose where to branch from one.
+
+Replay re-executes every recorded action in a fresh sandbox, compares each observation
+with the recorded one (after masking what legitimately varies between runs: timings,
+memory addresses, temporary names), checks the repository state after each step against
+the recorded state hash, and re-derives the patch. The first divergence is reported with
+both texts, so a non-reproducible step can be found and fixed.
+
+Branching (SWE-Replay) restarts from the recorded state after step k; ``pick_branch_step``
+chooses k, favouring steps after the repository was explored and before the first edit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from swescale.selection.config import BranchConfig
+from swescale.selection.normalize import patch_key
+from swescale.types import Observation, Step
+
+EXPLORE_TOOLS = {"view", "search"}
+EDIT_TOOLS = {"create", "str_replace"}
+# Shell commands that only look around (the first word of each part of a pipeline).
+_READ_ONLY = {
+    "ls", "cat", "head", "tail", "grep", "rg", "find", "tree", "wc", "less", "more", "file",
+    "pwd", "echo", "nl", "awk", "stat", "du", "which", "python", "python3", "pytest",
+}  # fmt: skip
+_WRITES = re.compile(
+    r"(^|[^>&2])>(?!&)|\bsed\s+-i|\btee\b|\bpatch\b|\bgit\s+(apply|checkout|am)|\bmv\b|\brm\b|\bcp\b|\btouch\b"
+)
+
+_VOLATILE = [
+    (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|secs|seconds|second)\b"), "<TIME>"),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"), "<DATE>"),
+    (re.compile(r"\b\d{2}:\d{2}:\d{2}(\.\d+)?\b"), "<CLOCK>"),
+    (re.compile(r"\b0x[0-9a-fA-F]{6,}\b"), "<ADDR>"),
+    (re.compile(r"/tmp/(tmp|pytest-of-[^/\s]+/pytest-)[\w.-]*"), "/tmp/<TMP>"),
+    (re.compile(r"\bpid[ =:]?\d+\b", re.I), "pid=<PID>"),
+]  # fmt: skip
+
+
+class ReplayError(RuntimeError):
+    """The trajectory cannot be replayed (unreadable record, no image); says why."""
+
+
+def normalize_observation(text: str) -> str:
+    """Mask what differs between two faithful runs: timings, dates, addresses, tmp names."""
+    text = text.replace("\r\n", "\n")
+    for pattern, mask in _VOLATILE:
+        text = pattern.sub(mask, text)
+    return "\n".join(line.rstrip() for line in text.strip().split("\n"))
+
+
+def observation_text(obs: Observation) -> str:
+    return f"exit={obs.exit_code} timed_out={obs.timed_out} error={obs.error}\n{obs.output}"
+
+
+class Divergence(BaseModel):
+    step: int
+    action: int
+    tool: str
+    kind: str  # "observation" | "state" | "infra"
+    recorded: str
+    replayed: str
+
+
+class ReplayReport(BaseModel):
+    trajectory_id: str
+    task_id: str
+    steps_total: int
+    steps_replayed: int = 0
+    actions_replayed: int = 0
+    mismatched_steps: list[int] = Field(default_factory=list)
+    first_divergence: Divergence | None = None
+    recorded_patch: str = ""
+    replayed_patch: str = ""
+    sandbox_seconds: float = 0.0
+
+    @property
+    def patch_identical(self) -> bool:
+        return self.recorded_patch == self.replayed_patch
+
+    @property
+    def patch_equivalent(self) -> bool:
+        return patch_key(self.recorded_patch) == patch_key(self.replayed_patch)
+
+    @property
+    def identical(self) -> bool:
+        return self.first_divergence is None and self.patch_identical
+
+    def summary(self) -> str:
+        lines = [
+            f"trajectory {self.trajectory_id} ({self.task_id}): replayed "
+            f"{self.steps_replayed}/{self.steps_total} steps, {self.actions_replayed} actions",
+        ]
+        if self.first_divergence is None:
+            lines.append("every observation matched the record")
+        else:
+            d = self.first_divergence
+            lines += [
+                f"first divergence: step {d.step}, action {d.action} ({d.tool}, {d.kind})",
+                "  recorded: " + d.recorded[:400].replace("\n", "\n            "),
+                "  replayed: " + d.replayed[:400].replace("\n", "\n            "),
+                f"mismatched steps: {self.mismatched_steps}",
+            ]
+        if self.patch_identical:
+            verdict = "identical"
+        elif self.patch_equivalent:
+            verdict = "equivalent after normalization"
+        else:
+            verdict = "DIFFERENT"
+        lines.append(f"re-derived patch: {verdict} ({len(self.replayed_patch)} bytes)")
+        return "\n".join(lines)
+
+
+def replay_trajectory(
+    path: str | Path,
+    make_sandbox: Callable[..., Any],
+    agent_cfg: Any = None,
+    check_states: bool = True,
+) -> ReplayReport:
+    """Re-execute the recorded actions of ``path`` in ``make_sandbox(header)``.
+
+    ``make_sandbox`` receives the trajectory header (``image`` names the image), or
+    nothing when it takes no argument, and returns a fresh sandbox; it is closed here. A branched trajectory starts from its parent's
+    recorded state, so replay first restores the state blob named by the header
+    (``start_state``), read from ``<task>/blobs/``.
+    """
+    from swescale.agent.config import AgentConfig
+    from swescale.agent.record import RecordError, load_trajectory
+    from swescale.agent.tools import run_action
+    from swescale.sandbox.base import SandboxError
+
+    try:
+        record = load_trajectory(path)
+    except RecordError as exc:
+        raise ReplayError(str(exc)) from exc
+    cfg = agent_cfg or AgentConfig()
+    header = record.header
+    report = ReplayReport(
+        trajectory_id=str(header.get("trajectory_id") or Path(path).stem),
+        task_id=str(header.get("task_id") or ""),
+        steps_total=len(record.steps),
+        recorded_patch=str((record.footer or {}).get("patch") or ""),
+    )
+    try:
+        sandbox = make_sandbox(header) if _takes_argument(make_sandbox) else make_sandbox()
+    except SandboxError as exc:
+        raise ReplayError(f"no sandbox for replay: {exc}") from exc
+    try:
+        _restore_start(sandbox, header, Path(path))
+        for step in record.steps:
+            _replay_step(sandbox, step, cfg, report, check_states, run_action)
+            report.steps_replayed += 1
+        report.replayed_patch = sandbox.diff()
+    except SandboxError as exc:
+        _diverge(report, report.steps_replayed, 0, "-", "infra", "", str(exc))
+    finally:
+        sandbox.close()
+    return report
+
+
+def _takes_argument(fn: Callable[..., Any]) -> bool:
+    """Whether ``make_sandbox`` wants the header (the verifiers' factories take nothing)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
+    )
+
+
+def _restore_start(sandbox: Any, header: dict[str, Any], path: Path) -> None:
+    start = header.get("start_state") or (header.get("parent_state") or {})
+    sha = start.get("sha256") if isinstance(start, dict) else start
+    if not sha:
+        return
+    blob = path.parent.parent / "blobs" / str(sha)
+    if not blob.exists():
+        raise ReplayError(f"branched trajectory: start state blob {blob} is missing")
+    sandbox.restore(blob.read_bytes())
+
+
+def _replay_step(
+    sandbox: Any,
+    step: Step,
+    cfg: Any,
+    report: ReplayReport,
+    check_states: bool,
+    run_action: Callable[..., Observation],
+) -> None:
+    for index, action in enumerate(step.actions):
+        replayed = run_action(sandbox, action, cfg)
+        report.actions_replayed += 1
+        report.sandbox_seconds += replayed.seconds
+        if index >= len(step.observations):
+            continue
+        want = normalize_observation(observation_text(step.observations[index]))
+        got = normalize_observation(observation_text(replayed))
+        if want != got:
+            _diverge(report, step.index, index, action.tool, "observation", want, got)
+    if check_states and step.state is not None:
+        ref, _ = sandbox.snapshot()
+        if ref.sha256 != step.state.sha256:
+            _diverge(
+                report, step.index, len(step.actions), "-", "state", step.state.sha256, ref.sha256
+            )
+
+
+def _diverge(
+    report: ReplayReport, step: int, action: int, tool: str, kind: str, want: str, got: str
+) -> None:
+    if step not in report.mismatched_steps:
+        report.mismatched_steps.append(step)
+    if report.first_divergence is None:
+        report.first_divergence = Divergence(
+            step=step, action=action, tool=tool, kind=kind, recorded=want, replayed=got
+        )
+
+
+def docker_sandbox_factory(image: str | None = None) -> Callable[[dict[str, Any]], Any]:
+    """Fresh Docker sandboxes from the header's image (or ``image``), for replay. The
+    image's own environment (a venv or conda env on PATH) and working directory are
+    kept: sandboxes set their own PATH, and replayed commands must find what the
+    recorded ones found."""
+
+    def make(header: dict[str, Any]) -> Any:
+        from swescale.sandbox import DockerSandbox, SandboxConfig, docker_client
+
+        name = image or header.get("image")
+        if not name:
+            raise ReplayError("the trajectory header names no image; pass --image")
+        client = docker_client()
+        cfg = SandboxConfig()
+        try:
+            attrs = client.images.get(name).attrs.get("Config") or {}
+        except Exception:  # noqa: BLE001 - a missing image is reported by create()
+            attrs = {}
+        env = dict(cfg.env)
+        for item in attrs.get("Env") or []:
+            key, _, value = item.partition("=")
+            if key in ("PATH", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV", "CONDA_PREFIX"):
+                env[key] = value
+        workdir = header.get("workdir") or attrs.get("WorkingDir") or cfg.workdir
+        cfg = cfg.model_copy(update={"env": env, "workdir": workdir})
+        labels = {"purpose": "replay", "task": str(header.get("task_id") or "")}
+        return DockerSandbox.create(client, name, cfg, labels=labels)
+
+    return make
+
+
+# ------------------------------------------------------------------------------ branching
+
+
+def _is_edit(step: Step) -> bool:
+    if step.state is not None and step.state.size > 0:
+        return True
+    for action in step.actions:
+        if action.tool in EDIT_TOOLS:
+            return True
+        if action.tool == "bash" and _WRITES.search(str(action.args.get("command", ""))):
+            return True
+    return False
+
+
+def _explore_count(step: Step) -> int:
+    count = 0
+    for action in step.actions:
+        if action.tool in EXPLORE_TOOLS:
+            count += 1
+        elif action.tool == "bash":
+            command = str(action.args.get("command", "")).strip()
+            words = [part.strip().split(" ")[0] for part in re.split(r"\||&&|;", command)]
+            if words and all(w in _READ_ONLY or w == "" for w in words):
+                count += 1
+    return count
+
+
+def branch_weights(steps: Sequence[Step], cfg: BranchConfig | None = None) -> list[float]:
+    """Weight of branching after each step (see BranchConfig). Steps that submit get 0:
+    continuing after the final answer explores nothing."""
+    cfg = cfg or BranchConfig()
+    weights: list[float] = []
+    explored = 0
+    edited = False
+    for step in steps:
+        explored += _explore_count(step)
+        edited = edited or _is_edit(step)
+        if any(a.tool == "submit" for a in step.actions):
+            weights.append(0.0)
+        elif edited:
+            weights.append(cfg.after_edit_weight)
+        elif explored >= cfg.min_explore_actions:
+            weights.append(cfg.explored_weight)
+        else:
+            weights.append(cfg.early_weight)
+    return weights
+
+
+def pick_branch_step(
+    steps: Sequence[Step], rng: random.Random, cfg: BranchConfig | None = None
+) -> int:
+    """Index k of the step after which to branch (restore its state, keep messages
+    0..k). Drawn in proportion to ``branch_weights``; ValueError when no step can be used."""
+    weights = branch_weights(steps, cfg)
+    if not weights or sum(weights) <= 0:
+        raise ValueError("no step to branch from (empty trajectory, or only a submit)")
+    return rng.choices(range(len(weights)), weights=weights, k=1)[0]

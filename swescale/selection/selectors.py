@@ -1,0 +1,208 @@
+"""Selectors: pick one candidate per task from the evidence stored on the candidates.
+
+``Selector.select(task, candidates) -> Selection``. All selectors here only read verdicts,
+so they run offline on a finished run (``swescale select``). The selection agent, which
+needs a sandbox and a model, lives in ``agent_selector.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from swescale.selection.calibration import PRIOR, Calibration, features
+from swescale.selection.candidates import votes
+from swescale.selection.config import SelectionConfig
+from swescale.selection.ranking import (
+    execution_score,
+    hybrid_ranking,
+    majority_ranking,
+    model_score,
+    rank_by_tests_passed,
+    tests_passed,
+)
+from swescale.types import Candidate, Selection, Task
+
+
+@runtime_checkable
+class Selector(Protocol):
+    name: str
+
+    def select(self, task: Task, candidates: list[Candidate]) -> Selection: ...
+
+
+def no_candidates(task: Task, selector: str) -> Selection:
+    return Selection(
+        task_id=task.id,
+        selector=selector,
+        candidate_id=None,
+        rationale="no candidates: every trajectory ended without a usable patch",
+    )
+
+
+def apply_threshold(selection: Selection, threshold: float, mode: str) -> Selection:
+    """Below ``threshold`` confidence: ``abstain`` drops the patch, ``flag`` keeps it marked."""
+    if selection.candidate_id is None or selection.confidence >= threshold:
+        return selection
+    note = f"; confidence {selection.confidence:.2f} below {threshold:.2f}"
+    if mode == "flag":
+        return selection.model_copy(
+            update={"flagged": True, "rationale": selection.rationale + note}
+        )
+    return selection.model_copy(
+        update={
+            "candidate_id": None,
+            "flagged": True,
+            "rationale": selection.rationale + note + ": abstained",
+        }
+    )
+
+
+def _pick(
+    task: Task,
+    name: str,
+    ranked: Sequence[Candidate],
+    confidence: float,
+    rationale: str,
+) -> Selection:
+    return Selection(
+        task_id=task.id,
+        selector=name,
+        candidate_id=ranked[0].id,
+        ranking=[c.id for c in ranked],
+        confidence=max(0.0, min(1.0, confidence)),
+        rationale=rationale,
+    )
+
+
+class MajorityVoteSelector:
+    name = "majority"
+
+    def select(self, task: Task, candidates: list[Candidate]) -> Selection:
+        if not candidates:
+            return no_candidates(task, self.name)
+        ranked = majority_ranking(candidates)
+        total = sum(votes(c) for c in candidates) or 1
+        top = votes(ranked[0])
+        return _pick(
+            task,
+            self.name,
+            ranked,
+            top / total,
+            f"{top} of {total} producers agree on {ranked[0].id} (normalized patch)",
+        )
+
+
+class TestVoteSelector:
+    """CodeMonkeys: the candidate that passes the most reproduction tests."""
+
+    __test__ = False  # not a pytest class
+    name = "test_vote"
+
+    def select(self, task: Task, candidates: list[Candidate]) -> Selection:
+        if not candidates:
+            return no_candidates(task, self.name)
+        ranked = rank_by_tests_passed(candidates)
+        best = tests_passed(ranked[0])
+        if best is None:
+            return _pick(
+                task, self.name, ranked, 0.0, "no reproduction tests ran; fell back to votes"
+            )
+        verdict = ranked[0].verdicts["repro"]
+        total = verdict.details.get("total")
+        if not isinstance(total, int) or not total:
+            return _pick(task, self.name, ranked, verdict.score, f"repro pass rate {best:.2f}")
+        return _pick(
+            task,
+            self.name,
+            ranked,
+            best / total,
+            f"passes {best:.0f} of {total} reproduction tests",
+        )
+
+
+class HybridSelector:
+    """R2E-Gym's published order: top-k by model score, then tests, model score breaks ties."""
+
+    name = "hybrid"
+
+    def __init__(self, top_k: int = 3) -> None:
+        self.top_k = top_k
+
+    def select(self, task: Task, candidates: list[Candidate]) -> Selection:
+        if not candidates:
+            return no_candidates(task, self.name)
+        ranked = hybrid_ranking(candidates, self.top_k)
+        best = ranked[0]
+        m, e = model_score(best), execution_score(best)
+        parts = [x for x in (m, None if e is None else max(e, 0.0)) if x is not None]
+        conf = sum(parts) / len(parts) if parts else 0.0
+        return _pick(
+            task,
+            self.name,
+            ranked,
+            conf,
+            f"top {self.top_k} by model score, then execution: model={_fmt(m)} execution={_fmt(e)}",
+        )
+
+
+class CalibratedSelector:
+    """Rank by P(resolved) from a logistic model fit on labelled runs; abstain when low."""
+
+    name = "calibrated"
+
+    def __init__(
+        self, calibration: Calibration | None = None, threshold: float = 0.0, mode: str = "abstain"
+    ) -> None:
+        self.calibration = calibration or PRIOR
+        self.threshold = threshold
+        self.mode = mode
+
+    def probabilities(self, candidates: Sequence[Candidate]) -> dict[str, float]:
+        return {c.id: self.calibration.probability(features(c, candidates)) for c in candidates}
+
+    def select(self, task: Task, candidates: list[Candidate]) -> Selection:
+        if not candidates:
+            return no_candidates(task, self.name)
+        probs = self.probabilities(candidates)
+        ranked = sorted(candidates, key=lambda c: (-probs[c.id], -votes(c), c.id))
+        best = probs[ranked[0].id]
+        source = (
+            f"fit on {self.calibration.fitted_on} labelled candidates"
+            if self.calibration.fitted_on
+            else "prior weights (no labelled runs yet)"
+        )
+        selection = _pick(task, self.name, ranked, best, f"P(resolved)={best:.2f}, {source}")
+        return apply_threshold(selection, self.threshold, self.mode)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+OFFLINE_SELECTORS = ("majority", "test_vote", "hybrid", "calibrated")
+
+
+def make_selector(
+    name: str,
+    cfg: SelectionConfig | None = None,
+    calibration: Calibration | None = None,
+    agent_factory: Callable[[], Selector] | None = None,
+) -> Selector:
+    """A selector by name. ``agent`` needs ``agent_factory`` (it runs a model in a sandbox)."""
+    cfg = cfg or SelectionConfig()
+    if name == "majority":
+        return MajorityVoteSelector()
+    if name == "test_vote":
+        return TestVoteSelector()
+    if name == "hybrid":
+        return HybridSelector(top_k=cfg.top_k)
+    if name == "calibrated":
+        if calibration is None and cfg.calibration_path:
+            calibration = Calibration.load(cfg.calibration_path)
+        return CalibratedSelector(calibration, cfg.abstain_below, cfg.abstain_mode)
+    if name == "agent":
+        if agent_factory is None:
+            raise ValueError("the 'agent' selector needs a model and sandboxes; use it in a run")
+        return agent_factory()
+    raise ValueError(f"unknown selector {name!r}; known: {', '.join(OFFLINE_SELECTORS)}, agent")

@@ -1,0 +1,36 @@
+"""The verifier interface and the names verdicts are stored under.
+
+A verifier looks at all candidates of a task at once (the good ones compare candidates:
+a test x candidate matrix) and returns one Verdict per candidate id. ``annotate`` stores
+them on the candidates under the verifier's name, which is what selectors read.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from swescale.types import Candidate, Task, Verdict
+
+# Names under which verdicts are stored in Candidate.verdicts; selectors read these.
+REPRO = "repro"  # reproduction tests: score = fraction of kept tests passed
+REGRESSION = "regression"  # existing tests: score = 1 - fraction of base-passing tests broken
+JUDGE = "judge"  # execution-free judge: score = P(YES)
+REWARD_MODEL = "reward_model"  # torch reward model: score = P(good)
+MODEL_VERIFIERS = (JUDGE, REWARD_MODEL)
+EXECUTION_VERIFIERS = (REPRO, REGRESSION)
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    name: str
+
+    def verify(self, task: Task, candidates: list[Candidate]) -> dict[str, Verdict]: ...
+
+
+def annotate(task: Task, candidates: list[Candidate], verifier: Verifier) -> dict[str, Verdict]:
+    """Run one verifier and store its verdicts on the candidates (in place)."""
+    verdicts = verifier.verify(task, candidates)
+    for cand in candidates:
+        if cand.id in verdicts:
+            cand.verdicts[verifier.name] = verdicts[cand.id]
+    return verdicts

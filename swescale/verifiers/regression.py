@@ -1,0 +1,278 @@
+"""Regression tests: the repository's existing tests related to what a candidate changes,
+run on the base commit and on each candidate; breaking a test that passes on base costs.
+
+Related tests are found by path (``test_<module>.py`` and friends) and by imports (test
+files importing a changed module), read with ``git grep`` inside the sandbox. The test
+command is the task's (mini benchmark ``test_cmd``, or the official spec's), its
+arguments built by the official ``get_test_directives`` (Django wants module labels, not
+paths), and the log read by the task's official log parser.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import PurePosixPath
+
+from swescale.selection.normalize import changed_paths
+from swescale.types import Candidate, Cost, Task, Verdict
+from swescale.verifiers.base import REGRESSION
+from swescale.verifiers.execution import CellResult, SandboxFactory, run_in_fresh_sandbox
+
+log = logging.getLogger(__name__)
+
+GOOD = ("PASSED", "XFAIL")
+DEFAULT_TEST_COMMAND = "python -m pytest -rA -p no:cacheprovider"
+LOG_FILE = "/tmp/swescale-verify/regression.log"
+_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+(.*)|import\s+(.*))$")
+_RA_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)")
+
+
+def module_names(path: str) -> list[str]:
+    """Dotted names a source file may be imported as (``src/pkg/m.py`` -> pkg.m, src.pkg.m)."""
+    p = PurePosixPath(path)
+    if p.suffix != ".py":
+        return []
+    parts = list(p.with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    names = []
+    for start in range(len(parts)):
+        if start and parts[start - 1] not in ("src", "lib", "python"):
+            continue
+        if parts[start:]:
+            names.append(".".join(parts[start:]))
+    return names
+
+
+def parse_imports(grep_output: str) -> dict[str, set[str]]:
+    """``git grep`` lines (``path:import line``) -> path -> imported dotted names."""
+    imports: dict[str, set[str]] = {}
+    for line in grep_output.splitlines():
+        path, sep, code = line.partition(":")
+        if not sep:
+            continue
+        m = _IMPORT.match(code)
+        if not m:
+            continue
+        names = imports.setdefault(path, set())
+        if m.group(1):
+            base = m.group(1)
+            names.add(base)
+            for item in m.group(2).strip("()\\ ").split(","):
+                leaf = item.strip().split(" as ")[0].strip("() ")
+                if leaf.isidentifier():
+                    names.add(f"{base}.{leaf}")
+        else:
+            for item in m.group(3).split(","):
+                name = item.strip().split(" as ")[0].strip()
+                if name:
+                    names.add(name)
+    return imports
+
+
+def _looks_like_test(path: str) -> bool:
+    name = PurePosixPath(path).name
+    return path.endswith(".py") and (
+        name.startswith("test") or name.endswith("_test.py") or "/tests/" in f"/{path}"
+    )
+
+
+def related_tests(
+    changed: Sequence[str],
+    test_files: Iterable[str],
+    imports: dict[str, set[str]],
+    limit: int = 20,
+) -> list[str]:
+    """Test files related to the changed source files: path matches first, then import
+    matches; changed test files themselves are excluded (a candidate editing a test would
+    otherwise grade itself)."""
+    changed_src = [p for p in changed if p.endswith(".py") and not _looks_like_test(p)]
+    stems = {PurePosixPath(p).stem for p in changed_src} - {"__init__", "conftest"}
+    modules = {m for p in changed_src for m in module_names(p)}
+    by_path, by_import = [], []
+    for test in sorted(set(test_files) - set(changed)):
+        name = PurePosixPath(test).stem
+        core = name.removeprefix("tests_").removeprefix("test_").removesuffix("_test")
+        if core in stems or any(core.startswith(f"{s}_") for s in stems):
+            by_path.append(test)
+        elif any(n == m or n.startswith(m + ".") for n in imports.get(test, ()) for m in modules):
+            by_import.append(test)
+    return (by_path + by_import)[:limit]
+
+
+def parse_ra_log(log_text: str) -> dict[str, str]:
+    """pytest ``-rA`` summary lines -> test name -> status (fallback parser)."""
+    status = {}
+    for line in log_text.splitlines():
+        m = _RA_LINE.match(line.strip())
+        if m:
+            status[m.group(2)] = m.group(1)
+    return status
+
+
+def broken_tests(base: dict[str, str], candidate: dict[str, str]) -> list[str]:
+    """Tests passing on base that do not pass with the candidate (missing counts: the
+    candidate may have broken their import)."""
+    return sorted(t for t, s in base.items() if s in GOOD and candidate.get(t) not in GOOD)
+
+
+def task_test_command(task: Task, fallback: str = DEFAULT_TEST_COMMAND) -> tuple[str, list[str]]:
+    """(test command, setup commands) for the task, from its spec when it has one."""
+    try:
+        from swescale.swebench.specs import eval_commands, is_mini, official_spec
+
+        if is_mini(task):
+            return str(task.extra.get("test_cmd") or fallback), eval_commands(task)
+        spec = official_spec(task)
+        cmd = spec["test_cmd"]
+        return (cmd[-1] if isinstance(cmd, list) else cmd), list(spec.get("eval_commands", []))
+    except Exception:  # noqa: BLE001 - any spec trouble: the generic command still works
+        return str(task.extra.get("test_cmd") or fallback), []
+
+
+def directives_for(task: Task, files: Sequence[str]) -> list[str]:
+    """Arguments for the test command: the official directives (Django module labels)."""
+    try:
+        from swebench.harness.test_spec.python import get_test_directives
+
+        fake = "".join(f"diff --git a/{f} b/{f}\n--- a/{f}\n+++ b/{f}\n" for f in files)
+        return list(get_test_directives({"repo": task.repo, "test_patch": fake}))
+    except Exception:  # noqa: BLE001
+        return list(files)
+
+
+def status_parser(task: Task) -> Callable[[str], dict[str, str]]:
+    try:
+        from swescale.swebench.specs import log_parser_for
+
+        official = log_parser_for(task)
+    except Exception:  # noqa: BLE001 - unknown repository: read pytest's summary
+        return parse_ra_log
+
+    def parse(text: str) -> dict[str, str]:
+        return official(text) or parse_ra_log(text)
+
+    return parse
+
+
+class RegressionVerifier:
+    name = REGRESSION
+
+    def __init__(
+        self,
+        make_sandbox: SandboxFactory,
+        workers: int = 2,
+        timeout: float = 600.0,
+        reruns: int = 1,
+        max_test_files: int = 20,
+        test_command: str | None = None,
+    ) -> None:
+        self.make_sandbox = make_sandbox
+        self.workers = workers
+        self.timeout = timeout
+        self.reruns = reruns
+        self.max_test_files = max_test_files
+        self.test_command = test_command
+
+    def _command(self, task: Task, files: Sequence[str]) -> str:
+        cmd, setup = task_test_command(task)
+        cmd = self.test_command or cmd
+        args = " ".join(shlex.quote(a) for a in directives_for(task, files))
+        prefix = "".join(f"{c}; " for c in setup)
+        return (
+            f"mkdir -p /tmp/swescale-verify; {prefix}cd {{workdir}} && {cmd} {args} "
+            f"> {LOG_FILE} 2>&1"
+        )
+
+    def _run(self, patch: str, command: str) -> CellResult:
+        def work(sandbox) -> dict[str, CellResult]:
+            run = sandbox.execute(
+                command.format(workdir=shlex.quote(sandbox.workdir)), timeout=self.timeout
+            )
+            if run.infra_error or run.timed_out:
+                outcome = "infra" if run.infra_error else "timeout"
+                return {"run": CellResult(outcome=outcome, seconds=run.seconds)}
+            text = sandbox.read_file(LOG_FILE).decode("utf-8", "replace")
+            return {
+                "run": CellResult(
+                    outcome="pass", exit_code=run.exit_code, seconds=run.seconds, output_tail=text
+                )
+            }
+
+        return run_in_fresh_sandbox(self.make_sandbox, patch, work, ["run"])["run"]
+
+    def find_tests(self, candidates: Sequence[Candidate]) -> list[str]:
+        changed = sorted({p for c in candidates for p in changed_paths(c.patch)})
+        if not changed:
+            return []
+
+        def work(sandbox) -> dict[str, CellResult]:
+            run = sandbox.execute(
+                f"cd {shlex.quote(sandbox.workdir)} && git grep -E "
+                "'^\\s*(from\\s+\\S+\\s+import|import)\\s' -- '*test*.py' '*/tests/*.py'",
+                timeout=120,
+            )
+            return {"grep": CellResult(outcome="pass", output_tail=run.output)}
+
+        grep = run_in_fresh_sandbox(self.make_sandbox, "", work, ["grep"])["grep"].output_tail
+        imports = parse_imports(grep)
+        return related_tests(changed, imports.keys(), imports, self.max_test_files)
+
+    def verify(self, task: Task, candidates: list[Candidate]) -> dict[str, Verdict]:
+        files = self.find_tests(candidates)
+        if not files:
+            return {
+                c.id: Verdict(
+                    verifier=self.name,
+                    score=1.0,
+                    details={"tests": [], "note": "no related existing tests found"},
+                    infra_error="no related tests",
+                )
+                for c in candidates
+            }
+        command = self._command(task, files)
+        parse = status_parser(task)
+        base_run = self._run("", command)
+        if not base_run.judged:
+            why = f"base run failed ({base_run.outcome})"
+            return {
+                c.id: Verdict(verifier=self.name, score=0.5, infra_error=why) for c in candidates
+            }
+        base = parse(base_run.output_tail)
+        with ThreadPoolExecutor(max_workers=max(self.workers, 1)) as pool:
+            runs = list(pool.map(lambda c: self._run(c.patch, command), candidates))
+        verdicts = {}
+        for cand, run in zip(candidates, runs, strict=True):
+            verdicts[cand.id] = self._verdict(cand, run, base, parse, command, files)
+        return verdicts
+
+    def _verdict(self, cand, run, base, parse, command, files) -> Verdict:
+        cost = Cost(sandbox_seconds=run.seconds)
+        details: dict = {"tests": files, "base_passing": sum(s in GOOD for s in base.values())}
+        if run.outcome == "not_applied":
+            details["applied"] = False
+            return Verdict(verifier=self.name, score=0.0, passed=False, details=details, cost=cost)
+        if not run.judged:
+            return Verdict(
+                verifier=self.name, score=0.5, details=details, cost=cost, infra_error=run.outcome
+            )
+        broken = broken_tests(base, parse(run.output_tail))
+        for _ in range(self.reruns if broken else 0):
+            again = self._run(cand.patch, command)
+            if again.judged:
+                still = set(broken_tests(base, parse(again.output_tail)))
+                details["flaky"] = sorted(set(broken) - still)
+                broken = [t for t in broken if t in still]
+        base_passing = max(details["base_passing"], 1)
+        details.update(applied=True, broken=broken)
+        return Verdict(
+            verifier=self.name,
+            score=1.0 - len(broken) / base_passing,
+            passed=not broken,
+            details=details,
+            cost=cost,
+        )
