@@ -1,0 +1,16 @@
+"""SWE-bench tasks and grading that agrees with the official harness.
+
+Modules (imported directly; the official ``swebench`` package is slow to import, so this
+package imports nothing up front):
+
+- ``datasets``: ``load_tasks(DatasetConfig)`` for "mini", published names, local files.
+- ``repos``: ``RepoSource`` (cached bare mirrors or a local mirrors directory),
+  ``checkout_tar(task)``.
+- ``specs``: the official spec, test command and log parser of a task; Python mapping.
+- ``images``: ``instance_image(client, task, ...)``, local build or official image.
+- ``grading``: pure grading of literal logs with the official functions.
+- ``run``: ``grade_patch(client, task, patch, cfg, image)`` in a fresh sandbox.
+- ``evaluate``: ``Grader``, ``evaluate`` (``swescale eval``), ``validate``.
+- ``predictions``: ``read_predictions``, ``append_prediction``.
+- ``mini``: the bundled mini benchmark.
+"""

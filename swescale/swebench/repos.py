@@ -1,0 +1,233 @@
+"""Where repositories come from: one cached bare mirror per repository (cloned once, shared
+by all its tasks), a local directory of mirrors for air-gapped machines, or explicit local
+repositories (the mini benchmark's fixture repos).
+
+``checkout_tar(task)`` is the repository at the task's base commit, ``.git`` included, as a
+tar archive to extract at ``/repo``. Only the base commit and its ancestors are fetched, so
+no later commit, branch or tag can leak the fix to an agent.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import logging
+import re
+import shutil
+import tarfile
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+
+from swescale.types import Task
+
+log = logging.getLogger(__name__)
+
+_SHA = re.compile(r"[0-9a-f]{7,40}")
+# The branch the checkout's HEAD names; the official images keep the clone's default
+# branch, which varies by repository, so a fixed name is as good as any.
+CHECKOUT_BRANCH = "main"
+
+
+class RepoError(RuntimeError):
+    """A repository or commit that cannot be provided; the message names the task."""
+
+
+def repo_dir_name(repo: str) -> str:
+    """``owner/name`` -> ``owner__name`` (the SWE-bench instance-id spelling)."""
+    return repo.replace("/", "__")
+
+
+class RepoSource:
+    """Provides repositories by ``owner/name``.
+
+    Lookup order: ``local`` (explicit paths), ``repos_dir`` (``owner__name.git``,
+    ``owner__name``, ``owner/name.git`` or ``owner/name``), then a bare mirror in
+    ``cache_dir`` cloned from ``url`` on first use (``None`` forbids cloning)."""
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        repos_dir: Path | None = None,
+        url: str | None = "https://github.com/{repo}.git",
+        local: dict[str, Path] | None = None,
+        history_depth: int = 0,
+    ) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.repos_dir = Path(repos_dir) if repos_dir else None
+        self.url = url
+        self.local = {k: Path(v) for k, v in (local or {}).items()}
+        self.history_depth = history_depth
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        # A clone that failed is not retried by every task of the repository.
+        self._clone_failures: dict[str, str] = {}
+
+    # -- finding repositories ----------------------------------------------------------
+
+    def _local_path(self, repo: str) -> Path | None:
+        if repo in self.local:
+            return self.local[repo]
+        if self.repos_dir is None:
+            return None
+        name = repo_dir_name(repo)
+        for candidate in (
+            self.repos_dir / f"{name}.git",
+            self.repos_dir / name,
+            self.repos_dir / f"{repo}.git",
+            self.repos_dir / repo,
+        ):
+            if candidate.is_dir():
+                return candidate
+        return None
+
+    @contextmanager
+    def _repo_lock(self, repo: str) -> Iterator[None]:
+        """One clone or fetch per repository at a time, across threads and processes."""
+        with self._locks_guard:
+            lock = self._locks.setdefault(repo, threading.Lock())
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        lock_file = self.cache_dir / f".{repo_dir_name(repo)}.lock"
+        with lock, open(lock_file, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def mirror(self, repo: str) -> Path:
+        """A local git directory holding ``repo``'s history (cloned if needed)."""
+        found = self._local_path(repo)
+        if found is not None:
+            return found
+        if self.repos_dir is not None and self.url is None:
+            raise RepoError(
+                f"{repo}: not found in {self.repos_dir} (looked for {repo_dir_name(repo)}.git)"
+            )
+        target = self.cache_dir / f"{repo_dir_name(repo)}.git"
+        with self._repo_lock(repo):
+            if (target / "HEAD").exists():
+                return target
+            if repo in self._clone_failures:
+                raise RepoError(self._clone_failures[repo])
+            if self.url is None:
+                raise RepoError(f"{repo}: no local mirror and cloning is disabled")
+            url = self.url.format(repo=repo)
+            log.info("cloning %s into %s (once per repository)", url, target)
+            partial = target.with_name(target.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            try:
+                git.Repo.clone_from(url, partial, mirror=True)
+            except git.GitCommandError as exc:
+                shutil.rmtree(partial, ignore_errors=True)
+                self._clone_failures[repo] = f"{repo}: cloning {url} failed: {_git_message(exc)}"
+                raise RepoError(self._clone_failures[repo]) from exc
+            partial.rename(target)
+        return target
+
+    def _has_commit(self, path: Path, commit: str) -> bool:
+        try:
+            git.Repo(path).git.cat_file("-e", f"{commit}^{{commit}}")
+            return True
+        except (git.GitCommandError, git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
+            return False
+
+    def ensure_commit(self, task: Task) -> Path:
+        """The mirror of the task's repository, known to contain its base commit (a cached
+        mirror is fetched once when the commit is newer than the clone)."""
+        if not _SHA.fullmatch(task.base_commit or ""):
+            raise RepoError(
+                f"task {task.id}: base commit {task.base_commit!r} is not a commit hash"
+            )
+        path = self.mirror(task.repo)
+        if self._has_commit(path, task.base_commit):
+            return path
+        if path.parent == self.cache_dir and self.url is not None:
+            with self._repo_lock(task.repo):
+                try:
+                    git.Repo(path).git.fetch("--prune", "origin")
+                except git.GitCommandError as exc:
+                    log.warning("%s: fetching %s failed: %s", task.id, task.repo, _git_message(exc))
+            if self._has_commit(path, task.base_commit):
+                return path
+        raise RepoError(
+            f"task {task.id}: base commit {task.base_commit} is not in {task.repo} ({path})"
+        )
+
+    # -- checkouts ---------------------------------------------------------------------
+
+    def checkout(self, task: Task, dest: Path) -> Path:
+        """A fresh repository at ``dest`` whose HEAD is the base commit, with only the
+        history up to it (no remotes, no tags, no later objects)."""
+        source = self.ensure_commit(task)
+        dest.mkdir(parents=True, exist_ok=True)
+        repo = git.Repo.init(dest, initial_branch=CHECKOUT_BRANCH)
+        args = ["--quiet", "--no-tags"]
+        if self.history_depth > 0:
+            args.append(f"--depth={self.history_depth}")
+            source_url = f"file://{source.resolve()}"
+        else:
+            source_url = str(source.resolve())
+        try:
+            repo.git.fetch(*args, source_url, task.base_commit)
+            repo.git.checkout("--quiet", "-B", CHECKOUT_BRANCH, task.base_commit)
+        except git.GitCommandError as exc:
+            raise RepoError(
+                f"task {task.id}: cannot check out {task.base_commit} of {task.repo}: {_git_message(exc)}"
+            ) from exc
+        # FETCH_HEAD names the mirror's path on this host; it is no business of the image.
+        (dest / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
+        head = repo.head.commit.hexsha
+        if not head.startswith(task.base_commit) and head != task.base_commit:
+            raise RepoError(f"task {task.id}: HEAD is {head}, expected {task.base_commit}")
+        return dest
+
+    def checkout_tar(self, task: Task, root: str = "") -> bytes:
+        """The checkout as a tar archive (members under ``root``/ when given, so the
+        archive can be extracted at ``/`` to make ``/root``)."""
+        with tempfile.TemporaryDirectory(prefix="swescale-checkout-") as tmp:
+            work = self.checkout(task, Path(tmp) / "repo")
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                tar.add(work, arcname=root or ".", filter=_normalize_member)
+            return buf.getvalue()
+
+
+def _normalize_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # Owned by root in the image, whoever ran the checkout on the host.
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info
+
+
+def _git_message(exc: git.GitCommandError) -> str:
+    text = (exc.stderr or str(exc)).strip()
+    return " ".join(text.split())[-400:]
+
+
+def repo_source_for(
+    tasks: list[Task],
+    cache_dir: Path,
+    repos_dir: Path | None = None,
+    url: str | None = "https://github.com/{repo}.git",
+    history_depth: int = 0,
+) -> RepoSource:
+    """A RepoSource for ``tasks``: mini-benchmark repositories are built locally (under
+    ``cache_dir``/mini, idempotent), every other repository comes from ``repos_dir`` or a
+    cached mirror under ``cache_dir``/repos."""
+    local: dict[str, Path] = {}
+    if any(t.repo.startswith("swescale-mini/") for t in tasks):
+        from swescale.swebench.mini import build_mini_repos
+
+        local = build_mini_repos(Path(cache_dir) / "mini")
+    return RepoSource(
+        Path(cache_dir) / "repos",
+        repos_dir=repos_dir,
+        url=url,
+        local=local,
+        history_depth=history_depth,
+    )
