@@ -6,9 +6,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+# The search path of base images. Sandboxes do not set PATH: the image's own (a venv, a
+# conda env) must stay in force.
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 # The only variables a sandbox sees besides the image's own: nothing from the host.
 DEFAULT_ENV = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/root",
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",

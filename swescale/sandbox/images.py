@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import docker.errors
 
 from swescale.sandbox.base import SandboxError
-from swescale.sandbox.config import DEFAULT_ENV, ImagesConfig
+from swescale.sandbox.config import BASE_PATH, DEFAULT_ENV, ImagesConfig
 from swescale.sandbox.engine import LABEL, owner_labels
 from swescale.sandbox.image_cache import ImageCache
 
@@ -376,6 +376,7 @@ def ensure_base_image(
         rootfs,
         tag,
         steps,
+        env={"PATH": BASE_PATH},
         network=True,
         timeout=cfg.build_timeout,
         log_path=log_path,

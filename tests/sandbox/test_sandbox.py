@@ -175,3 +175,21 @@ def test_image_cache_prunes_least_recently_used(docker_client, base_image, tmp_p
     assert removed == [tags[0]]
     assert not image_exists(docker_client, tags[0]) and image_exists(docker_client, tags[1])
     docker_client.images.remove(tags[1])
+
+
+def test_image_path_survives_the_sandbox_environment(docker_client, base_image, make_sandbox):
+    from swescale.sandbox.config import BASE_PATH
+
+    path = f"/opt/tool/bin:{BASE_PATH}"
+    tag = content_tag("swescale/test-path", "v", base_image, path)
+    build_layer(
+        docker_client,
+        base_image,
+        tag,
+        ["mkdir -p /opt/tool/bin"],
+        env={"PATH": path},
+        network=False,
+    )
+    sb = make_sandbox(tag)
+    assert sb.execute("echo $PATH").output.strip() == path
+    assert sb.exec_once("echo $PATH").output.strip() == path
