@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ModelConfig(BaseModel):
@@ -19,6 +19,9 @@ class ModelConfig(BaseModel):
     For ``llamacpp`` and ``vllm``, a non-empty ``endpoints`` means "use these running
     servers" and nothing is launched.
     """
+
+    # A misspelled key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["scripted", "llamacpp", "vllm", "openai"] = "llamacpp"
     name: str = "smollm2-135m"
@@ -61,6 +64,8 @@ class ModelConfig(BaseModel):
 
 
 class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     step_limit: int = 30
     prompt_template: str = "prompts/agent.j2"
     prompt_variants: list[str] = Field(default_factory=list)

@@ -1,0 +1,206 @@
+"""What the agent framework adds on top of the sandbox, measured side by side in one run.
+
+1. Overhead per step: the scripted model plays steps of a trivial command (``true``)
+   through the real LangGraph agent, against bare ``sandbox.execute("true")`` round trips
+   in the same sandbox. Marginal cost per step (2N-step run minus N-step run), with the
+   per-step record off, and on (state + blob + fsynced JSON line, as in a run) for
+   read-only steps (state reused by fingerprint) and editing steps (a snapshot each).
+2. Memory per in-flight trajectory: Python heap (tracemalloc) held while K trajectories
+   are paused mid-run, per trajectory, against the heap one idle sandbox object holds.
+
+Usage: .venv/bin/python benchmarks/bench_agent.py [--steps 40] [--inflight 4]
+Prints ratios; absolute times appear only beside them (a shared machine makes them noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+from swescale.agent.config import AgentConfig
+from swescale.agent.graph import run_agent
+from swescale.agent.models.base import Completion
+from swescale.agent.models.scripted import ScriptedModel
+from swescale.agent.record import TrajectoryRecorder, make_header
+from swescale.sandbox import BlobStore, DockerSandbox, docker_client, ensure_base_image
+from swescale.types import Task
+
+INIT_REPO = (
+    "cd /repo && git init -q && printf 'def f():\\n    return 1\\n' > m.py && git add -A && "
+    "GIT_AUTHOR_DATE=2020-01-01T00:00:00Z GIT_COMMITTER_DATE=2020-01-01T00:00:00Z "
+    "git -c user.name=b -c user.email=b@example.com commit -qm base && git rev-parse HEAD"
+)
+TASK = Task(id="bench__1", repo="bench/m", base_commit="", problem_statement="f() should return 2.")
+TRIVIAL = "```bash\ntrue\n```"
+
+
+def open_sandbox(client, image: str) -> DockerSandbox:
+    sb = DockerSandbox.create(client, image, labels={"run": "bench-agent"}, base_commit="")
+    result = sb.exec_once(INIT_REPO)
+    if result.exit_code != 0:
+        sb.close()
+        raise SystemExit(f"could not set up the benchmark repository: {result.output}")
+    sb.base_commit = result.output.strip().splitlines()[-1]
+    return sb
+
+
+def bare_round_trips(sb: DockerSandbox, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        sb.execute("true")
+    return (time.perf_counter() - start) / steps
+
+
+def agent_run(sb: DockerSandbox, turns: list[str], record: bool, root: Path) -> float:
+    """Seconds for one trajectory of ``turns`` (fixed costs included)."""
+    model = ScriptedModel(turns)
+    cfg = AgentConfig(step_limit=len(turns))
+    sb.execute("cd /repo && git checkout -q -- . && git clean -qfd")
+    start = time.perf_counter()
+    if record:
+        path = root / f"t{time.monotonic_ns()}.jsonl"
+        with TrajectoryRecorder(path, make_header("bench", TASK.id)) as rec:
+            result = run_agent(
+                TASK, sb, model, cfg, recorder=rec, blob_store=BlobStore(root / "blobs")
+            )
+    else:
+        result = run_agent(TASK, sb, model, cfg)
+    elapsed = time.perf_counter() - start
+    assert result.exit_status == "step_limit" and len(result.steps) == len(turns), (
+        result.exit_status
+    )
+    return elapsed
+
+
+def per_step(sb: DockerSandbox, turns, steps: int, record: bool, root: Path) -> float:
+    """Marginal seconds per step: the difference between a 2N-step and an N-step run, so
+    fixed costs (prompt, graph start, the final diff) cancel out."""
+    return (
+        agent_run(sb, turns(2 * steps), record, root) - agent_run(sb, turns(steps), record, root)
+    ) / steps
+
+
+def read_only(n: int) -> list[str]:
+    return [TRIVIAL] * n
+
+
+def editing(n: int) -> list[str]:
+    # Every step changes the repository, so every step needs a real snapshot.
+    return [f"```bash\necho {i} >> /repo/m.py\n```" for i in range(n)]
+
+
+def bench_overhead(client, image: str, steps: int, repeats: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, open_sandbox(client, image) as sb:
+        root = Path(tmp)
+        agent_run(sb, read_only(3), record=True, root=root)  # warm imports and the graph
+        rows: dict[str, list[float]] = {
+            k: [] for k in ("bare", "plain", "rec_read", "rec_edit", "snap")
+        }
+        for _ in range(repeats):  # interleaved, so machine load hits all of them alike
+            rows["bare"].append(bare_round_trips(sb, steps))
+            rows["snap"].append(bare_snapshots(sb, max(steps // 4, 5)))
+            rows["plain"].append(per_step(sb, read_only, steps, record=False, root=root))
+            rows["rec_read"].append(per_step(sb, read_only, steps, record=True, root=root))
+            rows["rec_edit"].append(per_step(sb, editing, steps, record=True, root=root))
+    m = {k: statistics.median(v) for k, v in rows.items()}
+    b = m["bare"]
+    print(f"\n1. Per step, marginal cost over {steps} extra steps, {repeats} repeats (medians)")
+    for key, label in (
+        ("bare", "bare sandbox round trip (execute)"),
+        ("snap", "bare sandbox.snapshot()"),
+        ("plain", "agent step, no record"),
+        ("rec_read", "agent step, recorded, read-only"),
+        ("rec_edit", "agent step, recorded, editing"),
+    ):
+        print(f"   {label:<38} {m[key] * 1e3:8.2f} ms  {m[key] / b:7.2f}x")
+    print(
+        f"   framework overhead per step (no record) {(m['plain'] - b) * 1e3:6.2f} ms  {(m['plain'] - b) / b:7.2f}x of a round trip"
+    )
+
+
+def bare_snapshots(sb: DockerSandbox, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        sb.snapshot()
+    return (time.perf_counter() - start) / n
+
+
+class _Gate:
+    """A scripted model that holds each trajectory at its second turn until released, so
+    K trajectories are in flight at once."""
+
+    def __init__(self, k: int) -> None:
+        self.arrived = threading.Barrier(k + 1)
+        self.release = threading.Event()
+        self.inner = ScriptedModel(
+            ["```bash\ncat m.py\n```", "```bash\nls -la\n```", TRIVIAL], on_exhausted="submit"
+        )
+
+    def complete(self, messages, tools=None, **kw) -> Completion:
+        if sum(1 for m in messages if m.get("role") == "assistant") == 2:
+            self.arrived.wait()
+            self.release.wait()
+        return self.inner.complete(messages, tools=tools, **kw)
+
+
+def bench_memory(client, image: str, k: int) -> None:
+    sandboxes = [open_sandbox(client, image) for _ in range(k)]
+    try:
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.take_snapshot()
+        extra = open_sandbox(client, image)
+        gc.collect()
+        one_sandbox = sum(
+            s.size_diff for s in tracemalloc.take_snapshot().compare_to(base, "filename")
+        )
+        extra.close()
+        gate = _Gate(k)
+        gc.collect()
+        before = tracemalloc.take_snapshot()
+        threads = [
+            threading.Thread(target=run_agent, args=(TASK, sb, gate, AgentConfig(step_limit=10)))
+            for sb in sandboxes
+        ]
+        for t in threads:
+            t.start()
+        gate.arrived.wait()  # all K trajectories hold two steps of chat and records
+        gc.collect()
+        during = sum(
+            s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename")
+        )
+        gate.release.set()
+        for t in threads:
+            t.join()
+        tracemalloc.stop()
+    finally:
+        for sb in sandboxes:
+            sb.close()
+    per = during / k
+    print(f"\n2. Python heap with {k} trajectories in flight (2 steps done each)")
+    print(f"   one idle sandbox object            {one_sandbox / 1024:8.1f} KiB  1.00x")
+    print(
+        f"   per in-flight trajectory           {per / 1024:8.1f} KiB  {per / max(one_sandbox, 1):5.2f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--inflight", type=int, default=4)
+    args = parser.parse_args()
+    client = docker_client()
+    image = ensure_base_image(client)
+    bench_overhead(client, image, args.steps, args.repeats)
+    bench_memory(client, image, args.inflight)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The agent: a LangGraph loop over a model and a sandbox, its tools, prompts, models
+and the trajectory record.
+
+Public API (imported lazily, so ``swescale.agent.config`` stays cheap to import)::
+
+    run_agent, messages_from_steps, AgentResult          swescale.agent.graph
+    TrajectoryRecorder, load_trajectory, TrajectoryFile  swescale.agent.record
+    build_model, Completion, Model, ModelError           swescale.agent.models
+    ScriptedModel                                        swescale.agent.models.scripted
+    render_prompts                                       swescale.agent.prompts
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "run_agent": "swescale.agent.graph",
+    "messages_from_steps": "swescale.agent.graph",
+    "AgentResult": "swescale.agent.graph",
+    "EXIT_STATUSES": "swescale.agent.graph",
+    "TrajectoryRecorder": "swescale.agent.record",
+    "TrajectoryFile": "swescale.agent.record",
+    "load_trajectory": "swescale.agent.record",
+    "make_header": "swescale.agent.record",
+    "RecordError": "swescale.agent.record",
+    "build_model": "swescale.agent.models",
+    "close_model": "swescale.agent.models",
+    "sample_n": "swescale.agent.models",
+    "Completion": "swescale.agent.models",
+    "Model": "swescale.agent.models",
+    "ModelError": "swescale.agent.models",
+    "ScriptedModel": "swescale.agent.models.scripted",
+    "render_prompts": "swescale.agent.prompts",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'swescale.agent' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
