@@ -22,7 +22,7 @@ import docker.errors
 
 from swescale.sandbox.base import ImageNotFound, PathRefused, SandboxError
 from swescale.sandbox.config import SandboxConfig
-from swescale.sandbox.engine import LABEL, owner_labels
+from swescale.sandbox.engine import ENGINE_ERRORS, LABEL, owner_labels
 from swescale.sandbox.shell import ShellSession
 from swescale.sandbox.stream import CappedOutput, FrameReader, raw_socket
 from swescale.types import ExecResult, StateRef
@@ -49,6 +49,14 @@ _STATE_DIFF = (
     'if [ -f .git/index ]; then cp .git/index "$idx"; fi; '
     'GIT_INDEX_FILE="$idx" command git add -A -- . {junk} >/dev/null 2>&1; '
     'GIT_INDEX_FILE="$idx" command git -c core.quotepath=off diff --cached --binary --no-color --no-ext-diff {base}'
+)
+
+# Undo, inside a subshell, what a model's commands may have done to the session that would
+# mislead our own git and file commands.
+_CLEAN_SUBSHELL = (
+    "unset -f git cp mktemp rm mkdir realpath cat command 2>/dev/null; unalias -a 2>/dev/null; "
+    "unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_CONFIG_PARAMETERS "
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_NAMESPACE GIT_CEILING_DIRECTORIES;"
 )
 
 _STATE_FILE = "/tmp/.swescale-state.patch"
@@ -138,8 +146,9 @@ class DockerSandbox:
         with self._lock:
             try:
                 result = self._session.run(command, timeout or self.cfg.command_timeout)
-            except SandboxError as exc:
-                return ExecResult(output="", exit_code=None, infra_error=str(exc))
+            except (SandboxError, *ENGINE_ERRORS) as exc:
+                # The container vanished or the engine failed: the command cannot be judged.
+                return ExecResult(output="", exit_code=None, infra_error=f"sandbox failed: {exc}")
         if result.exit_code == 137 and not result.timed_out:
             kills = self._oom_kills()
             if kills > self._oom_seen:
@@ -188,10 +197,8 @@ class DockerSandbox:
                 workdir=workdir or self.workdir,
             )["Id"]
             sock = self.client.api.exec_start(exec_id, socket=True)
-        except docker.errors.APIError as exc:
-            return ExecResult(
-                output="", exit_code=None, infra_error=f"exec failed: {exc.explanation or exc}"
-            )
+        except ENGINE_ERRORS as exc:
+            return ExecResult(output="", exit_code=None, infra_error=f"exec failed: {exc}")
         out = CappedOutput(output_limit or self.cfg.output_limit)
         reader = FrameReader(raw_socket(sock))
         # Our own deadline backs up `timeout` (which cannot fork under an exhausted pids limit).
@@ -205,7 +212,10 @@ class DockerSandbox:
                 out.add(chunk)
         finally:
             sock.close()
-        code = None if infra else self.client.api.exec_inspect(exec_id).get("ExitCode")
+        try:
+            code = None if infra else self.client.api.exec_inspect(exec_id).get("ExitCode")
+        except ENGINE_ERRORS as exc:
+            code, infra = None, f"exec failed: {exc}"
         # coreutils timeout: 124 on TERM, 137 (128+9) when it had to KILL.
         timed_out = code in (124, 137) and time.monotonic() - start >= timeout
         return ExecResult(
@@ -219,10 +229,12 @@ class DockerSandbox:
 
     def _quick(self, command: str, timeout: float = 30) -> ExecResult:
         """A small internal command: through the session when there is one (about a
-        millisecond), else a fresh exec. Runs in a subshell so the session's state is kept."""
+        millisecond), in a subshell so the session's state is kept and with whatever the
+        model may have set there (git variables, shell functions) cleared. Any failure is
+        retried in a fresh exec, which shares nothing with the session."""
         if self._session is not None:
-            result = self.execute(f"( {command} )", timeout=timeout)
-            if result.infra_error is None:
+            result = self.execute(f"( {_CLEAN_SUBSHELL} {command} )", timeout=timeout)
+            if result.ok:
                 return result
         return self.exec_once(command, timeout=timeout)
 

@@ -8,10 +8,14 @@ from functools import lru_cache
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from swescale.sandbox.base import EngineUnavailable
 
 LABEL = "swescale"
+
+# What a call to the engine may raise when the engine or the container is gone.
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 
 def docker_client(timeout: float = 120.0) -> docker.DockerClient:

@@ -193,3 +193,23 @@ def test_image_path_survives_the_sandbox_environment(docker_client, base_image, 
     sb = make_sandbox(tag)
     assert sb.execute("echo $PATH").output.strip() == path
     assert sb.exec_once("echo $PATH").output.strip() == path
+
+
+def test_vanished_container_is_an_infra_error_not_a_crash(make_sandbox):
+    sb = make_sandbox()
+    sb.container.remove(force=True)
+    result = sb.execute("echo hi")
+    assert result.infra_error and result.exit_code is None
+    assert sb.exec_once("echo hi").infra_error
+
+
+def test_model_shell_state_cannot_mislead_snapshots(git_sandbox):
+    sb = git_sandbox
+    sb.execute("cd /repo && echo 'z = 1' > new.py")
+    expected = sb.diff()
+    sb.execute(
+        "export GIT_DIR=/nonexistent GIT_INDEX_FILE=/tmp/bogus; git() { echo fake; }; cd /tmp"
+    )
+    assert sb.diff() == expected and "new.py" in expected
+    ref, _ = sb.snapshot()
+    assert ref.size == len(expected.encode())
