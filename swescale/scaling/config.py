@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ScalingConfig(BaseModel):
@@ -13,6 +13,8 @@ class ScalingConfig(BaseModel):
     A task gets ``rounds`` rounds of ``n_parallel`` trajectories each. Round r > 0 sees
     feedback on the best patches of the earlier rounds (EvoScale-style).
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     n_parallel: int = Field(default=2, ge=1)
     rounds: int = Field(default=1, ge=1)
@@ -46,6 +48,8 @@ class ScalingConfig(BaseModel):
 
 class BudgetConfig(BaseModel):
     """Caps; zero means no cap. Task caps apply to each task; run caps to the whole run."""
+
+    model_config = ConfigDict(extra="forbid")
 
     task_tokens: int = Field(default=0, ge=0)
     task_dollars: float = Field(default=0.0, ge=0.0)

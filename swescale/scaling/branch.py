@@ -1,0 +1,68 @@
+"""Branching (SWE-Replay): a new trajectory may start from step k of an archived one of the
+same task. The step is picked by ``swescale.selection.replay.pick_branch_step`` (after the
+repository was explored, before the first edit); the repository state after step k comes
+from the task's blob store, so the cost of a branch does not grow with k.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from swescale.config import RunConfig
+from swescale.scaling.rundir import RunDir
+from swescale.scaling.trajectories import RecordedTrajectory, read_recorded
+
+log = logging.getLogger(__name__)
+
+
+def choose_branch(
+    cfg: RunConfig, rundir: RunDir, spec: Any
+) -> tuple[RecordedTrajectory, int] | None:
+    """With probability ``branch_probability``, an archived trajectory of this task and
+    the step to branch at; None for a fresh start. The archive is every finished
+    trajectory of the task with at least two steps."""
+    probability = cfg.scaling.branch_probability
+    if probability <= 0:
+        return None
+    rng = random.Random(spec.seed)
+    if rng.random() >= probability:
+        return None
+    archive = []
+    for path in rundir.trajectory_files(spec.task_id):
+        if path.stem == spec.traj_id:
+            continue
+        rec = read_recorded(path)
+        if (
+            rec is not None
+            and rec.finished
+            and len(rec.steps) >= 2
+            and all(s.state for s in rec.steps)
+        ):
+            archive.append(rec)
+    if not archive:
+        return None
+    parent = rng.choice(archive)
+    from swescale.selection.replay import pick_branch_step
+
+    try:
+        k = pick_branch_step(parent.steps, rng, cfg.selection.branch)
+    except ValueError:  # no usable step in that trajectory: start fresh
+        return None
+    if not 0 <= k < len(parent.steps):
+        return None
+    return parent, k
+
+
+def state_blob(blobs: Any, steps: list[Any]) -> bytes | None:
+    """The repository state after the last of ``steps``, or None when it was not recorded
+    or its blob is missing or corrupt."""
+    state = steps[-1].state if steps else None
+    if state is None:
+        return None
+    try:
+        return blobs.get(state.sha256)
+    except (KeyError, ValueError) as exc:
+        log.warning("state %s unusable: %s", state.sha256[:12], exc)
+        return None

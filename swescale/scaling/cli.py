@@ -1,0 +1,123 @@
+"""``swescale run`` and ``swescale demo``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+log = logging.getLogger(__name__)
+
+DEMO_TASKS = 3
+DEMO_TRAJECTORIES = 3
+
+
+def _run(
+    config: str,
+    overrides: list[str],
+    run_id: str,
+    force: bool,
+    report: bool,
+    live: bool,
+) -> None:
+    from rich.console import Console
+
+    from swescale.agent.models.base import ModelError
+    from swescale.agent.models.servers import ServerError
+    from swescale.config import ConfigError, load_config
+    from swescale.sandbox.base import SandboxError
+    from swescale.scaling.launcher import launch
+    from swescale.scaling.rundir import RunDirError, default_run_id
+
+    console = Console(stderr=False)
+    try:
+        cfg = load_config(config, overrides)
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    run_id = run_id or cfg.run_id or default_run_id(config, cfg)
+    cfg = cfg.model_copy(update={"run_id": run_id})
+    console.print(f"run [bold]{run_id}[/bold] -> {Path(cfg.runs_dir) / run_id}")
+    try:
+        result = launch(cfg, run_id=run_id, force=force, console=console, live=live)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]: rerun the same command to resume")
+        raise typer.Exit(130) from None
+    except (RunDirError, SandboxError, ValueError) as exc:
+        console.print(f"[red]cannot run:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except (ServerError, ModelError) as exc:
+        console.print(f"[red]the model is not available:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    run_dir = result.run_dir.root
+    from swescale.report import load_run, print_summary, write_html
+
+    summary = load_run(run_dir)
+    print_summary(summary, console)
+    if report:
+        html = write_html(summary, run_dir / "report.html")
+        console.print(f"report: {html}")
+    console.print(f"run directory: {run_dir}")
+    console.print(f"predictions: {run_dir / 'predictions.jsonl'}")
+    if result.interrupted:
+        console.print("[yellow]stopped early[/yellow]: rerun the same command to finish")
+        raise typer.Exit(130)
+    if result.failed:
+        console.print(
+            f"[red]{len(result.failed)} task(s) failed[/red]: see {run_dir / 'failures.jsonl'}"
+        )
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_command(
+        config: str = typer.Option(
+            "default", "--config", "-c", help="YAML file or preset name in configs/."
+        ),
+        override: list[str] = typer.Option(
+            [], "--override", "-o", help="key=value (YAML value), repeatable."
+        ),
+        run_id: str = typer.Option(
+            "", "--run-id", help="Run directory name; default: preset + config digest."
+        ),
+        force: bool = typer.Option(
+            False, "--force", help="Continue a run directory made with another config."
+        ),
+        report: bool = typer.Option(
+            True, "--report/--no-report", help="Write report.html at the end."
+        ),
+        live: bool = typer.Option(True, "--live/--no-live", help="Live progress display."),
+    ) -> None:
+        """Run (or resume) a batch: explore, verify, select, write predictions.jsonl.
+
+        Rerunning the same command after a crash or Ctrl-C finishes the run."""
+        _run(config, override, run_id, force, report, live)
+
+    @app.command("demo")
+    def demo_command(
+        tasks: int = typer.Option(DEMO_TASKS, "--tasks", "-n", help="Mini-benchmark tasks."),
+        trajectories: int = typer.Option(
+            DEMO_TRAJECTORIES, "--trajectories", "-k", help="Trajectories per task."
+        ),
+        config: str = typer.Option(
+            "default", "--config", "-c", help="Preset (default: SmolLM2 via llama.cpp)."
+        ),
+        override: list[str] = typer.Option([], "--override", "-o", help="key=value, repeatable."),
+        run_id: str = typer.Option("", "--run-id"),
+        force: bool = typer.Option(False, "--force"),
+    ) -> None:
+        """The full loop on a slice of the mini benchmark with the tiny local model.
+
+        Trajectories in Docker sandboxes, candidates, verifiers, selection, grading;
+        prints a summary and writes the run directory and report.html."""
+        if tasks < 1 or trajectories < 1:
+            raise typer.BadParameter("--tasks and --trajectories must be at least 1")
+        demo_overrides = [
+            "dataset.name=mini",
+            f"dataset.slice=0:{tasks}",
+            f"scaling.n_parallel={trajectories}",
+            *override,
+        ]
+        _run(config, demo_overrides, run_id, force, True, True)

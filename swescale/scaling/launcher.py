@@ -1,0 +1,111 @@
+"""Starting a batch run from a config: run directory, engine, leftover containers, tasks,
+the model (and its server), the live display; then the batch, then the report.
+
+This is what ``swescale run`` and ``swescale demo`` call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from swescale.config import RunConfig
+from swescale.scaling.batch import BatchResult, BatchRunner
+from swescale.scaling.progress import LiveProgress, NullProgress
+from swescale.scaling.rundir import RunDir
+from swescale.scaling.scripted import PLANS
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def run_model(cfg: RunConfig) -> Iterator[Any]:
+    """The run's shared model, its managed server (llama.cpp, vLLM) started for the run
+    and stopped after it; None when each trajectory gets a planned scripted model."""
+    if cfg.model.kind == "scripted" and cfg.model.script in PLANS:
+        yield None
+        return
+    from swescale.agent.models import build_model, close_model
+
+    model = build_model(cfg.model)
+    try:
+        yield model
+    finally:
+        close_model(model)
+
+
+def reap_run_containers(client: Any, run_id: str) -> list[str]:
+    """Remove containers a killed session of this run left behind (and, through the
+    sandbox reaper, any whose owner process is gone)."""
+    import docker.errors
+
+    from swescale.sandbox import reap
+
+    for _attempt in range(3):
+        try:
+            return reap(client, run_id=run_id)
+        except docker.errors.NotFound:
+            # A container vanished between being listed and inspected (another process
+            # removed it); list again.
+            continue
+    return remove_labelled(client, run_id)
+
+
+def remove_labelled(client: Any, run_id: str) -> list[str]:
+    """This run's containers, removed by label with the low-level API (one listing call,
+    no per-container inspection, so other processes' removals cannot race it)."""
+    import docker.errors
+
+    removed = []
+    for entry in client.api.containers(all=True, filters={"label": f"swescale.run={run_id}"}):
+        try:
+            client.api.remove_container(entry["Id"], force=True, v=True)
+            removed.append(entry["Id"][:12])
+        except docker.errors.NotFound:
+            continue
+    return removed
+
+
+def launch(
+    cfg: RunConfig,
+    *,
+    run_id: str,
+    force: bool = False,
+    console: Any = None,
+    live: bool = True,
+) -> BatchResult:
+    """Run (or resume) the batch ``cfg`` describes in ``cfg.runs_dir/run_id``."""
+    from swescale.sandbox import docker_client
+    from swescale.swebench.datasets import load_tasks
+
+    rundir = RunDir.open(cfg.runs_dir, run_id, cfg, force=force)
+    client = docker_client()
+    reaped = reap_run_containers(client, rundir.run_id)
+    if reaped:
+        log.info("removed %d container(s) left by an earlier session of this run", len(reaped))
+        rundir.update_run_json(lambda r: r.setdefault("reaped", []).extend(reaped))
+    tasks = load_tasks(cfg.dataset)
+    if not tasks:
+        raise ValueError(f"dataset {cfg.dataset.name!r} with these filters has no tasks")
+    progress = (
+        LiveProgress(
+            console, len(tasks), show_dollars=bool(cfg.model.price_in or cfg.model.price_out)
+        )
+        if live
+        else NullProgress()
+    )
+    with run_model(cfg) as model:
+        runner = BatchRunner(cfg, rundir, model=model, client=client, progress=progress)
+        with progress if isinstance(progress, LiveProgress) else contextlib.nullcontext():
+            try:
+                result = runner.run(tasks)
+            finally:
+                reap_run_containers(client, rundir.run_id)
+    return result
+
+
+def run_dir_path(cfg: RunConfig, run_id: str) -> Path:
+    return Path(cfg.runs_dir) / run_id

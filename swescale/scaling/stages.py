@@ -1,0 +1,259 @@
+"""The per-task stages after exploration, as small functions over the other subpackages:
+instance image, verifiers, selection, grading. Kept apart from the batch loop so each one
+can be called (and tested) alone, and so the loop reads as the straight line of
+architecture.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from swescale.config import RunConfig
+from swescale.scaling.ledger import BudgetLedger
+from swescale.scaling.rundir import RunDir, write_json_atomic
+from swescale.types import Candidate, Cost, Selection, Task
+
+log = logging.getLogger(__name__)
+
+
+def image_tag(image: Any) -> str:
+    """The tag of an instance image (an ``InstanceImage`` or a plain tag)."""
+    return str(getattr(image, "tag", image))
+
+
+def image_workdir(image: Any, default: str = "/repo") -> str:
+    return str(getattr(image, "workdir", default) or default)
+
+
+class ImageProvider:
+    """Instance images for a run's tasks, sharing one repository source (the mini
+    benchmark's mirrors are built once, on first use)."""
+
+    def __init__(self, client: Any, cfg: RunConfig) -> None:
+        self.client = client
+        self.cfg = cfg
+        self.tasks: list[Task] = []
+        self._repos: Any = None
+        self._lock = threading.Lock()
+
+    def prepare(self, tasks: list[Task]) -> None:
+        """The tasks of the run (which repositories to provide)."""
+        self.tasks = list(tasks)
+
+    def repos(self, task: Task) -> Any:
+        from pathlib import Path
+
+        from swescale.swebench.repos import repo_source_for
+
+        with self._lock:
+            if self._repos is None:
+                ds = self.cfg.dataset
+                self._repos = repo_source_for(
+                    self.tasks or [task],
+                    Path(ds.repo_cache_dir or self.cfg.images.cache_dir),
+                    repos_dir=ds.repos_dir,
+                    url=ds.repo_url,
+                    history_depth=ds.history_depth,
+                )
+            return self._repos
+
+    def __call__(self, task: Task) -> Any:
+        from swescale.swebench.images import instance_image
+
+        return instance_image(
+            self.client,
+            task,
+            images=self.cfg.images,
+            grading=self.cfg.grading,
+            repos=self.repos(task),
+        )
+
+
+def image_digest(client: Any, image: Any) -> str:
+    try:
+        return str(client.images.get(image_tag(image)).id)
+    except Exception:  # noqa: BLE001 - a digest is a record, not a requirement
+        return ""
+
+
+def labels_known(task: Task) -> bool:
+    """Whether the task carries what grading needs (the mini benchmark always does)."""
+    return bool(task.fail_to_pass) and bool(task.test_patch)
+
+
+def write_candidates(rundir: RunDir, task_id: str, candidates: list[Candidate]) -> None:
+    """candidates.jsonl (verdicts live in verdicts/) and labels.json when graded, in the
+    format ``swescale select`` and the selection comparison read."""
+    from swescale.selection.record import write_candidates as write_lines
+    from swescale.selection.record import write_labels
+
+    write_lines(rundir.task_dir(task_id), candidates)
+    labels = {c.id: c.resolved for c in candidates if c.resolved is not None}
+    if labels:
+        write_labels(rundir.task_dir(task_id), labels)
+
+
+def write_task(rundir: RunDir, task: Task) -> None:
+    """task.json: the task as the run saw it, so selection can be re-run offline."""
+    write_json_atomic(rundir.task_dir(task.id) / "task.json", task.model_dump(mode="json"))
+
+
+def run_verifiers(
+    verifiers: list[Any],
+    task: Task,
+    candidates: list[Candidate],
+    rundir: RunDir,
+    ledger: BudgetLedger,
+) -> list[str]:
+    """Annotate candidates with each verifier's verdicts (in place), write
+    ``verdicts/<name>.json``, charge verdict costs; returns failure notes (a verifier that
+    crashes is recorded and skipped: selection then works with less evidence)."""
+    from swescale.verifiers.base import annotate
+
+    notes = []
+    for verifier in verifiers:
+        name = getattr(verifier, "name", type(verifier).__name__)
+        if ledger.exceeded(task.id):
+            notes.append(f"{name}: skipped ({ledger.exceeded(task.id)})")
+            continue
+        try:
+            verdicts = annotate(task, candidates, verifier)
+        except Exception as exc:  # noqa: BLE001 - one verifier failing never stops the task
+            notes.append(f"{name}: {type(exc).__name__}: {exc}")
+            rundir.record_failure(task.id, f"verifier:{name}", f"{type(exc).__name__}: {exc}")
+            continue
+        spent = Cost()
+        for verdict in verdicts.values():
+            spent = spent + verdict.cost
+        ledger.charge(task.id, spent, _verifier_kind(name))
+        from swescale.selection.record import write_verdicts
+
+        write_verdicts(rundir.task_dir(task.id), name, verdicts)
+    return notes
+
+
+def _verifier_kind(name: str) -> str:
+    if name in ("judge", "reward_model"):
+        return "judge"
+    if name == "repro":
+        return "testgen"
+    return "verifier"
+
+
+def select(selector: Any, task: Task, candidates: list[Candidate], rundir: RunDir) -> Selection:
+    from swescale.selection.selectors import no_candidates
+
+    name = getattr(selector, "name", type(selector).__name__)
+    from swescale.selection.record import write_selection
+
+    selection = no_candidates(task, name) if not candidates else selector.select(task, candidates)
+    write_selection(rundir.task_dir(task.id), selection)
+    return selection
+
+
+def grade(
+    client: Any,
+    task: Task,
+    patch: str,
+    image: Any,
+    cfg: RunConfig,
+    ledger: BudgetLedger,
+    run_id: str = "",
+) -> tuple[bool | None, dict[str, Any]]:
+    """Grade one patch with the task's own tests: (resolved, report). Never raises: an
+    infrastructure failure gives (None, report with "error")."""
+    from swescale.swebench.run import grade_patch
+
+    labels = {"run": run_id} if run_id else None
+    try:
+        result = grade_patch(client, task, patch, cfg.grading, image, labels=labels)
+    except Exception as exc:  # noqa: BLE001 - grading is a record, never a crash
+        return None, {"error": f"{type(exc).__name__}: {exc}"}
+    data = result.model_dump(mode="json", exclude={"log"})
+    ledger.charge(task.id, Cost(sandbox_seconds=float(result.seconds or 0.0)), "grading")
+    if result.error:
+        return None, data
+    return bool(result.resolved), data
+
+
+def verifier_sandbox_factory(
+    client: Any, image: Any, cfg: RunConfig, task: Task, run_id: str
+) -> Any:
+    """Fresh sandboxes for verifiers, labelled with the run so a rerun reaps leftovers."""
+
+    def make() -> Any:
+        from swescale.sandbox import DockerSandbox
+
+        sandbox_cfg = cfg.sandbox.model_copy(update={"workdir": image_workdir(image)})
+        return DockerSandbox.create(
+            client,
+            image_tag(image),
+            sandbox_cfg,
+            labels={"run": run_id, "task": task.id, "role": "verifier"},
+            base_commit=task.base_commit or None,
+        )
+
+    return make
+
+
+def build_verifiers(
+    cfg: RunConfig,
+    task: Task,
+    *,
+    client: Any,
+    image: Any,
+    model: Any,
+    ledger: BudgetLedger,
+    run_id: str,
+) -> tuple[list[Any], list[str]]:
+    """The verifiers ``cfg.verifiers.enabled`` names, for one task, cheap first; and notes
+    on the ones that cannot run here (e.g. a judge without a model)."""
+    vcfg = cfg.verifiers
+    make_sandbox = verifier_sandbox_factory(client, image, cfg, task, run_id)
+    workers = max(1, min(cfg.scaling.max_concurrent_sandboxes, 4))
+    built: list[Any] = []
+    notes: list[str] = []
+    for name in vcfg.enabled:
+        if name == "regression":
+            from swescale.verifiers.regression import RegressionVerifier
+
+            built.append(
+                RegressionVerifier(
+                    make_sandbox,
+                    workers=workers,
+                    timeout=vcfg.test_timeout,
+                    reruns=vcfg.reruns_on_disagreement,
+                )
+            )
+        elif name == "repro":
+            if model is None:
+                notes.append("repro: no shared model to write reproduction tests")
+                continue
+            from swescale.verifiers.repro import ReproTestVerifier
+            from swescale.verifiers.testgen import generate_repro_tests
+
+            tests, cost = generate_repro_tests(
+                task, make_sandbox, model, cfg.agent, tool_mode=cfg.model.tool_mode
+            )
+            ledger.charge(task.id, cost, "testgen", model=cfg.model.name)
+            built.append(
+                ReproTestVerifier(
+                    make_sandbox,
+                    tests,
+                    workers=workers,
+                    timeout=vcfg.test_timeout,
+                    reruns=vcfg.reruns_on_disagreement,
+                )
+            )
+        elif name == "judge":
+            if model is None:
+                notes.append("judge: no shared model to judge with")
+                continue
+            from swescale.verifiers.judge import JudgeVerifier
+
+            built.append(JudgeVerifier(model, samples=vcfg.judge_samples))
+        else:
+            notes.append(f"{name}: unknown verifier (known: regression, repro, judge)")
+    return built, notes
