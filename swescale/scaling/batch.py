@@ -30,8 +30,8 @@ from swescale.scaling.stages import (
     grade,
     image_digest,
     image_tag,
-    image_workdir,
     labels_known,
+    open_task_sandbox,
     run_verifiers,
     select,
     verifier_sandbox_factory,
@@ -131,17 +131,8 @@ class BatchRunner:
     # -- collaborators ------------------------------------------------------------------
 
     def _docker_sandbox(self, task: Task, image: Any, traj_id: str) -> Any:
-        from swescale.sandbox import DockerSandbox
-
         labels = {"run": self.rundir.run_id, "task": task.id, "trajectory": traj_id}
-        sandbox_cfg = self.cfg.sandbox.model_copy(update={"workdir": image_workdir(image)})
-        return DockerSandbox.create(
-            self.client,
-            image_tag(image),
-            sandbox_cfg,
-            labels=labels,
-            base_commit=task.base_commit or None,
-        )
+        return open_task_sandbox(self.client, image, self.cfg, labels)
 
     def _shared_or_planned_model(self, task: Task, spec: Any) -> Any:
         from swescale.scaling.scripted import PLANS, planned_model

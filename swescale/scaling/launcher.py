@@ -40,33 +40,10 @@ def run_model(cfg: RunConfig) -> Iterator[Any]:
 def reap_run_containers(client: Any, run_id: str) -> list[str]:
     """Remove containers a killed session of this run left behind (and, through the
     sandbox reaper, any whose owner process is gone)."""
-    import docker.errors
-
     from swescale.sandbox import reap
 
-    for _attempt in range(3):
-        try:
-            return reap(client, run_id=run_id)
-        except docker.errors.NotFound:
-            # A container vanished between being listed and inspected (another process
-            # removed it); list again.
-            continue
-    return remove_labelled(client, run_id)
+    return reap(client, run_id=run_id)
 
-
-def remove_labelled(client: Any, run_id: str) -> list[str]:
-    """This run's containers, removed by label with the low-level API (one listing call,
-    no per-container inspection, so other processes' removals cannot race it)."""
-    import docker.errors
-
-    removed = []
-    for entry in client.api.containers(all=True, filters={"label": f"swescale.run={run_id}"}):
-        try:
-            client.api.remove_container(entry["Id"], force=True, v=True)
-            removed.append(entry["Id"][:12])
-        except docker.errors.NotFound:
-            continue
-    return removed
 
 
 def launch(

@@ -6,6 +6,7 @@ architecture.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
@@ -25,6 +26,21 @@ def image_tag(image: Any) -> str:
 
 def image_workdir(image: Any, default: str = "/repo") -> str:
     return str(getattr(image, "workdir", default) or default)
+
+
+def open_task_sandbox(client: Any, image: Any, cfg: RunConfig, labels: dict[str, str]) -> Any:
+    """A sandbox from a task's instance image, with the image's workdir and environment.
+
+    The base commit is the image's HEAD, not ``task.base_commit``: where a spec's setup
+    edits tracked files the image commits them, and a patch must not carry those edits.
+    """
+    from swescale.sandbox import DockerSandbox
+
+    if hasattr(image, "sandbox_config"):
+        sandbox_cfg = image.sandbox_config(cfg.sandbox)
+    else:
+        sandbox_cfg = cfg.sandbox.model_copy(update={"workdir": image_workdir(image)})
+    return DockerSandbox.create(client, image_tag(image), sandbox_cfg, labels=labels)
 
 
 class ImageProvider:
@@ -184,16 +200,8 @@ def verifier_sandbox_factory(
     """Fresh sandboxes for verifiers, labelled with the run so a rerun reaps leftovers."""
 
     def make() -> Any:
-        from swescale.sandbox import DockerSandbox
-
-        sandbox_cfg = cfg.sandbox.model_copy(update={"workdir": image_workdir(image)})
-        return DockerSandbox.create(
-            client,
-            image_tag(image),
-            sandbox_cfg,
-            labels={"run": run_id, "task": task.id, "role": "verifier"},
-            base_commit=task.base_commit or None,
-        )
+        labels = {"run": run_id, "task": task.id, "role": "verifier"}
+        return open_task_sandbox(client, image, cfg, labels)
 
     return make
 
@@ -254,6 +262,19 @@ def build_verifiers(
             from swescale.verifiers.judge import JudgeVerifier
 
             built.append(JudgeVerifier(model, samples=vcfg.judge_samples))
+        elif name == "reward_model":
+            if not vcfg.reward_model:
+                notes.append("reward_model: set verifiers.reward_model to a checkpoint")
+                continue
+            built.append(_reward_model(vcfg.reward_model, vcfg.reward_model_kind))
         else:
-            notes.append(f"{name}: unknown verifier (known: regression, repro, judge)")
+            notes.append(f"{name}: unknown verifier")
     return built, notes
+
+
+@functools.lru_cache(maxsize=2)
+def _reward_model(checkpoint: str, kind: str) -> Any:
+    """Loaded once per run, not once per task: checkpoints take seconds to load."""
+    from swescale.verifiers.reward_model import RewardModelVerifier
+
+    return RewardModelVerifier(checkpoint, kind=kind)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+KNOWN_VERIFIERS = ("regression", "repro", "judge", "reward_model")
 
 
 class VerifiersConfig(BaseModel):
@@ -22,3 +24,11 @@ class VerifiersConfig(BaseModel):
     # A Hugging Face checkpoint (name or directory) for the reward_model verifier.
     reward_model: str = ""
     reward_model_kind: str = "auto"
+
+    @field_validator("enabled")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in KNOWN_VERIFIERS]
+        if unknown:
+            raise ValueError(f"unknown verifier(s) {unknown}; known: {', '.join(KNOWN_VERIFIERS)}")
+        return names
