@@ -15,7 +15,10 @@ def test_every_preset_loads():
 
 
 def test_overrides_are_yaml_typed_and_dotted():
-    cfg = load_config("scripted", ["scaling.n_parallel=7", "model.temperature=0.25", "dataset.instance_ids=[a, b]"])
+    cfg = load_config(
+        "scripted",
+        ["scaling.n_parallel=7", "model.temperature=0.25", "dataset.instance_ids=[a, b]"],
+    )
     assert cfg.scaling.n_parallel == 7 and cfg.model.temperature == 0.25
     assert cfg.dataset.instance_ids == ["a", "b"]
     assert parse_override("sandbox.network=true") == ("sandbox.network", True)

@@ -28,13 +28,17 @@ def _name(entry: dict) -> str:
     return names[0].lstrip("/")
 
 
-def reap(client: docker.DockerClient, run_id: str | None = None, dry_run: bool = False) -> list[str]:
+def reap(
+    client: docker.DockerClient, run_id: str | None = None, dry_run: bool = False
+) -> list[str]:
     """Remove swescale containers whose owner process is gone, and, when ``run_id`` is
     given, every container of that run (a run being resumed owns none of them yet)."""
     removed = []
     for entry in _listing(client, [f"{LABEL}=1"]):
         labels = entry.get("Labels") or {}
-        stale = not owner_alive(labels) or (run_id is not None and labels.get(f"{LABEL}.run") == run_id)
+        stale = not owner_alive(labels) or (
+            run_id is not None and labels.get(f"{LABEL}.run") == run_id
+        )
         if not stale:
             continue
         removed.append(_name(entry))

@@ -45,7 +45,6 @@ def reap_run_containers(client: Any, run_id: str) -> list[str]:
     return reap(client, run_id=run_id)
 
 
-
 def launch(
     cfg: RunConfig,
     *,
