@@ -3,8 +3,13 @@ trajectories that look at the repository, apply a fix and submit.
 
 ``model.script: "plan:gold"`` makes every trajectory apply the task's gold patch;
 ``"plan:mixed"`` gives a mix of right and wrong trajectories (gold, a wrong fix -- the task's
-own ``extra["wrong_patches"]`` when it has one --, gold, an empty submit, ...) so selection has something to choose between. These exist for tests,
-benchmarks and the scripted preset: they read the gold patch, which real models never see.
+own ``extra["wrong_patches"]`` when it has one --, gold, an empty submit, ...) so selection
+has something to choose between. ``"plan:hard"`` makes the wrong answer the most frequent
+one (two decoys -- fixes that pass the issue's tests but break others, where the task has
+them -- a wrong fix, a broken edit that does not even import, one gold and one alternative
+correct fix), so majority voting fails and only evidence can pick right. These exist for
+tests, benchmarks and the scripted presets: they read the gold patch, which real models
+never see.
 Any other script value is a turns file, as the scripted model itself reads it.
 """
 
@@ -17,10 +22,12 @@ from swescale.types import Task
 
 GOLD = "plan:gold"
 MIXED = "plan:mixed"
-PLANS = (GOLD, MIXED)
+HARD = "plan:hard"
+PLANS = (GOLD, MIXED, HARD)
 
-# The pattern of plan:mixed by trajectory index.
+# The patterns of the plans by trajectory index.
 MIXED_PATTERN = ("gold", "wrong", "gold", "empty")
+HARD_PATTERN = ("decoy", "decoy", "gold", "broken", "wrong", "alt")
 
 
 def _bash(text: str, command: str) -> str:
@@ -36,8 +43,22 @@ def _apply_patch_command(patch: str) -> str:
     )
 
 
+def _first(task: Task, key: str) -> str | None:
+    found = [p for p in task.extra.get(key) or [] if isinstance(p, str) and p.strip()]
+    return found[0] if found else None
+
+
+def _gold_files(task: Task) -> list[str]:
+    return [
+        line.split(" b/", 1)[1]
+        for line in (task.gold_patch or "").splitlines()
+        if line.startswith("diff --git a/") and " b/" in line
+    ]
+
+
 def planned_turns(task: Task, kind: str) -> list[str]:
-    """The turns of one scripted trajectory: ``gold``, ``wrong`` or ``empty``."""
+    """The turns of one scripted trajectory: ``gold``, ``wrong``, ``decoy``, ``alt``,
+    ``broken`` or ``empty``."""
     look = _bash("Let me look at the repository first.", "git status --short && ls")
     submit = _bash("The change is in place; submitting.", "submit")
     if kind == "gold":
@@ -57,6 +78,20 @@ def planned_turns(task: Task, kind: str) -> list[str]:
                 "printf 'Known issue: see the tracker.\\n' > KNOWN_ISSUES.txt && git status --short",
             )
         return [look, wrong, submit]
+    if kind == "decoy":
+        decoy = _first(task, "decoy_patches")
+        if decoy is None:
+            return planned_turns(task, "wrong")
+        return [look, _bash("This handles the reported case.", _apply_patch_command(decoy)), submit]
+    if kind == "alt":
+        alt = _first(task, "alt_patches") or task.gold_patch
+        if not alt:
+            raise ValueError(f"task {task.id} has no gold or alternative patch")
+        return [look, _bash("Fixing it this way.", _apply_patch_command(alt)), submit]
+    if kind == "broken":
+        target = (_gold_files(task) or ["broken.py"])[0]
+        edit = f"printf '\\ndef broken(:\\n' >> {target} && git status --short"
+        return [look, _bash("A quick edit.", edit), submit]
     if kind == "empty":
         return [look, submit]
     raise ValueError(f"unknown planned trajectory kind {kind!r}")
@@ -67,6 +102,8 @@ def plan_kind(script: str, index: int) -> str:
         return "gold"
     if script == MIXED:
         return MIXED_PATTERN[index % len(MIXED_PATTERN)]
+    if script == HARD:
+        return HARD_PATTERN[index % len(HARD_PATTERN)]
     raise ValueError(f"{script!r} is not a planned script ({', '.join(PLANS)})")
 
 

@@ -140,3 +140,18 @@ def test_mixed_pattern_and_bad_plans() -> None:
         plan_kind("turns.yaml", 0)
     with pytest.raises(ValueError, match="gold patch"):
         planned_turns(Task(id="t", repo="r", base_commit="a", problem_statement="p"), "gold")
+
+
+def test_hard_plan_makes_the_wrong_answer_the_most_frequent():
+    from swescale.scaling.scripted import HARD, plan_kind, planned_turns
+    from swescale.swebench.mini import mini_tasks
+
+    kinds = [plan_kind(HARD, i) for i in range(6)]
+    assert kinds.count("gold") + kinds.count("alt") == 2 and kinds.count("decoy") == 2
+    task = next(t for t in mini_tasks() if t.extra.get("decoy_patches"))
+    turns = {kind: "\n".join(planned_turns(task, kind)) for kind in set(kinds)}
+    assert turns["decoy"] != turns["gold"] != turns["alt"]
+    assert "def broken(" in turns["broken"] and turns["broken"].endswith("submit\n```")
+    # A task without decoys falls back to its known-wrong fix.
+    plain = next(t for t in mini_tasks() if not t.extra.get("decoy_patches"))
+    assert planned_turns(plain, "decoy") == planned_turns(plain, "wrong")
