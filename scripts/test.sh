@@ -4,6 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The reward-model verifier's tests need torch. Install it only from a CPU wheel that pip
+# finds without an index (its configured local wheel directories): a plain `pip install
+# torch` would pull gigabytes of CUDA packages. Without such a wheel those tests skip.
+if ! .venv/bin/python -c 'import torch, transformers' >/dev/null 2>&1; then
+  wheel_dir=$(mktemp -d)
+  if .venv/bin/pip download -q --no-deps --no-index -d "$wheel_dir" 'torch==2.13.0' >/dev/null 2>&1; then
+    echo "[test] installing torch (local CPU wheel) and transformers for the reward-model tests" >&2
+    .venv/bin/pip install -q "$wheel_dir"/torch-*.whl transformers >/dev/null 2>&1 \
+      || echo "[test] torch install failed; reward-model tests will skip" >&2
+  fi
+  rm -rf "$wheel_dir"
+fi
 .venv/bin/ruff check swescale tests benchmarks
 markers="not slow"
 [ "${SWESCALE_SLOW:-0}" = 1 ] && markers=""
