@@ -85,17 +85,20 @@ def resolve_config_path(path: str | Path) -> Path:
     raise ConfigError(f"config file {str(path)!r} not found (nor as a preset in {CONFIG_DIR})")
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file or preset; clear errors for anything else."""
+    file = resolve_config_path(path)
+    try:
+        loaded = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level")
+    return loaded
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    data: dict[str, Any] = {}
-    if path is not None:
-        file = resolve_config_path(path)
-        try:
-            loaded = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{file}: expected a mapping at the top level")
-        data = loaded
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
     for item in overrides or []:
         key, value = parse_override(item)
         _set_dotted(data, key, value)

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from swescale.config import ConfigError, RunConfig, parse_override, resolve_config_path
+from swescale.config import ConfigError, RunConfig, parse_override, read_config_file
 
 # Short names a "/swescale" comment may use, and the run config keys they set.
 COMMENT_ALIASES: dict[str, str] = {
@@ -83,16 +82,7 @@ def load_bot_config(
 ) -> tuple[RunConfig, CIConfig]:
     """(run config, bot config) from a YAML file or preset and ``key=value`` overrides;
     ``ci.label=fix-me`` sets the bot's own settings. Errors are :class:`ConfigError`."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        file = resolve_config_path(path)
-        try:
-            loaded = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{file}: expected a mapping at the top level")
-        data = loaded
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
     ci_data = data.pop("ci", None) or {}
     if not isinstance(ci_data, dict):
         raise ConfigError("the 'ci' section must be a mapping")
