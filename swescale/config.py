@@ -22,7 +22,9 @@ from swescale.selection.config import SelectionConfig
 from swescale.swebench.config import DatasetConfig, GradingConfig
 from swescale.verifiers.config import VerifiersConfig
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# swescale/configs links to the repository's configs/ (presets and prompt templates), so
+# a source checkout and an installed wheel find them the same way.
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 class ConfigError(ValueError):

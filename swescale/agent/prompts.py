@@ -17,9 +17,10 @@ import jinja2
 
 from swescale.types import Task
 
-# configs/ at the repository root (as swescale.config.CONFIG_DIR; not imported from there
-# so that loading prompts never imports every subpackage's config).
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+# The presets and templates (as swescale.config.CONFIG_DIR; not imported from there so that
+# loading prompts never imports every subpackage's config). swescale/configs links to the
+# repository's configs/, and wheels carry a copy.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 PROMPTS_DIR = CONFIG_DIR / "prompts"
 # Separators the base template puts around its blocks; control characters that are
 # removed from every value first, so no issue text can fake them.
