@@ -111,7 +111,8 @@ class DockerSandbox:
         if base_commit is not None:
             self.base_commit = base_commit
         else:
-            head = self.exec_once("git rev-parse --verify -q HEAD", timeout=30)
+            # Through the session when there is one: a millisecond instead of an exec.
+            head = self._quick(f"cd {shlex.quote(self.workdir)} && git rev-parse --verify -q HEAD")
             self.base_commit = head.output.strip() if head.exit_code == 0 else ""
 
     def close(self) -> None:
