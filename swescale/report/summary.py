@@ -171,6 +171,7 @@ def load_run(run_dir: str | Path) -> RunSummary:
         if (
             child.is_dir()
             and child.name not in by_dir
+            and child.name != "report"  # the report site, not a task
             and ((child / "trajectories").exists() or (child / "result.json").exists())
         ):
             by_dir[child.name] = (child, {})

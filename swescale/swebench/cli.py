@@ -43,6 +43,38 @@ def _dataset(
     return cfg.dataset.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
 
+def _report_evaluation(predictions: Path, eval_dir: Path, run: str, summary) -> str:
+    """Link each graded instance to its test output and report: in the run's report when
+    the predictions came from a run directory, else in a report beside the results.
+    Returns where to look (or why there is nothing); never raises."""
+    from swescale.report.cli import write_report
+    from swescale.report.evaluations import (
+        entry,
+        record_evaluation,
+        run_dir_of,
+        write_eval_site,
+    )
+    from swescale.swebench.evaluate import instance_dir
+    from swescale.swebench.predictions import read_predictions
+
+    try:
+        rows, _ = read_predictions(predictions)
+        folders = {
+            p.instance_id: instance_dir(eval_dir, run, p)
+            for p in rows
+            if instance_dir(eval_dir, run, p).is_dir()
+        }
+        data = summary.model_dump(mode="json")
+        new = entry(run, data, Path(eval_dir) / run / "report.json", folders)
+        run_dir = run_dir_of(predictions)
+        if run_dir is not None:
+            record_evaluation(run_dir, new)
+            return write_report(run_dir)
+        return str(write_eval_site(Path(eval_dir) / run / "report", new))
+    except Exception as exc:  # noqa: BLE001 - the grading results stand without a report
+        return f"no report ({type(exc).__name__}: {exc})"
+
+
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
@@ -78,6 +110,7 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn,
         )
 
+        from swescale.logs import LOG_FILE, log_to_file
         from swescale.sandbox import EngineUnavailable
         from swescale.swebench.datasets import DatasetError
         from swescale.swebench.evaluate import evaluate
@@ -106,7 +139,8 @@ def register(app: typer.Typer) -> None:
                 bar.update(job, advance=1, description=f"{instance_id}: {result.status}")
 
             try:
-                summary = evaluate(predictions, data, grading, cfg.images, run, progress=tick)
+                with log_to_file(Path(grading.eval_dir) / run / LOG_FILE):
+                    summary = evaluate(predictions, data, grading, cfg.images, run, progress=tick)
             except (DatasetError, EngineUnavailable) as exc:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(2) from exc
@@ -120,6 +154,7 @@ def register(app: typer.Typer) -> None:
             f"{summary.unresolved_instances} unresolved, {summary.empty_patch_instances} empty, "
             f"{summary.error_instances} errors ({summary.graded_now} graded now); report: {report}"
         )
+        typer.echo(f"per instance: {_report_evaluation(predictions, grading.eval_dir, run, summary)}")
 
     @app.command("validate")
     def validate_command(
