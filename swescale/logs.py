@@ -153,6 +153,9 @@ def log_to_file(path: str | Path) -> Iterator[Path]:
     previous = console.log_file if console else None
     if console is not None:
         console.log_file = target
+    # The first line names the command, so the file exists (and says what wrote it) even
+    # when nothing else is logged.
+    logging.getLogger("swescale").info("%s", " ".join(["swescale", *sys.argv[1:]]))
     try:
         yield target
     finally:

@@ -58,9 +58,9 @@ def headless_chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
             # is refused (and so fails a test that checks for failed requests).
             context.route(
                 "**/*",
-                lambda route: route.continue_()
-                if route.request.url.startswith("file://")
-                else route.abort(),
+                lambda route: (
+                    route.continue_() if route.request.url.startswith("file://") else route.abort()
+                ),
             )
             yield context.new_page()
         finally:

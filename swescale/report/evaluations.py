@@ -35,7 +35,11 @@ def instance_statuses(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 str(iid),
                 {
                     "status": status,
-                    "resolved": True if status == "resolved" else False if status == "unresolved" else None,
+                    "resolved": True
+                    if status == "resolved"
+                    else False
+                    if status == "unresolved"
+                    else None,
                     "error": str(errors.get(iid, "")) if status == "error" else "",
                 },
             )

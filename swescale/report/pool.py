@@ -116,7 +116,9 @@ class GradedTruth:
             return "not graded"
         parts = [self.status or ("resolved" if self.resolved else "unresolved")]
         if self.f2p_pass or self.f2p_fail:
-            parts.append(f"FAIL_TO_PASS {len(self.f2p_pass)}/{len(self.f2p_pass) + len(self.f2p_fail)}")
+            parts.append(
+                f"FAIL_TO_PASS {len(self.f2p_pass)}/{len(self.f2p_pass) + len(self.f2p_fail)}"
+            )
         if self.p2p_fail:
             parts.append(f"breaks {len(self.p2p_fail)} PASS_TO_PASS")
         return ", ".join(parts)
@@ -235,9 +237,7 @@ def truth_matrix(rows: list[CandidateRow], max_rows: int = 60) -> Matrix | None:
         candidate_ids=[r.candidate.id for r in graded],
         rows=out[:max_rows],
         uniform=uniform + max(0, len(out) - max_rows),
-        uniform_note=f"{uniform} PASS_TO_PASS tests pass with every candidate"
-        if uniform
-        else "",
+        uniform_note=f"{uniform} PASS_TO_PASS tests pass with every candidate" if uniform else "",
     )
 
 
@@ -247,7 +247,9 @@ def verifier_matrices(rows: list[CandidateRow], max_rows: int = 60) -> list[Matr
     names = sorted({ev.verifier for r in rows for ev in r.evidence})
     found = []
     for name in names:
-        per_cand = {r.candidate.id: next((e for e in r.evidence if e.verifier == name), None) for r in rows}
+        per_cand = {
+            r.candidate.id: next((e for e in r.evidence if e.verifier == name), None) for r in rows
+        }
         with_outcomes = {cid: e.outcomes for cid, e in per_cand.items() if e and e.outcomes}
         if with_outcomes:
             tests = _ordered(t for o in with_outcomes.values() for t in o)
@@ -256,7 +258,9 @@ def verifier_matrices(rows: list[CandidateRow], max_rows: int = 60) -> list[Matr
             found.append(Matrix(f"{name}: test outcomes", ids, matrix_rows[:max_rows]))
             continue
         judged = {
-            cid: e for cid, e in per_cand.items() if e and not e.infra_error and e.passed is not None
+            cid: e
+            for cid, e in per_cand.items()
+            if e and not e.infra_error and e.passed is not None
         }
         broken = _ordered(t for e in judged.values() for t in e.broken)
         if judged and broken:

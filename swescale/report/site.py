@@ -195,9 +195,9 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
     from swescale.selection.record import read_task_record, task_dirs
     from swescale.selection.selectors import OFFLINE_SELECTORS
 
-    records = [read_task_record(d) for d in task_dirs(run)]
+    # Trajectory files are read once, task by task below, and their costs filled in then.
+    records = [read_task_record(d, trajectories=False) for d in task_dirs(run)]
     offline = {name: select_all(records, name) for name in OFFLINE_SELECTORS}
-    comparison = _comparison(records, offline, oracle_rows, selector_row)
     by_folder = {r.path.name: r for r in records}
     positions = {id(r): i for i, r in enumerate(records)}
     grades_by_task: dict[str, dict[str, Any]] = {}
@@ -220,8 +220,11 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
         metas[task.task_id] = _task_pages(
             writer, run, folder, task, record, picks, grades_by_task[task.task_id], result
         )
+        if record is not None:
+            _fill_costs(record, metas[task.task_id])
         task_rows.append(_task_row(task, record, metas[task.task_id], index))
     result.trajectories = sum(len(m) for m in metas.values())
+    comparison = _comparison(records, offline, oracle_rows, selector_row)
 
     samples = _samples(records, metas, summary)
     images = _plots(writer, samples, comparison, summary, metas) if result.plots else {}
@@ -244,6 +247,24 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
     result.pages = writer.pages
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _fill_costs(record: Any, metas: list[TrajMeta]) -> None:
+    """The samples and their cost, as ``read_task_record`` would have read them."""
+    from swescale.types import Cost
+
+    record.trajectory_ids = [m.id for m in metas]
+    total = Cost()
+    for meta in metas:
+        c = meta.cost
+        total = total + Cost(
+            tokens_in=int(c["tokens_in"]),
+            tokens_out=int(c["tokens_out"]),
+            dollars=c["dollars"],
+            model_seconds=c["model_seconds"],
+            sandbox_seconds=c["sandbox_seconds"],
+        )
+    record.cost = total
 
 
 def _comparison(records, offline, oracle_rows, selector_row) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -297,7 +318,11 @@ def _task_pages(
     selection = record.selection if record is not None else None
     rows = pool.candidate_rows(candidates, selection, grades)
     cand_of = {t: c.id for c in candidates for t in c.trajectory_ids}
-    files = sorted((folder / "trajectories").glob("*.jsonl")) if (folder / "trajectories").is_dir() else []
+    files = (
+        sorted((folder / "trajectories").glob("*.jsonl"))
+        if (folder / "trajectories").is_dir()
+        else []
+    )
     trajectories = [read_trajectory(path) for path in files]
     children: dict[str, list[tuple[str, int]]] = {}
     for traj in trajectories:

@@ -109,6 +109,20 @@ def pass_at_k_curve(tasks: Sequence[TaskSamples]) -> list[CurvePoint]:
     return curve
 
 
+def sample_sizes(n: int, dense_up_to: int = 16) -> list[int]:
+    """The k at which a selector curve is computed: every k up to ``dense_up_to``, then
+    about two points per doubling, and n itself (a curve over 64 samples needs no 64
+    points, and each point costs a selection per task and subset)."""
+    sizes = list(range(1, min(n, dense_up_to) + 1))
+    k = float(dense_up_to)
+    while k * 1.5 < n:
+        k *= 1.5
+        sizes.append(round(k))
+    if n > sizes[-1]:
+        sizes.append(n)
+    return sorted(set(sizes))
+
+
 def selector_curve(
     tasks: Sequence[TaskSamples],
     make_selector: Callable[[], object],
@@ -124,7 +138,7 @@ def selector_curve(
         return []
     rng = random.Random(seed)
     curve = []
-    for k in range(1, max(t.n for t in usable) + 1):
+    for k in sample_sizes(max(t.n for t in usable)):
         values = []
         for samples in usable:
             if samples.n < k:
@@ -147,7 +161,9 @@ def _resolves(
     for cand in samples.candidates:
         kept = [t for t in cand.trajectory_ids if t in chosen]
         if kept:
-            subset.append(cand.model_copy(update={"trajectory_ids": kept}))
+            # model_construct: no validation, no deep copy (this runs thousands of times).
+            fields = dict(cand.__dict__, trajectory_ids=kept)
+            subset.append(Candidate.model_construct(**fields))
     if not subset:
         return False
     selector = make_selector()

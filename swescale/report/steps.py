@@ -148,7 +148,9 @@ def step_views(
             tokens_in=_int(step.get("tokens_in")),
             tokens_out=_int(step.get("tokens_out")),
             seconds=float(step.get("seconds") or 0.0),
-            problem="; ".join(f for c in calls for f in c.flags if f != "output truncated by the agent"),
+            problem="; ".join(
+                f for c in calls for f in c.flags if f != "output truncated by the agent"
+            ),
             state=sha[:12],
             changed=changed,
             inherited=inherited_until is not None and position <= inherited_until,

@@ -86,9 +86,7 @@ def diffstat(patch: str) -> DiffStat:
         removed = sum(1 for h in fp.hunks for line in h.lines if line.startswith("-"))
         status = "binary" if fp.binary else fp.status
         files.append((fp.path, added, removed, status))
-    return DiffStat(
-        tuple(files), sum(f[1] for f in files), sum(f[2] for f in files)
-    )
+    return DiffStat(tuple(files), sum(f[1] for f in files), sum(f[2] for f in files))
 
 
 @lru_cache(maxsize=1)
