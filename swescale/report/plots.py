@@ -100,22 +100,27 @@ def selectors_plot(
     fig, ax = _figure(6.4, 0.5 + 0.45 * len(rows) + 0.8)
     names = [str(r["selector"]) for r in rows]
     values = [float(r["accuracy"]) for r in rows]
-    lows = [float(r.get("low", v) if r.get("low") is not None else v) for r, v in zip(rows, values)]
+    lows = [
+        v if r.get("low") is None else float(r["low"]) for r, v in zip(rows, values, strict=True)
+    ]
     highs = [
-        float(r.get("high", v) if r.get("high") is not None else v) for r, v in zip(rows, values)
+        v if r.get("high") is None else float(r["high"]) for r, v in zip(rows, values, strict=True)
     ]
     ys = list(range(len(rows)))[::-1]
     ax.barh(ys, values, color=[COLORS[i % len(COLORS)] for i in range(len(rows))], alpha=0.8)
     ax.errorbar(
         values,
         ys,
-        xerr=[[v - lo for v, lo in zip(values, lows)], [hi - v for v, hi in zip(values, highs)]],
+        xerr=[
+            [v - lo for v, lo in zip(values, lows, strict=True)],
+            [hi - v for v, hi in zip(values, highs, strict=True)],
+        ],
         fmt="none",
         ecolor="black",
         capsize=3,
         linewidth=1,
     )
-    for y, v in zip(ys, values):
+    for y, v in zip(ys, values, strict=True):
         inside = v > 0.2
         ax.text(
             v - 0.02 if inside else v + 0.02,

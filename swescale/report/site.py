@@ -36,8 +36,14 @@ from swescale.report.stats import (
 )
 from swescale.report.summary import RunSummary, load_run
 from swescale.report.text import diffstat, fold, highlight_diff, pygments_css
+from swescale.selection.metrics import oracle_rows, select_all, selector_row
+from swescale.selection.record import read_task_record, task_dirs
+from swescale.selection.selectors import OFFLINE_SELECTORS
+from swescale.types import Selection
 
 SITE_DIR = "report"
+# Steps drawn in a trajectory's strip on the task page (the trajectory page has them all).
+STRIP_STEPS = 150
 EVALUATIONS = "evaluations.json"
 
 
@@ -67,6 +73,8 @@ class TrajMeta:
     cost: dict[str, float]
     problem_steps: int
     error: str
+    # One cell per step for the task page's strip: (index, kind, tooltip).
+    strip: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def _safe(text: str) -> str:
@@ -183,17 +191,13 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
     ``problems``, never in an exception."""
     started = time.perf_counter()
     run = Path(run_dir)
-    summary = load_run(run)
+    summary = load_run(run, comparison=False)
     root = Path(out) if out is not None else run / SITE_DIR
     for sub in ("task", "candidate", "trajectory", "img"):
         shutil.rmtree(root / sub, ignore_errors=True)
     writer = _Writer(root)
     writer.asset("assets/report.css", _css())
     result = SiteResult(root=root, index=root / "index.html", plots=plots.available())
-
-    from swescale.selection.metrics import oracle_rows, select_all, selector_row
-    from swescale.selection.record import read_task_record, task_dirs
-    from swescale.selection.selectors import OFFLINE_SELECTORS
 
     # Trajectory files are read once, task by task below, and their costs filled in then.
     records = [read_task_record(d, trajectories=False) for d in task_dirs(run)]
@@ -210,7 +214,7 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
             position = positions[id(record)]
             if record.selection is not None:
                 picks.append(pool.pick(record.selection, record.candidates, "run"))
-            for name, selections in offline.items():
+            for selections in offline.values():
                 picks.append(pool.pick(selections[position], record.candidates, "offline"))
             picks += _stored_picks(record)
             result.problems += [f"{task.task_id}: {p}" for p in record.problems]
@@ -224,7 +228,7 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
             _fill_costs(record, metas[task.task_id])
         task_rows.append(_task_row(task, record, metas[task.task_id], index))
     result.trajectories = sum(len(m) for m in metas.values())
-    comparison = _comparison(records, offline, oracle_rows, selector_row)
+    comparison = _comparison(records, offline)
 
     samples = _samples(records, metas, summary)
     images = _plots(writer, samples, comparison, summary, metas) if result.plots else {}
@@ -267,9 +271,9 @@ def _fill_costs(record: Any, metas: list[TrajMeta]) -> None:
     record.cost = total
 
 
-def _comparison(records, offline, oracle_rows, selector_row) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    from swescale.types import Selection
-
+def _comparison(records: list[Any], offline: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The selector table: pass@1 and pass@n, the run's own pick, each offline selector;
+    with a Wilson interval on each accuracy."""
     rows = [dict(r, kind="oracle") for r in oracle_rows(records)]
     if any(r.selection is not None for r in records):
         own = [
@@ -289,8 +293,6 @@ def _comparison(records, offline, oracle_rows, selector_row) -> list[dict[str, A
 
 def _stored_picks(record: Any) -> list[pool.Pick]:
     """Offline selections a user made with ``swescale select`` (selection.<name>.json)."""
-    from swescale.types import Selection
-
     found = []
     for path in sorted(record.path.glob("selection.*.json")):
         data = read_json(path)
@@ -427,6 +429,7 @@ def _trajectory_page(
         cost=cost,
         problem_steps=sum(1 for v in views if v.problem and not v.inherited),
         error=traj.error,
+        strip=[_cell(v) for v in views[:STRIP_STEPS]],
     )
     header = traj.header
     writer.page(
@@ -445,6 +448,33 @@ def _trajectory_page(
         record_path=str(traj.path),
     )
     return meta
+
+
+def _cell(view: Any) -> tuple[int, str, str]:
+    """A step as one cell of a trajectory strip: its kind (a colour) and a tooltip."""
+    kind = (
+        "inherited"
+        if view.inherited
+        else "fail"
+        if view.problem
+        else "edit"
+        if view.changed
+        else "ok"
+    )
+    first = view.calls[0] if view.calls else None
+    action = (
+        f"{first.tool}: {first.command.splitlines()[0][:80]}"
+        if first and first.command.strip()
+        else (first.tool if first else "no tool call")
+    )
+    note = (
+        f" — {view.problem[:80]}"
+        if view.problem
+        else " — changed the repository"
+        if view.changed
+        else ""
+    )
+    return view.index, kind, f"step {view.index}: {action}{note}"
 
 
 def _task_row(task: Any, record: Any, metas: list[TrajMeta], index: int) -> dict[str, Any]:
@@ -534,7 +564,7 @@ def _plots(
     summary: RunSummary,
     metas: dict[str, list[TrajMeta]],
 ) -> dict[str, str]:
-    from swescale.selection.selectors import OFFLINE_SELECTORS, make_selector
+    from swescale.selection.selectors import make_selector
 
     images: dict[str, str] = {}
     oracle = pass_at_k_curve(samples)

@@ -26,12 +26,10 @@ def _run(
     from swescale.agent.models.base import ModelError
     from swescale.agent.models.servers import ServerError
     from swescale.config import ConfigError, load_config
+    from swescale.logs import LOG_FILE, log_to_file, suppressed_note
     from swescale.sandbox.base import SandboxError
     from swescale.scaling.launcher import launch
-    from swescale.scaling.rundir import RunDirError, default_run_id
-
-    from swescale.logs import LOG_FILE, log_to_file, suppressed_note
-    from swescale.scaling.rundir import safe_name
+    from swescale.scaling.rundir import RunDirError, default_run_id, safe_name
 
     console = Console(stderr=False)
     try:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import typer
 
+# Problems and errors listed on the terminal before the rest are counted.
+SHOWN = 5
+
 DATASET_HELP = (
     "mini, a local parquet/JSON/JSONL file, or a published name (verified, lite, full, owner/name)"
 )
@@ -144,17 +147,26 @@ def register(app: typer.Typer) -> None:
             except (DatasetError, EngineUnavailable) as exc:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(2) from exc
-        for problem in summary.input_errors:
-            typer.echo(f"warning: {problem}", err=True)
-        for iid, why in summary.errors.items():
-            typer.echo(f"error: {iid}: {why}", err=True)
         report = Path(grading.eval_dir) / run / "report.json"
+        # At most a few lines each; the report has every one of them.
+        for problem in summary.input_errors[:SHOWN]:
+            typer.echo(f"warning: {problem}", err=True)
+        if len(summary.input_errors) > SHOWN:
+            typer.echo(
+                f"warning: … and {len(summary.input_errors) - SHOWN} more: {report}", err=True
+            )
+        for iid, why in list(summary.errors.items())[:SHOWN]:
+            typer.echo(f"error: {iid}: {(why.splitlines() or [''])[0][:200]}", err=True)
+        if len(summary.errors) > SHOWN:
+            typer.echo(f"error: … and {len(summary.errors) - SHOWN} more: {report}", err=True)
         typer.echo(
             f"{summary.resolved_instances}/{summary.submitted_instances} resolved, "
             f"{summary.unresolved_instances} unresolved, {summary.empty_patch_instances} empty, "
             f"{summary.error_instances} errors ({summary.graded_now} graded now); report: {report}"
         )
-        typer.echo(f"per instance: {_report_evaluation(predictions, grading.eval_dir, run, summary)}")
+        typer.echo(
+            f"per instance: {_report_evaluation(predictions, grading.eval_dir, run, summary)}"
+        )
 
     @app.command("validate")
     def validate_command(

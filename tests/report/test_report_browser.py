@@ -150,7 +150,9 @@ def test_a_100_step_trajectory_is_folded(page, big_site) -> None:
         "[0, 1].map(i => document.getElementById('step-' + i).getBoundingClientRect().height)"
     )
     folds.first.locator("summary").click()
-    heights_folded = page.evaluate("document.getElementById('step-0').getBoundingClientRect().height")
+    heights_folded = page.evaluate(
+        "document.getElementById('step-0').getBoundingClientRect().height"
+    )
     assert heights_folded < 3 * heights[1]
 
 

@@ -157,9 +157,7 @@ def test_damaged_records_do_not_stop_the_report(tmp_path) -> None:
     lines = traj.read_text().splitlines()
     lines.insert(2, "{not json")
     traj.write_text("\n".join(lines) + "\n")
-    (task / "candidates.jsonl").write_text(
-        (task / "candidates.jsonl").read_text() + '{"id": 5}\n'
-    )
+    (task / "candidates.jsonl").write_text((task / "candidates.jsonl").read_text() + '{"id": 5}\n')
     for blob in (task / "blobs").iterdir():
         blob.unlink()
     (task / "grades.json").write_text("[1, 2")
@@ -196,3 +194,37 @@ def test_report_command_writes_the_site(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert str(run / "report" / "index.html") in result.output.replace("\n", "")
     assert "report/index.html" in (run / "report.html").read_text()
+
+
+@pytest.mark.parametrize("in_run", [True, False])
+def test_eval_links_its_results_into_a_report(tmp_path, in_run: bool) -> None:
+    """What ``swescale eval`` does after grading, on a literal summary: predictions from a
+    run directory join that run's report; others get a report beside the results."""
+    from swescale.swebench.cli import _report_evaluation
+    from swescale.swebench.evaluate import EvalSummary, instance_dir
+    from swescale.swebench.predictions import Prediction
+
+    run = make_run(tmp_path / "runs", candidates=2, trajectories=2, steps=2)
+    folder = run if in_run else tmp_path / "elsewhere"
+    folder.mkdir(exist_ok=True)
+    predictions = folder / "predictions.jsonl"
+    pred = Prediction(instance_id="synthetic__task-0", model_name_or_path="m", model_patch="x")
+    predictions.write_text(pred.model_dump_json() + "\n")
+    eval_dir = tmp_path / "eval"
+    results = instance_dir(eval_dir, "e2", pred)
+    results.mkdir(parents=True)
+    (results / "test_output.txt").write_text("FAILED tests/test_core.py::test_fixed_b\n")
+    summary = EvalSummary(
+        run_id="e2", submitted_instances=1, unresolved_instances=1,
+        unresolved_ids=["synthetic__task-0"],
+    )  # fmt: skip
+    (eval_dir / "e2").mkdir(exist_ok=True)
+    (eval_dir / "e2" / "report.json").write_text(summary.model_dump_json())
+    where = Path(_report_evaluation(predictions, eval_dir, "e2", summary))
+    assert where.is_file(), where
+    page = where.parent / "eval.html" if in_run else where
+    parsed = _parse(page)
+    output = next(h for h in parsed.links if h.endswith("test_output.txt"))
+    assert (page.parent / output).resolve() == (results / "test_output.txt").resolve()
+    assert "unresolved" in page.read_text()
+    assert (run / "evaluations.json").is_file() == in_run
