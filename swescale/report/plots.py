@@ -17,6 +17,8 @@ from swescale.report.stats import CurvePoint
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 ORACLE = "#555555"
 MARKERS = ("s-", "^:", "D-.", "v-", "P:")
+# Points of the cost plot labelled with their k (and the last one).
+LABELLED_K = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 def available() -> bool:
@@ -53,7 +55,8 @@ def _percent_axis(ax: Any) -> None:
 
 def _curve(ax: Any, curve: Sequence[CurvePoint], label: str, color: str, style: str) -> None:
     ks = [p.k for p in curve]
-    ax.plot(ks, [p.value for p in curve], style, color=color, label=label, markersize=4)
+    size = 4 if len(curve) <= 24 else 0  # a long curve reads better as a line
+    ax.plot(ks, [p.value for p in curve], style, color=color, label=label, markersize=size)
     if all(p.low is not None and p.high is not None for p in curve) and len(curve) > 1:
         ax.fill_between(
             ks,
@@ -159,12 +162,22 @@ def cost_plot(
     for i, (name, pts) in enumerate(series.items()):
         color = ORACLE if name.startswith("pass@") else COLORS[(i - 1) % len(COLORS)]
         style = "o--" if name.startswith("pass@") else MARKERS[(i - 1) % len(MARKERS)]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color, label=name, ms=4)
-        if i == 0 or len(series) == 1:
+        size = 4 if len(pts) <= 24 else 0
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color, label=name, ms=size)
+        if i == 0:
+            last = pts[-1][2]
             for cost, rate, k in pts:
-                ax.annotate(
-                    f"k={k}", (cost, rate), textcoords="offset points", xytext=(3, -10), fontsize=7
-                )
+                if k == last or (k in LABELLED_K and last - k > last / 8):
+                    ax.annotate(
+                        f"k={k}",
+                        (cost, rate),
+                        textcoords="offset points",
+                        xytext=(3, -10),
+                        fontsize=7,
+                    )
+    from matplotlib.ticker import EngFormatter
+
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.set_xlabel(cost_label)
     ax.set_ylabel("tasks resolved")
     _percent_axis(ax)
