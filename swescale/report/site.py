@@ -39,7 +39,7 @@ from swescale.report.text import diffstat, fold, highlight_diff, pygments_css
 from swescale.selection.metrics import oracle_rows, select_all, selector_row
 from swescale.selection.record import read_task_record, task_dirs
 from swescale.selection.selectors import OFFLINE_SELECTORS
-from swescale.types import Selection
+from swescale.types import Cost, Selection
 
 SITE_DIR = "report"
 # Steps drawn in a trajectory's strip on the task page (the trajectory page has them all).
@@ -150,7 +150,6 @@ def _environment() -> Any:
         short=lambda s: (s or "")[:8],
         diff=highlight_diff,
         diffstat=lambda p: diffstat(p or "").summary,
-        fold=fold,
     )
     env.globals.update(
         task_url=task_url,
@@ -204,10 +203,9 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
     offline = {name: select_all(records, name) for name in OFFLINE_SELECTORS}
     by_folder = {r.path.name: r for r in records}
     positions = {id(r): i for i, r in enumerate(records)}
-    grades_by_task: dict[str, dict[str, Any]] = {}
     metas: dict[str, list[TrajMeta]] = {}
     task_rows = []
-    for index, task in enumerate(summary.tasks):
+    for task in summary.tasks:
         record = by_folder.get(_safe(task.task_id))
         picks = []
         if record is not None:
@@ -220,13 +218,12 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
             result.problems += [f"{task.task_id}: {p}" for p in record.problems]
         folder = run / _safe(task.task_id)
         grades = read_json(folder / "grades.json")
-        grades_by_task[task.task_id] = grades if isinstance(grades, dict) else {}
         metas[task.task_id] = _task_pages(
-            writer, run, folder, task, record, picks, grades_by_task[task.task_id], result
+            writer, folder, task, record, picks, grades if isinstance(grades, dict) else {}, result
         )
         if record is not None:
             _fill_costs(record, metas[task.task_id])
-        task_rows.append(_task_row(task, record, metas[task.task_id], index))
+        task_rows.append(_task_row(task, record, metas[task.task_id]))
     result.trajectories = sum(len(m) for m in metas.values())
     comparison = _comparison(records, offline)
 
@@ -255,8 +252,6 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
 
 def _fill_costs(record: Any, metas: list[TrajMeta]) -> None:
     """The samples and their cost, as ``read_task_record`` would have read them."""
-    from swescale.types import Cost
-
     record.trajectory_ids = [m.id for m in metas]
     total = Cost()
     for meta in metas:
@@ -308,7 +303,6 @@ def _stored_picks(record: Any) -> list[pool.Pick]:
 
 def _task_pages(
     writer: _Writer,
-    run: Path,
     folder: Path,
     task: Any,
     record: Any,
@@ -362,6 +356,7 @@ def _task_pages(
             following=rows[position + 1].candidate.id if position + 1 < len(rows) else None,
             total=len(rows),
             picked_by=[p for p in picks if p.candidate_id == row.candidate.id],
+            log_link=_log_link(row.truth.log_path, writer.root / "candidate"),
         )
     writer.page(
         task_url(task.task_id),
@@ -380,6 +375,13 @@ def _task_pages(
         result_json=read_json(folder / "result.json") or {},
     )
     return metas
+
+
+def _log_link(path: str, page_dir: Path) -> str:
+    """A relative link from a page to a grading log that exists, else ""."""
+    if not path or not Path(path).is_file():
+        return ""
+    return _relative(Path(path), page_dir)
 
 
 def _tree(metas: list[TrajMeta]) -> list[tuple[int, TrajMeta]]:
@@ -477,7 +479,7 @@ def _cell(view: Any) -> tuple[int, str, str]:
     return view.index, kind, f"step {view.index}: {action}{note}"
 
 
-def _task_row(task: Any, record: Any, metas: list[TrajMeta], index: int) -> dict[str, Any]:
+def _task_row(task: Any, record: Any, metas: list[TrajMeta]) -> dict[str, Any]:
     candidates = list(record.candidates) if record is not None else []
     chosen = next((c for c in candidates if c.id == task.selected), None)
     labels = [c.resolved for c in candidates if c.resolved is not None]

@@ -366,7 +366,14 @@ class BatchRunner:
             grades: dict[str, Any] = {}
             for cand in to_grade:
                 cand.resolved, report = grade(
-                    self.client, task, cand.patch, image, self.cfg, self.ledger, self.rundir.run_id
+                    self.client,
+                    task,
+                    cand.patch,
+                    image,
+                    self.cfg,
+                    self.ledger,
+                    self.rundir.run_id,
+                    log_path=self.rundir.task_dir(task.id) / "grades" / f"{cand.id}.log",
                 )
                 grades[cand.id] = report
             resolved = chosen.resolved if chosen is not None else False

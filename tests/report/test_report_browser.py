@@ -103,6 +103,11 @@ def test_from_the_overview_to_a_task_a_candidate_and_a_trajectory(page, scripted
     assert "resolves" in truth and "does not" not in truth
     for test in task["fail_to_pass"]:
         assert test in page.content()
+    # The grading run's test output is one click away.
+    candidate_url = page.url
+    page.locator("a.test-output").click()
+    assert task["fail_to_pass"][0].split("::")[-1] in page.content()
+    page.goto(candidate_url)
 
     # Its first producer: look, apply the fix, submit; the diff after the fix is there.
     page.locator("#producers-table a.trajectory-link").first.click()
