@@ -117,7 +117,7 @@ def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_
             console.print(f"  {t.task_id}: {reason[:160]}", highlight=False)
         if len(failed) > MAX_FAILURE_LINES:
             console.print(f"  … and {len(failed) - MAX_FAILURE_LINES} more")
-    comparison = comparison_rows(summary.comparison)
+    comparison = comparison_rows(summary.comparison) if _labelled(summary.comparison) else []
     if comparison:
         # The terminal gets the columns that answer "which selector picks right";
         # the report has them all.
@@ -130,6 +130,14 @@ def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_
         for row in comparison[1:]:
             ctable.add_row(*[str(row[i]) for i in keep])
         console.print(ctable)
+
+
+def _labelled(comparison: Any) -> bool:
+    """Whether a selector comparison has any labelled task (else it is a table of dashes,
+    not worth a terminal screen)."""
+    if isinstance(comparison, list):
+        return any(isinstance(r, dict) and (r.get("labelled") or 0) for r in comparison)
+    return comparison is not None
 
 
 CONSOLE_COMPARISON = (
