@@ -122,8 +122,7 @@ def test_from_the_overview_to_a_task_a_candidate_and_a_trajectory(page, scripted
     assert "submitted" in page.locator(".facts").inner_text()
 
     # Back on the task, the other candidate came from the wrong trajectory and fails.
-    page.go_back()
-    page.go_back()
+    page.locator("nav.crumbs a", has_text="task").click()
     assert page.url.endswith(f"task/{task['id']}.html")
     page.locator("#pool-table tbody tr").nth(1).locator("a.candidate-link").click()
     assert ".r0.t01" in page.locator("#producers-table").inner_text()
