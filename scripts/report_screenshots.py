@@ -63,7 +63,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     with headless_chromium(width=args.width) as page:
         for name, path in pages(site.root, run).items():
-            page.goto(path.as_uri())
+            page.goto(path.resolve().as_uri())
             target = out / f"{name}.png"
             page.screenshot(path=str(target), full_page=True)
             print(f"{name}: {target}")
