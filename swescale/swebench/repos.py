@@ -3,8 +3,16 @@ by all its tasks), a local directory of mirrors for air-gapped machines, or expl
 repositories (the mini benchmark's fixture repos).
 
 ``checkout_tar(task)`` is the repository at the task's base commit, ``.git`` included, as a
-tar archive to extract at ``/repo``. Only the base commit and its ancestors are fetched, so
-no later commit, branch or tag can leak the fix to an agent.
+tar archive to extract in an image. As in the official repository setup
+(``make_repo_script_list_py`` of swebench 4.1.0), the checkout keeps the tags whose commit
+is not newer than the base commit — projects that take their version from git tags
+(setuptools_scm, versioneer: pytest, astropy, xarray, matplotlib) need them — and nothing
+newer: no later commit, branch or tag can leak the fix to an agent.
+
+A mirror is any git directory: a ``git clone --mirror``, or a bare directory without a
+``config`` file (a snapshot's ``objects``/``refs``/``HEAD``); every command names it with
+``--git-dir``. A mirror that lacks objects the base commit needs (large files cut from a
+copy) is reported as ``incomplete mirror: <path> missing``.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import io
 import logging
 import re
 import shutil
+import subprocess
 import tarfile
 import tempfile
 import threading
@@ -131,9 +140,9 @@ class RepoSource:
 
     def _has_commit(self, path: Path, commit: str) -> bool:
         try:
-            git.Repo(path).git.cat_file("-e", f"{commit}^{{commit}}")
+            mirror_git(path).cat_file("-e", f"{commit}^{{commit}}")
             return True
-        except (git.GitCommandError, git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
+        except git.GitCommandError:
             return False
 
     def ensure_commit(self, task: Task) -> Path:
@@ -149,7 +158,7 @@ class RepoSource:
         if path.parent == self.cache_dir and self.url is not None:
             with self._repo_lock(task.repo):
                 try:
-                    git.Repo(path).git.fetch("--prune", "origin")
+                    mirror_git(path).fetch("--prune", "origin")
                 except git.GitCommandError as exc:
                     log.warning("%s: fetching %s failed: %s", task.id, task.repo, _git_message(exc))
             if self._has_commit(path, task.base_commit):
@@ -161,21 +170,34 @@ class RepoSource:
     # -- checkouts ---------------------------------------------------------------------
 
     def checkout(self, task: Task, dest: Path) -> Path:
-        """A fresh repository at ``dest`` whose HEAD is the base commit, with only the
-        history up to it (no remotes, no tags, no later objects)."""
+        """A fresh repository at ``dest`` whose HEAD is the base commit, with the history
+        up to it and the tags not newer than it (no remotes, no later objects)."""
         source = self.ensure_commit(task)
         dest.mkdir(parents=True, exist_ok=True)
         repo = git.Repo.init(dest, initial_branch=CHECKOUT_BRANCH)
         args = ["--quiet", "--no-tags"]
+        tags: list[str] = []
         if self.history_depth > 0:
             args.append(f"--depth={self.history_depth}")
             source_url = f"file://{source.resolve()}"
         else:
             source_url = str(source.resolve())
+            tags = tags_not_newer_than(source, task.base_commit)
+        refspecs = [task.base_commit, *(f"refs/tags/{t}:refs/tags/{t}" for t in tags)]
         try:
-            repo.git.fetch(*args, source_url, task.base_commit)
+            for chunk in _chunks(refspecs, 500):
+                repo.git.fetch(*args, source_url, *chunk)
             repo.git.checkout("--quiet", "-B", CHECKOUT_BRANCH, task.base_commit)
         except git.GitCommandError as exc:
+            missing = missing_paths(source, task.base_commit)
+            if missing:
+                shown = ", ".join(missing[:5]) + (
+                    f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+                )
+                raise RepoError(
+                    f"task {task.id}: incomplete mirror: {shown} missing at {task.base_commit[:12]} "
+                    f"in {source} (objects cut from the copy; use a complete mirror)"
+                ) from exc
             raise RepoError(
                 f"task {task.id}: cannot check out {task.base_commit} of {task.repo}: {_git_message(exc)}"
             ) from exc
@@ -195,6 +217,73 @@ class RepoSource:
             with tarfile.open(fileobj=buf, mode="w") as tar:
                 tar.add(work, arcname=root or ".", filter=_normalize_member)
             return buf.getvalue()
+
+
+def mirror_git(path: Path) -> git.Git:
+    """Git commands on a mirror by ``--git-dir``: works for a bare directory without a
+    ``config`` file too, where GitPython's ``Repo`` guesses a work tree and fails."""
+    handle = git.Git()
+    handle.update_environment(GIT_DIR=str(git_dir(path)))
+    return handle
+
+
+def git_dir(path: Path) -> Path:
+    """The git directory of a mirror (itself) or of a repository with a work tree."""
+    path = Path(path).resolve()
+    return path / ".git" if (path / ".git").exists() else path
+
+
+def tags_not_newer_than(mirror: Path, commit: str) -> list[str]:
+    """Tags whose commit's committer date is not after ``commit``'s: the tags the official
+    repository setup keeps (it deletes those whose ``%ci`` is later than the base's)."""
+    handle = mirror_git(mirror)
+    base_time = int(handle.show("-s", "--format=%ct", commit).strip())
+    listing = handle.for_each_ref(
+        "--format=%(refname:strip=2) %(objecttype) %(committerdate:unix) %(*committerdate:unix)",
+        "refs/tags",
+    )
+    keep = []
+    for line in listing.splitlines():
+        name, kind, direct, peeled = (line.split(" ") + ["", "", ""])[:4]
+        stamp = peeled if kind == "tag" else direct
+        if stamp.isdigit() and int(stamp) <= base_time:
+            keep.append(name)
+    return keep
+
+
+def missing_paths(mirror: Path, commit: str) -> list[str]:
+    """Paths of ``commit``'s tree whose objects the mirror lacks (empty when the tree is
+    whole or cannot be read at all)."""
+    handle = mirror_git(mirror)
+    try:
+        listing = handle.ls_tree("-r", "--full-tree", commit)
+    except git.GitCommandError:
+        return []
+    by_object: dict[str, str] = {}
+    for line in listing.splitlines():
+        meta, _, path = line.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            by_object.setdefault(parts[2], path)
+    if not by_object:
+        return []
+    proc = subprocess.run(
+        ["git", f"--git-dir={git_dir(mirror)}", "cat-file", "--batch-check"],
+        input="\n".join(by_object) + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return sorted(
+        by_object[line.split()[0]]
+        for line in proc.stdout.splitlines()
+        if line.endswith(" missing") and line.split()[0] in by_object
+    )
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _normalize_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
