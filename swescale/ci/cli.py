@@ -172,21 +172,25 @@ def check_command(
     from swescale.sandbox.base import SandboxError
 
     console = Console()
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False)
+
     try:
-        report = check_repository(repo, commit, timeout=timeout, say=console.print)
+        report = check_repository(repo, commit, timeout=timeout, say=say)
     except RepoConfigError as exc:
         _fail(console, "config error", exc)
     except SandboxError as exc:
         _fail(console, "cannot build or run", exc, 1)
     counts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(report.counts.items()))
-    console.print(
+    say(
         f"{report.repo} at {report.commit[:12]}: {counts or 'no test ran'} "
         f"in {report.seconds:.0f}s (environment: {report.source})"
     )
     if report.failing:
         shown = ", ".join(report.failing[:5])
         more = f" and {len(report.failing) - 5} more" if len(report.failing) > 5 else ""
-        console.print(f"[red]failing:[/red] {shown}{more}; full log: {report.log_path}")
+        say(f"failing: {shown}{more}; full log: {report.log_path}")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -41,6 +41,9 @@ REQUIREMENTS_FILES = (
 PYTHON_PREFERENCE = ("3.11", "3.13", "3.9")
 # pip 25.1 reads PEP 735 dependency groups (`pip install --group`).
 MODERN_PIP = "pip>=25.1"
+# A uv lock file pins what the project's own CI tests with (newer releases of test tools
+# break suites: flask's imports a name pytest 9.1 removed): export it for pip.
+LOCKED = "/tmp/swescale-locked.txt"
 
 Reader = Callable[[str], str | None]
 
@@ -139,6 +142,16 @@ def infer_repo_config(read: Reader) -> RepoConfig:
                 install.append(f"pip install -r {path}")
                 found.append(path)
                 break
+    if has_project and read("uv.lock"):
+        chosen = [*(f"--extra {e}" for e in extras), *([f"--group {group}"] if group else [])]
+        export = ["uv export --frozen --no-hashes --no-emit-project --no-header", *chosen]
+        install = [
+            "pip install -q uv",
+            " ".join([*export, f"-o {LOCKED}"]),
+            f"pip install -r {LOCKED}",
+            "pip install --no-deps -e .",
+        ]
+        found.append("versions pinned by uv.lock")
     config = RepoConfig(
         python=python,
         python_packages=list(dict.fromkeys(packages)),

@@ -21,6 +21,8 @@ pulled, the error says so and, with ``fallback_local_build``, the local build is
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
 import shlex
@@ -496,8 +498,15 @@ def instance_image(
         plan = env_plan(task, grading.python_by_suite)
         python, wanted = plan.python, plan.python_wanted
     image = InstanceImage(recipe.tag, notes=notes, python=python, python_wanted=wanted)
+    # Notes on how the checkout differs from a full one (an incomplete mirror) outlive
+    # the build in a file beside the build logs.
+    notes_file = build_log_path(images, recipe.tag).with_suffix(".notes.json")
     with _lock_for(recipe.tag):
         if not image_exists(client, recipe.tag):
             archive = repos.checkout_tar(task, root=REPO_DIR.lstrip("/"))
             _build(client, recipe, images, archives=[("/", archive)], timeout=grading.build_timeout)
+            notes_file.parent.mkdir(parents=True, exist_ok=True)
+            notes_file.write_text(json.dumps(repos.notes.get(task.id, [])))
+    with contextlib.suppress(OSError, ValueError):
+        image.notes += list(json.loads(notes_file.read_text()))
     return image

@@ -75,6 +75,8 @@ class RepoSource:
         self._locks_guard = threading.Lock()
         # A clone that failed is not retried by every task of the repository.
         self._clone_failures: dict[str, str] = {}
+        # How the last checkout of a task differs from a full one (an incomplete mirror).
+        self.notes: dict[str, list[str]] = {}
 
     # -- finding repositories ----------------------------------------------------------
 
@@ -171,24 +173,29 @@ class RepoSource:
 
     def checkout(self, task: Task, dest: Path) -> Path:
         """A fresh repository at ``dest`` whose HEAD is the base commit, with the history
-        up to it and the tags not newer than it (no remotes, no later objects)."""
+        up to it and the tags not newer than it (no remotes, no later objects).
+
+        A mirror that lacks objects: missing in the base commit's tree is an error
+        (``incomplete mirror: <path> missing``); missing only in older history or in a
+        tag's, the checkout goes without the tags, or with the base commit alone, and
+        ``notes[task.id]`` says so."""
         source = self.ensure_commit(task)
-        dest.mkdir(parents=True, exist_ok=True)
-        repo = git.Repo.init(dest, initial_branch=CHECKOUT_BRANCH)
-        args = ["--quiet", "--no-tags"]
-        tags: list[str] = []
+        self.notes.pop(task.id, None)
         if self.history_depth > 0:
-            args.append(f"--depth={self.history_depth}")
-            source_url = f"file://{source.resolve()}"
+            attempts = [(f"file://{source.resolve()}", self.history_depth, False)]
         else:
-            source_url = str(source.resolve())
-            tags = tags_not_newer_than(source, task.base_commit)
-        refspecs = [task.base_commit, *(f"refs/tags/{t}:refs/tags/{t}" for t in tags)]
-        try:
-            for chunk in _chunks(refspecs, 500):
-                repo.git.fetch(*args, source_url, *chunk)
-            repo.git.checkout("--quiet", "-B", CHECKOUT_BRANCH, task.base_commit)
-        except git.GitCommandError as exc:
+            attempts = [(str(source.resolve()), 0, True)]
+        last: git.GitCommandError | None = None
+        while attempts:
+            url, depth, with_tags = attempts.pop(0)
+            shutil.rmtree(dest, ignore_errors=True)
+            try:
+                self._fetch_into(task, dest, url, depth, with_tags)
+                break
+            except git.GitCommandError as exc:
+                last = exc
+            if depth or self.history_depth:
+                continue
             missing = missing_paths(source, task.base_commit)
             if missing:
                 shown = ", ".join(missing[:5]) + (
@@ -197,16 +204,38 @@ class RepoSource:
                 raise RepoError(
                     f"task {task.id}: incomplete mirror: {shown} missing at {task.base_commit[:12]} "
                     f"in {source} (objects cut from the copy; use a complete mirror)"
-                ) from exc
+                ) from last
+            lost = missing_in_history(source, task.base_commit)
+            if with_tags and not lost:
+                self.notes[task.id] = ["tags left out: the mirror lacks objects of their history"]
+                attempts = [(url, 0, False)]
+            elif lost:
+                self.notes[task.id] = [
+                    "history before the base commit left out: the mirror lacks "
+                    f"{len(lost)} object(s) of older commits ({', '.join(lost[:3])})"
+                ]
+                attempts = [(f"file://{source.resolve()}", 1, False)]
+        else:
             raise RepoError(
-                f"task {task.id}: cannot check out {task.base_commit} of {task.repo}: {_git_message(exc)}"
-            ) from exc
+                f"task {task.id}: cannot check out {task.base_commit} of {task.repo}: "
+                f"{_git_message(last) if last else 'unknown error'}"
+            ) from last
         # FETCH_HEAD names the mirror's path on this host; it is no business of the image.
         (dest / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
-        head = repo.head.commit.hexsha
+        head = git.Repo(dest).head.commit.hexsha
         if not head.startswith(task.base_commit) and head != task.base_commit:
             raise RepoError(f"task {task.id}: HEAD is {head}, expected {task.base_commit}")
         return dest
+
+    def _fetch_into(self, task: Task, dest: Path, url: str, depth: int, with_tags: bool) -> None:
+        dest.mkdir(parents=True, exist_ok=True)
+        repo = git.Repo.init(dest, initial_branch=CHECKOUT_BRANCH)
+        args = ["--quiet", "--no-tags", *([f"--depth={depth}"] if depth else [])]
+        tags = tags_not_newer_than(self.mirror(task.repo), task.base_commit) if with_tags else []
+        refspecs = [task.base_commit, *(f"refs/tags/{t}:refs/tags/{t}" for t in tags)]
+        for chunk in _chunks(refspecs, 500):
+            repo.git.fetch(*args, url, *chunk)
+        repo.git.checkout("--quiet", "-B", CHECKOUT_BRANCH, task.base_commit)
 
     def checkout_tar(self, task: Task, root: str = "") -> bytes:
         """The checkout as a tar archive (members under ``root``/ when given, so the
@@ -279,6 +308,33 @@ def missing_paths(mirror: Path, commit: str) -> list[str]:
         for line in proc.stdout.splitlines()
         if line.endswith(" missing") and line.split()[0] in by_object
     )
+
+
+def missing_in_history(mirror: Path, commit: str) -> list[str]:
+    """Paths (or object ids where no path is known) of objects that ``commit``'s history
+    needs and the mirror lacks."""
+    proc = subprocess.run(
+        ["git", f"--git-dir={git_dir(mirror)}", "rev-list", "--objects", "--missing=print", commit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    missing = {line[1:].strip() for line in proc.stdout.splitlines() if line.startswith("?")}
+    if not missing:
+        return []
+    raw = subprocess.run(
+        ["git", f"--git-dir={git_dir(mirror)}", "log", "--raw", "--no-abbrev", "--format=", commit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    paths: dict[str, str] = {}
+    for line in raw.stdout.splitlines():
+        meta, _, path = line.partition("\t")
+        parts = meta.split()
+        if len(parts) >= 4 and parts[3] in missing:
+            paths.setdefault(parts[3], path.split("\t")[-1])
+    return sorted(paths.get(sha, sha) for sha in missing)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

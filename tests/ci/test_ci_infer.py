@@ -73,3 +73,22 @@ def test_pytest_log_summary() -> None:
     counts, failing = summarize_pytest_log(log)
     assert counts == {"PASSED": 1, "FAILED": 1, "SKIPPED": 1, "ERROR": 1}
     assert failing == ["tests/a.py::t2", "tests/c.py"]
+
+
+def test_a_uv_lock_pins_the_versions() -> None:
+    cfg = infer_repo_config(
+        reader(
+            {
+                "pyproject.toml": '[project]\nname = "f"\n[dependency-groups]\ntests = ["pytest"]\n',
+                "uv.lock": "version = 1\n",
+            }
+        )
+    )
+    assert cfg.install[1:] == [
+        "pip install -q uv",
+        "uv export --frozen --no-hashes --no-emit-project --no-header --group tests"
+        " -o /tmp/swescale-locked.txt",
+        "pip install -r /tmp/swescale-locked.txt",
+        "pip install --no-deps -e .",
+    ]
+    assert "uv.lock" in cfg.source

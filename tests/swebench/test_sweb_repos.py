@@ -176,6 +176,9 @@ def test_an_incomplete_mirror_names_the_missing_path(tmp_path: Path) -> None:
     subprocess.run(["git", "commit", "-qm", "big"], cwd=src, env=ENV, check=True)
     head = git.Repo(src).head.commit.hexsha
     blob = git.Repo(src).git.rev_parse("HEAD:data/big.bin")
+    subprocess.run(["git", "rm", "-q", "data/big.bin"], cwd=src, env=ENV, check=True)
+    subprocess.run(["git", "commit", "-qm", "small again"], cwd=src, env=ENV, check=True)
+    after = git.Repo(src).head.commit.hexsha
     mirror = tmp_path / "mirrors" / "acme__lib.git"
     subprocess.run(
         ["git", "clone", "-q", "--mirror", "--no-local", str(src), str(mirror)], check=True
@@ -193,5 +196,11 @@ def test_an_incomplete_mirror_names_the_missing_path(tmp_path: Path) -> None:
     source = RepoSource(tmp_path / "cache", repos_dir=tmp_path / "mirrors", url=None)
     with pytest.raises(RepoError, match=r"incomplete mirror: data/big.bin missing"):
         source.checkout(task_at(head), tmp_path / "w")
-    # commits before the cut file still check out
+    # commits before the cut file still check out, whole
     assert source.checkout(task_at(shas[1]), tmp_path / "w2").exists()
+    assert "acme__lib-1" not in source.notes
+    # a later commit whose history (not tree) needs the object: the base commit alone
+    work = source.checkout(task_at(after), tmp_path / "w3")
+    assert git.Repo(work).head.commit.hexsha == after
+    assert "history before the base commit left out" in source.notes["acme__lib-1"][0]
+    assert "data/big.bin" in source.notes["acme__lib-1"][0]
