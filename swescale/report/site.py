@@ -670,9 +670,12 @@ def _evaluation_views(entries: list[Any], site: Path) -> list[dict[str, Any]]:
                 }
             )
         report = Path(str(entry.get("report") or ""))
+        run_id, model = str(entry.get("run_id", "")), str(entry.get("model") or "")
         evaluations.append(
             {
-                "run_id": entry.get("run_id", ""),
+                "run_id": run_id,
+                "model": model,
+                "anchor": _safe(f"{run_id}.{model}" if model else run_id or "eval"),
                 "report": _relative(report, site) if report.is_file() else "",
                 "summary": entry.get("summary") or {},
                 "instances": instances,

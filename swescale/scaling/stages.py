@@ -199,9 +199,9 @@ def grade(
         except OSError as exc:  # the verdict stands without its log
             data["log_error"] = f"{type(exc).__name__}: {exc}"
     ledger.charge(task.id, Cost(sandbox_seconds=float(result.seconds or 0.0)), "grading")
-    if result.error:
-        return None, data
-    return bool(result.resolved), data
+    # A patch that does not apply, or hangs the tests, does not resolve the task; an
+    # engine or environment failure says nothing about it.
+    return result.verdict, data
 
 
 def verifier_sandbox_factory(

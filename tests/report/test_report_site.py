@@ -178,7 +178,9 @@ def test_grading_results_link_to_test_output(tmp_path) -> None:
                "submitted_instances": 1}  # fmt: skip
     report = tmp_path / "eval" / "e1" / "report.json"
     report.write_text(json.dumps(summary))
-    record_evaluation(run, entry("e1", summary, report, {"synthetic__task-0": folder}))
+    record_evaluation(
+        run, entry("e1", "swescale__scripted", summary, report, {"synthetic__task-0": folder})
+    )
     site = build_site(run)
     page = site.root / "eval.html"
     parsed = _parse(page)
@@ -198,10 +200,10 @@ def test_report_command_writes_the_site(tmp_path) -> None:
 
 @pytest.mark.parametrize("in_run", [True, False])
 def test_eval_links_its_results_into_a_report(tmp_path, in_run: bool) -> None:
-    """What ``swescale eval`` does after grading, on a literal summary: predictions from a
-    run directory join that run's report; others get a report beside the results."""
-    from swescale.swebench.cli import _report_evaluation
-    from swescale.swebench.evaluate import EvalSummary, instance_dir
+    """What ``swescale eval`` does after grading, on a literal outcome: predictions from
+    a run directory join that run's report; others get a report beside the results."""
+    from swescale.report.evaluations import report_evaluation, swescale_dir
+    from swescale.swebench.evaluate import EvalOutcome, instance_dir
     from swescale.swebench.predictions import Prediction
 
     run = make_run(tmp_path / "runs", candidates=2, trajectories=2, steps=2)
@@ -214,15 +216,17 @@ def test_eval_links_its_results_into_a_report(tmp_path, in_run: bool) -> None:
     results = instance_dir(eval_dir, "e2", pred)
     results.mkdir(parents=True)
     (results / "test_output.txt").write_text("FAILED tests/test_core.py::test_fixed_b\n")
-    summary = EvalSummary(
-        run_id="e2", submitted_instances=1, unresolved_instances=1,
-        unresolved_ids=["synthetic__task-0"],
-    )  # fmt: skip
-    (eval_dir / "e2").mkdir(exist_ok=True)
-    (eval_dir / "e2" / "report.json").write_text(summary.model_dump_json())
-    where = Path(_report_evaluation(predictions, eval_dir, "e2", summary))
+    (results / "report.json").write_text("{}")
+    report = {"submitted_instances": 1, "unresolved_instances": 1,
+              "unresolved_ids": ["synthetic__task-0"], "error_ids": []}  # fmt: skip
+    report_path = eval_dir / "m.e2.json"
+    report_path.write_text(json.dumps(report))
+    outcome = EvalOutcome(run_id="e2", reports={"m": report}, report_paths={"m": str(report_path)})
+    where = Path(report_evaluation([predictions], eval_dir, outcome))
     assert where.is_file(), where
     page = where.parent / "eval.html" if in_run else where
+    if not in_run:
+        assert where.parent == swescale_dir(eval_dir, "e2") / "report"
     parsed = _parse(page)
     output = next(h for h in parsed.links if h.endswith("test_output.txt"))
     assert (page.parent / output).resolve() == (results / "test_output.txt").resolve()
