@@ -203,6 +203,7 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
     offline = {name: select_all(records, name) for name in OFFLINE_SELECTORS}
     by_folder = {r.path.name: r for r in records}
     positions = {id(r): i for i, r in enumerate(records)}
+    evaluations = _evaluations(run, root, {t.task_id for t in summary.tasks})
     metas: dict[str, list[TrajMeta]] = {}
     task_rows = []
     for task in summary.tasks:
@@ -219,7 +220,14 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
         folder = run / _safe(task.task_id)
         grades = read_json(folder / "grades.json")
         metas[task.task_id] = _task_pages(
-            writer, folder, task, record, picks, grades if isinstance(grades, dict) else {}, result
+            writer,
+            folder,
+            task,
+            record,
+            picks,
+            grades if isinstance(grades, dict) else {},
+            _graded_elsewhere(evaluations, task.task_id),
+            result,
         )
         if record is not None:
             _fill_costs(record, metas[task.task_id])
@@ -229,7 +237,8 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
 
     samples = _samples(records, metas, summary)
     images = _plots(writer, samples, comparison, summary, metas) if result.plots else {}
-    evaluations = _evaluations(run, root, writer)
+    if evaluations:
+        writer.page("eval.html", "eval.html.j2", evaluations=evaluations, tasks=True)
     writer.page(
         "index.html",
         "overview.html.j2",
@@ -308,6 +317,7 @@ def _task_pages(
     record: Any,
     picks: list[pool.Pick],
     grades: dict[str, Any],
+    graded: list[dict[str, Any]],
     result: SiteResult,
 ) -> list[TrajMeta]:
     candidates = list(record.candidates) if record is not None else []
@@ -373,6 +383,7 @@ def _task_pages(
         trajectories=_tree(metas),
         problems=(record.problems if record is not None else []),
         result_json=read_json(folder / "result.json") or {},
+        graded=graded,
     )
     return metas
 
@@ -634,19 +645,32 @@ def _cost_per_sample(
     return sum(values) / len(values), label
 
 
-def _evaluations(run: Path, site: Path, writer: _Writer) -> list[dict[str, Any]]:
-    """Grading results linked to this run by ``swescale eval`` (evaluations.json); writes
-    eval.html when there are any."""
+def _evaluations(run: Path, site: Path, task_ids: set[str]) -> list[dict[str, Any]]:
+    """Grading results linked to this run by ``swescale eval`` (evaluations.json)."""
     data = read_json(run / EVALUATIONS)
-    evaluations = _evaluation_views(data if isinstance(data, list) else [], site)
-    if evaluations:
-        writer.page("eval.html", "eval.html.j2", evaluations=evaluations, tasks=True)
-    return evaluations
+    return _evaluation_views(data if isinstance(data, list) else [], site, task_ids)
 
 
-def _evaluation_views(entries: list[Any], site: Path) -> list[dict[str, Any]]:
-    """Each evaluation with, per instance, relative links from the site to its test output,
-    report and patch (whichever of them exist)."""
+def _graded_elsewhere(evaluations: list[dict[str, Any]], task_id: str) -> list[dict[str, Any]]:
+    """This task's results in each evaluation: (eval run, model, status, links)."""
+    found = []
+    for e in evaluations:
+        for i in e["instances"]:
+            if i["id"] == task_id and i["status"] != "no prediction":
+                found.append(
+                    {"run_id": e["run_id"], "model": e["model"], "anchor": e["anchor"], **i}
+                )
+    return found
+
+
+def _evaluation_views(
+    entries: list[Any],
+    site: Path,
+    task_ids: set[str] = frozenset(),  # type: ignore[assignment]
+) -> list[dict[str, Any]]:
+    """Each evaluation with, per instance, relative links from the site root to its test
+    output, report and patch (whichever of them exist), and to its task page when the
+    site has one (``task_ids``)."""
     evaluations = []
     for entry in entries:
         if not isinstance(entry, dict):
@@ -663,6 +687,7 @@ def _evaluation_views(entries: list[Any], site: Path) -> list[dict[str, Any]]:
             instances.append(
                 {
                     "id": iid,
+                    "page": task_url(iid) if iid in task_ids else "",
                     "status": info.get("status", ""),
                     "resolved": info.get("resolved"),
                     "error": info.get("error", ""),

@@ -188,6 +188,12 @@ def test_grading_results_link_to_test_output(tmp_path) -> None:
     assert len(outputs) == 1
     assert (page.parent / outputs[0]).resolve() == (folder / "test_output.txt").resolve()
     assert "eval.html#e1" in site.index.read_text()
+    # The task's own page says how it was graded, one click from the test output.
+    task_page = site.root / "task" / "synthetic__task-0.html"
+    links = [h for h in _parse(task_page).links if h.endswith("test_output.txt")]
+    assert [(task_page.parent / h).resolve() for h in links] == [
+        (folder / "test_output.txt").resolve()
+    ]
 
 
 def test_report_command_writes_the_site(tmp_path) -> None:
