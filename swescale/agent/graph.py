@@ -141,6 +141,7 @@ class _Run:
     sandbox_seconds: float = 0.0
     tokens_in: int = 0
     tokens_out: int = 0
+    reasoning_tokens: int = 0
 
 
 class _State(TypedDict, total=False):
@@ -175,6 +176,7 @@ def _model_node(state: _State, config: RunnableConfig) -> dict[str, Any]:
     run.model_seconds += completion.seconds or (time.monotonic() - started)
     run.tokens_in += completion.tokens_in
     run.tokens_out += completion.tokens_out
+    run.reasoning_tokens += completion.reasoning_tokens
     over_budget = run.budget is not None and not run.budget(completion)
     return {"completion": completion, "turn_started": started, "over_budget": over_budget}
 
@@ -236,6 +238,7 @@ def _tools_node(state: _State, config: RunnableConfig) -> dict[str, Any]:
         tokens_out=completion.tokens_out,
         seconds=time.monotonic() - state["turn_started"],
         logprob=completion.total_logprob,
+        reasoning_tokens=completion.reasoning_tokens,
     )
     if run.recorder is not None:
         run.recorder.write_step(step)
@@ -355,6 +358,7 @@ def run_agent(
     totals = Cost(
         tokens_in=run.tokens_in,
         tokens_out=run.tokens_out,
+        reasoning_tokens=run.reasoning_tokens,
         dollars=dollars,
         model_seconds=run.model_seconds,
         sandbox_seconds=run.sandbox_seconds,
@@ -367,6 +371,7 @@ def run_agent(
                 "steps": len(all_steps),
                 "tokens_in": sum(s.tokens_in for s in all_steps),
                 "tokens_out": sum(s.tokens_out for s in all_steps),
+                "reasoning_tokens": sum(s.reasoning_tokens for s in all_steps),
                 "seconds": sum(s.seconds for s in all_steps),
                 "this_run": totals.model_dump(),
                 "error": error,
