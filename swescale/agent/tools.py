@@ -32,6 +32,11 @@ SUBMIT = "submit"
 FORMAT_ERROR_PREFIX = "format_error: "
 # Marks observations where the sandbox failed (the session died, the engine erred).
 INFRA_ERROR_PREFIX = "sandbox_error: "
+# Appended to the output of a call identical to one of the previous turn.
+REPEATED_CALL_NOTE = (
+    "\n[You made this same call in your previous turn; repeating it will not help. "
+    "Take a different action.]"
+)
 _FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.S)
 _SHELL_LANGS = {"bash", "sh", "shell", "console"}
 

@@ -6,6 +6,7 @@ and reasoning (recorded, counted, not resent, capped)."""
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import pytest
@@ -314,3 +315,16 @@ def test_reasoning_under_budget_streams_through_unchanged():
         turn = _model(server, reasoning_budget=50, constrained="off").complete(CHAT)
     assert not turn.reasoning_capped and turn.text == "done"
     assert turn.reasoning == "short thought" and len(server.requests) == 1
+
+
+def test_text_mode_turns_are_constrained_to_one_bash_block():
+    block = "Look first.\n```bash\nls\n```"
+    with WireServer([(200, chat_response(block))], owned_by="me") as server:
+        turn = _model(server).complete(CHAT, bash_block=True)
+    grammar = server.requests[0]["grammar"]
+    assert grammar.startswith('root ::= (thought "\\n")? "```bash\\n" command "\\n```"')
+    assert turn.text == block and turn.decoding == "grammar"
+    with WireServer([(200, chat_response(block))], version="0.11.0") as server:
+        _model(server).complete(CHAT, bash_block=True)
+    regex = server.requests[0]["structured_outputs"]["regex"]
+    assert re.fullmatch(regex, block) and not re.fullmatch(regex, block + "\n```bash\npwd\n```")

@@ -22,6 +22,10 @@ other             ``constrained: on`` only: ``tool_choice:    not constrained
                   "required"`` (the OpenAI parameter)
 ================  ==========================================  ============================
 
+A text-mode turn (one fenced bash block) is constrained with a grammar (llama.cpp) or a
+regular expression (vLLM's ``structured_outputs: {"regex"}``, ``guided_regex`` before
+0.10.2) of "a short thought, then exactly one bash block".
+
 llama.cpp's server answers ``tool_choice: "required"`` with a 500 and a named
 ``tool_choice`` allows one tool only, hence the union schema. The union bounds every
 free-text argument (``maxLength``) so that the whole action fits ``max_tokens``: a reply
@@ -225,6 +229,33 @@ def choice_grammar(choices: list[str]) -> str:
     return "root ::= " + " | ".join(json.dumps(choice) for choice in choices)
 
 
+def _bash_block_bounds(max_tokens: int) -> tuple[int, int]:
+    """Characters for the thought before the block and for the command, so that the whole
+    reply fits ``max_tokens`` (the fence takes about 6 tokens)."""
+    room = max(max_tokens - 8, 24)
+    thought = room // 4
+    return thought, room - thought
+
+
+def bash_block_grammar(max_tokens: int) -> str:
+    """A GBNF grammar (llama.cpp) for a text-mode turn: a short thought without backticks,
+    then exactly one ```bash block holding one non-empty command."""
+    thought, command = _bash_block_bounds(max_tokens)
+    return "\n".join(
+        [
+            'root ::= (thought "\\n")? "```bash\\n" command "\\n```"',
+            f"thought ::= [^`]{{1,{thought}}}",
+            f"command ::= [^` \\t\\n] [^`]{{0,{command - 1}}}",
+        ]
+    )
+
+
+def bash_block_regex(max_tokens: int) -> str:
+    """The same sentences as :func:`bash_block_grammar`, as a regular expression (vLLM)."""
+    thought, command = _bash_block_bounds(max_tokens)
+    return rf"(?:[^`]{{1,{thought}}}\n)?```bash\n[^` \t\n][^`]{{0,{command - 1}}}\n```"
+
+
 # ------------------------------------------------------------------------ json-mode wire
 def _signature(function: dict[str, Any]) -> str:
     parameters = function.get("parameters") or {}
@@ -315,48 +346,72 @@ def calls_from_json_reply(text: str) -> list[dict[str, Any]] | None:
 
 
 # ------------------------------------------------------------------------ request params
+@dataclass
+class ConstrainedRequest:
+    """What to send, and how to read the reply: ``json_reply`` says its content is an
+    action object (:func:`calls_from_json_reply`); ``applied`` names the constraint sent
+    ("off" when none)."""
+
+    params: dict[str, Any]
+    messages: list[dict[str, Any]]
+    json_reply: bool = False
+    applied: str = OFF
+
+
+def _text_constraint(decoding: Decoding, choices: list[str] | None, max_tokens: int):
+    """(extra fields, label) restricting a plain answer to ``choices``, or a text-mode
+    turn to one bash block when ``choices`` is None."""
+    key = decoding.choice_key
+    if key == "grammar":
+        grammar = choice_grammar(choices) if choices else bash_block_grammar(max_tokens)
+        return {"grammar": grammar}, "grammar"
+    if key == "structured_outputs":
+        value = {"choice": list(choices)} if choices else {"regex": bash_block_regex(max_tokens)}
+        return {"structured_outputs": value}, "structured_outputs"
+    if key == "guided":
+        if choices:
+            return {"guided_choice": list(choices)}, "guided_choice"
+        return {"guided_regex": bash_block_regex(max_tokens)}, "guided_regex"
+    return {}, OFF
+
+
 def constrain_request(
     decoding: Decoding,
     params: dict[str, Any],
     messages: list[dict[str, Any]],
     *,
     choices: list[str] | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
-    """``(params, messages, json_reply)`` for a request under ``decoding``.
-
-    ``params`` may hold ``tools`` (a tool turn); ``choices`` restricts a plain answer to
-    fixed strings. ``json_reply`` says the reply's content is an action object to read
-    back with :func:`calls_from_json_reply`. Extra fields go in ``extra_body``.
-    """
+    bash_block: bool = False,
+) -> ConstrainedRequest:
+    """The request under ``decoding``. ``params`` may hold ``tools`` (a tool turn);
+    ``choices`` restricts a plain answer to fixed strings; ``bash_block`` asks for a
+    text-mode turn (one fenced bash block). Extra fields go in ``extra_body``."""
     params = dict(params)
     extra = dict(params.pop("extra_body", None) or {})
     tools = params.get("tools")
-    json_reply = False
+    max_tokens = int(params.get("max_tokens") or 512)
+    out = ConstrainedRequest(params, messages)
     if decoding.mode == OFF:
         pass
     elif tools and decoding.mode in (JSON_SCHEMA, GUIDED_JSON):
-        schema = action_schema(tools, int(params.get("max_tokens") or 512))
-        messages = json_mode_messages(messages, tools)
+        schema = action_schema(tools, max_tokens)
+        out.messages = json_mode_messages(messages, tools)
         params.pop("tools", None)
         params.pop("tool_choice", None)
         if decoding.mode == JSON_SCHEMA:
             params["response_format"] = {"type": "json_object", "schema": schema}
         else:
             extra["guided_json"] = schema
-        json_reply = True
+        out.json_reply, out.applied = True, decoding.mode
     elif tools and decoding.mode == TOOL_CHOICE_REQUIRED:
         params["tool_choice"] = "required"
-    elif choices and not tools:
-        key = decoding.choice_key
-        if key == "grammar":
-            extra["grammar"] = choice_grammar(choices)
-        elif key == "structured_outputs":
-            extra["structured_outputs"] = {"choice": list(choices)}
-        elif key == "guided":
-            extra["guided_choice"] = list(choices)
+        out.applied = TOOL_CHOICE_REQUIRED
+    elif not tools and (choices or bash_block):
+        fields, out.applied = _text_constraint(decoding, choices, max_tokens)
+        extra.update(fields)
     if extra:
         params["extra_body"] = extra
-    return params, messages, json_reply
+    return out
 
 
 def unsupported_by_server(message: str) -> bool:

@@ -153,6 +153,7 @@ class _Request:
     params: dict[str, Any]
     wire: list[dict[str, Any]]
     choices: list[str] | None
+    bash_block: bool
     budget: int | None
     started: float
     requests: int = 0
@@ -313,8 +314,10 @@ class OpenAIModel:
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, **kw: Any
     ) -> Completion:
         """One turn. Besides the OpenAI parameters, ``choices`` (a list of strings) asks
-        for an answer that is exactly one of them, and ``reasoning_budget`` overrides
-        ``model.reasoning_budget`` for this turn.
+        for an answer that is exactly one of them, ``bash_block=True`` for a text-mode
+        action (one fenced bash block), and ``reasoning_budget`` overrides
+        ``model.reasoning_budget`` for this turn; the first two are constrained where the
+        server can do it (``model.constrained``).
 
         Raises :class:`ModelError` after ``max_retries`` retries of transient failures or
         on a rejected request, :class:`ContextOverflow` when condensing cannot help.
@@ -323,6 +326,7 @@ class OpenAIModel:
             params=self._request_params(tools, kw),
             wire=[self._wire_message(m) for m in messages],
             choices=list(kw["choices"]) if kw.get("choices") else None,
+            bash_block=bool(kw.get("bash_block")),
             budget=kw.get("reasoning_budget", self.cfg.reasoning_budget),
             started=time.monotonic(),
         )
@@ -357,8 +361,17 @@ class OpenAIModel:
             shrink, condense_rounds = 1.0, 0
             while True:
                 sent = self._fit(request.wire, request.params["max_tokens"], shrink)
-                params, wire, json_reply = constrain_request(
-                    decoding, request.params, sent, choices=request.choices
+                constrained = constrain_request(
+                    decoding,
+                    request.params,
+                    sent,
+                    choices=request.choices,
+                    bash_block=request.bash_block,
+                )
+                params, wire, json_reply = (
+                    constrained.params,
+                    constrained.messages,
+                    constrained.json_reply,
                 )
                 # llama.cpp's server fails on tool_choice="required"; unconstrained, "auto"
                 # plus the agent's corrective message for turns without a call stands in.
@@ -369,9 +382,9 @@ class OpenAIModel:
                 stream_budget = None
                 if request.budget is not None and budget_field:
                     params.setdefault("extra_body", {})[budget_field] = int(request.budget)
-                elif request.budget is not None and not json_reply and not request.choices:
+                elif request.budget is not None and constrained.applied == OFF:
                     stream_budget = int(request.budget)
-                reply = _Reply(json_reply, sent != request.wire, decoding.mode)
+                reply = _Reply(json_reply, sent != request.wire, constrained.applied)
                 request.requests += 1
                 try:
                     return self._send(endpoint, request, params, wire, reply, stream_budget)
