@@ -187,6 +187,7 @@ class JudgeVerifier:
         cost = Cost(
             tokens_in=sum(c.tokens_in for c in completions),
             tokens_out=sum(c.tokens_out for c in completions),
+            reasoning_tokens=sum(getattr(c, "reasoning_tokens", 0) for c in completions),
             model_seconds=sum(c.seconds for c in completions),
         )
         if not completions:

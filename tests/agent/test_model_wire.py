@@ -328,3 +328,26 @@ def test_text_mode_turns_are_constrained_to_one_bash_block():
         _model(server).complete(CHAT, bash_block=True)
     regex = server.requests[0]["structured_outputs"]["regex"]
     assert re.fullmatch(regex, block) and not re.fullmatch(regex, block + "\n```bash\npwd\n```")
+
+
+def test_the_ledger_counts_reasoning_tokens_apart():
+    import threading
+
+    from swescale.scaling.ledger import BudgetLedger
+    from swescale.scaling.metered import MeteredModel
+
+    reply = chat_response(
+        "```bash\nls\n```", reasoning="Think.", reasoning_tokens=30, completion_tokens=42
+    )
+    ledger = BudgetLedger()
+    with WireServer([(200, reply)]) as server:
+        metered = MeteredModel(
+            _model(server),
+            ledger=ledger,
+            task_id="t",
+            slots=threading.Semaphore(1),
+            stop=threading.Event(),
+        )
+        metered.complete(CHAT)
+    spent = ledger.to_dict()["by_task"]["t"]["by_kind"]["agent"]
+    assert spent["reasoning_tokens"] == 30 and spent["tokens_out"] == 42

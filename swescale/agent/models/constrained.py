@@ -113,15 +113,18 @@ def _at_least(version: str, minimum: tuple[int, ...]) -> bool:
 
 
 # ------------------------------------------------------------------------ detection
-def detect_server(base_url: str, api_key: str = "", timeout: float = 5.0) -> ServerInfo:
-    """The server family behind an OpenAI base URL (``.../v1``); :data:`UNKNOWN` when it
-    does not say or cannot be reached."""
+def detect_server(base_url: str, api_key: str = "", timeout: float = 5.0) -> ServerInfo | None:
+    """The server family behind an OpenAI base URL (``.../v1``): :data:`UNKNOWN` when it
+    answers without saying, None when it does not answer (ask again later)."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         reply = httpx.get(f"{base_url}/models", headers=headers, timeout=timeout)
+    except httpx.HTTPError:
+        return None
+    try:
         models = reply.json().get("data") or [] if reply.status_code == 200 else []
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return ServerInfo()
+    except (ValueError, AttributeError):
+        models = []
     owners = {str(m.get("owned_by", "")).lower() for m in models if isinstance(m, dict)}
     if "vllm" in owners:
         root = base_url.removesuffix("/v1")

@@ -45,6 +45,7 @@ from swescale.agent.models.condense import DEFAULT_CHARS_PER_TOKEN, condense, es
 from swescale.agent.models.constrained import (
     OFF,
     Decoding,
+    ServerInfo,
     calls_from_json_reply,
     choose_decoding,
     constrain_request,
@@ -204,20 +205,19 @@ class OpenAIModel:
 
     # -- constrained decoding ----------------------------------------------------------
     def _decoding(self, endpoint: _Endpoint) -> Decoding:
-        """How requests to ``endpoint`` are constrained; detected on first use."""
-        if endpoint.decoding is None:
-            server = (
-                detect_server(endpoint.url, self._api_key)
-                if self.cfg.constrained != OFF or self.cfg.reasoning_budget is not None
-                else None
-            )
-            decoding = choose_decoding(
-                self.cfg.constrained, server or Decoding().server, self.cfg.kind
-            )
-            with self._lock:
-                if endpoint.decoding is None:
-                    endpoint.decoding = decoding
-                    log.info("%s: constrained decoding %s", endpoint.url, decoding.describe())
+        """How requests to ``endpoint`` are constrained: detected on first use, and kept
+        once the endpoint has answered (until then the config's kind decides)."""
+        if endpoint.decoding is not None:
+            return endpoint.decoding
+        wanted = self.cfg.constrained != OFF or self.cfg.reasoning_budget is not None
+        server = detect_server(endpoint.url, self._api_key) if wanted else ServerInfo()
+        decoding = choose_decoding(self.cfg.constrained, server or ServerInfo(), self.cfg.kind)
+        if server is None:
+            return decoding
+        with self._lock:
+            if endpoint.decoding is None:
+                endpoint.decoding = decoding
+                log.info("%s: constrained decoding %s", endpoint.url, decoding.describe())
         return endpoint.decoding
 
     @property
