@@ -1,9 +1,9 @@
 """Constrained against plain decoding of agent turns with the tiny real model, side by side.
 
 The same first turns (the agent's real prompt for a mini-benchmark task, seeds 0..N-1)
-are asked of SmolLM2-135M behind llama.cpp in three ways: text mode (one bash block),
-native tool calls without constraints, and native tool calls under constrained decoding
-(a JSON schema of the union of the tools). For each: the share of turns that yield a
+are asked of SmolLM2-135M behind llama.cpp in four ways: text mode (one bash block) and
+native tool calls, each plain and under constrained decoding (a grammar of one bash
+block; a JSON schema of the union of the tools). For each: the share of turns that yield a
 valid action (parsed, a known tool, arguments valid against its schema) and the seconds
 per turn, printed as ratios to the plain native mode.
 
@@ -49,11 +49,12 @@ def measure(url: str, task, mode: str, constrained: str, turns: int, max_tokens:
     system, user = render_prompts(task, "agent", tool_mode=tool_mode, step_limit=4)
     chat = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     tools = TOOL_SCHEMAS if tool_mode == "native" else None
-    model.complete(chat, tools=tools, seed=999, max_tokens=1)  # warm the prompt cache
+    kw = {"bash_block": True} if tool_mode == "text" else {}
+    model.complete(chat, tools=tools, seed=999, max_tokens=1, **kw)  # warm the prompt cache
     valid, seconds, tokens = 0, 0.0, 0
     for seed in range(turns):
         start = time.perf_counter()
-        completion = model.complete(chat, tools=tools, seed=seed)
+        completion = model.complete(chat, tools=tools, seed=seed, **kw)
         seconds += time.perf_counter() - start
         tokens += completion.tokens_out
         valid += valid_turn(completion, tool_mode)
@@ -72,7 +73,8 @@ def main() -> None:
     rows = {}
     with LlamaCppServer(cfg) as server:
         for name, mode, constrained in [
-            ("text (bash block)", "text", "off"),
+            ("text, plain", "text", "off"),
+            ("text, constrained", "text", "auto"),
             ("native, plain", "native", "off"),
             ("native, constrained", "native", "auto"),
         ]:

@@ -35,16 +35,11 @@ cut off mid-object would be malformed after all.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx
-
-log = logging.getLogger(__name__)
-
-ConstrainedSetting = Literal["auto", "off", "on"]
 
 # How a request is constrained (recorded in trajectory headers as ``decoding``).
 OFF = "off"

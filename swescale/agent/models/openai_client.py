@@ -43,13 +43,17 @@ from swescale.agent.models.base import (
 )
 from swescale.agent.models.condense import DEFAULT_CHARS_PER_TOKEN, condense, estimate_tokens
 from swescale.agent.models.constrained import (
+    GUIDED_JSON,
+    JSON_SCHEMA,
     OFF,
+    ConstrainedRequest,
     Decoding,
     ServerInfo,
     calls_from_json_reply,
     choose_decoding,
     constrain_request,
     detect_server,
+    tools_instruction,
     unsupported_by_server,
 )
 from swescale.agent.models.reasoning import (
@@ -286,9 +290,13 @@ class OpenAIModel:
             out["content"] = ""
         return out
 
-    def _fit(self, messages: list[dict[str, Any]], max_tokens: int, shrink: float) -> list[dict]:
+    def _fit(
+        self, messages: list[dict[str, Any]], max_tokens: int, shrink: float, reserve: int = 0
+    ) -> list[dict]:
+        """``messages`` condensed to leave ``max_tokens`` for the reply and ``reserve`` for
+        what the request adds on the wire (JSON mode's list of tools)."""
         window = min(self.cfg.context_window, self.server_context or self.cfg.context_window)
-        budget = int((window - max_tokens) * shrink)
+        budget = int((window - max_tokens - reserve) * shrink)
         if budget <= 0:
             raise ContextOverflow(
                 f"max_tokens={max_tokens} leaves no room in context_window="
@@ -350,6 +358,36 @@ class OpenAIModel:
             ) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 
+    def _prepare(
+        self, request: _Request, decoding: Decoding, shrink: float
+    ) -> tuple[list[dict[str, Any]], ConstrainedRequest, _Reply, int | None]:
+        """What one send carries: the history fitted to the window, the request under
+        ``decoding`` with its thinking cap, how to read the reply, and the budget the
+        client enforces itself by streaming (None when the server caps or none is set)."""
+        reserve = 0
+        if request.params.get("tools") and decoding.mode in (JSON_SCHEMA, GUIDED_JSON):
+            instruction = tools_instruction(request.params["tools"])
+            reserve = estimate_tokens([{"content": instruction}], self.chars_per_token)
+        sent = self._fit(request.wire, request.params["max_tokens"], shrink, reserve)
+        constrained = constrain_request(
+            decoding, request.params, sent, choices=request.choices, bash_block=request.bash_block
+        )
+        params = constrained.params
+        # llama.cpp's server fails on tool_choice="required"; unconstrained, "auto" plus the
+        # agent's corrective message for turns without a call stands in.
+        llamacpp_off = decoding.mode == OFF and self.cfg.kind == "llamacpp"
+        if llamacpp_off and params.get("tool_choice") == "required":
+            params["tool_choice"] = "auto"
+        stream_budget = None
+        if request.budget is not None:
+            budget_field = BUDGET_FIELDS.get(decoding.server.family)
+            if budget_field:
+                params.setdefault("extra_body", {})[budget_field] = int(request.budget)
+            elif constrained.applied == OFF:
+                stream_budget = int(request.budget)
+        reply = _Reply(constrained.json_reply, sent != request.wire, constrained.applied)
+        return sent, constrained, reply, stream_budget
+
     def _attempt(self, request: _Request) -> Completion:
         """One attempt on one endpoint: condensing on overflow, falling back to plain
         decoding when ``constrained: auto`` meets a server that refuses the constraint."""
@@ -360,34 +398,13 @@ class OpenAIModel:
             decoding = self._decoding(endpoint)
             shrink, condense_rounds = 1.0, 0
             while True:
-                sent = self._fit(request.wire, request.params["max_tokens"], shrink)
-                constrained = constrain_request(
-                    decoding,
-                    request.params,
-                    sent,
-                    choices=request.choices,
-                    bash_block=request.bash_block,
-                )
-                params, wire, json_reply = (
-                    constrained.params,
-                    constrained.messages,
-                    constrained.json_reply,
-                )
-                # llama.cpp's server fails on tool_choice="required"; unconstrained, "auto"
-                # plus the agent's corrective message for turns without a call stands in.
-                off = decoding.mode == OFF
-                if off and self.cfg.kind == "llamacpp" and params.get("tool_choice") == "required":
-                    params["tool_choice"] = "auto"
-                budget_field = BUDGET_FIELDS.get(decoding.server.family)
-                stream_budget = None
-                if request.budget is not None and budget_field:
-                    params.setdefault("extra_body", {})[budget_field] = int(request.budget)
-                elif request.budget is not None and constrained.applied == OFF:
-                    stream_budget = int(request.budget)
-                reply = _Reply(json_reply, sent != request.wire, constrained.applied)
+                sent, constrained, reply, stream_budget = self._prepare(request, decoding, shrink)
+                params = constrained.params
                 request.requests += 1
                 try:
-                    return self._send(endpoint, request, params, wire, reply, stream_budget)
+                    return self._send(
+                        endpoint, request, params, constrained.messages, reply, stream_budget
+                    )
                 except openai.BadRequestError as exc:
                     if is_context_overflow(exc):
                         condense_rounds += 1
@@ -398,23 +415,15 @@ class OpenAIModel:
                             ) from exc
                         self._learn_from_overflow(exc, sent, request.params["max_tokens"])
                         shrink *= 0.85
-                        log.info(
-                            "context overflow at %s; condensing (round %d)",
-                            endpoint.url,
-                            condense_rounds,
-                        )
+                        log.info("context overflow at %s; condensing", endpoint.url)
                         continue
                     if self._fall_back(endpoint, decoding, exc):
                         decoding = self._decoding(endpoint)
                         continue
-                    sent_fields = ", ".join(
-                        sorted(
-                            {"messages", *params, *params.get("extra_body", {})} - {"extra_body"}
-                        )
-                    )
+                    fields = {"messages", *params, *params.get("extra_body", {})} - {"extra_body"}
                     raise ModelError(
                         f"{endpoint.url} rejected the request (HTTP 400, sent once with "
-                        f"{sent_fields}): {server_message(exc)}"
+                        f"{', '.join(sorted(fields))}): {server_message(exc)}"
                     ) from exc
                 except openai.InternalServerError as exc:
                     if self._fall_back(endpoint, decoding, exc):
