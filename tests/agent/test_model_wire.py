@@ -351,3 +351,16 @@ def test_the_ledger_counts_reasoning_tokens_apart():
         metered.complete(CHAT)
     spent = ledger.to_dict()["by_task"]["t"]["by_kind"]["agent"]
     assert spent["reasoning_tokens"] == 30 and spent["tokens_out"] == 42
+
+
+def test_llama_server_gets_its_own_thinking_budget_fields():
+    reply = chat_response("<think>short</think>```bash\nls\n```", completion_tokens=12)
+    with WireServer([(200, reply)], owned_by="llamacpp") as server:
+        model = _model(server, reasoning_budget=64)
+        turn = model.complete(CHAT, bash_block=True)
+        assert model.decoding == "json_schema (llama.cpp)"
+    sent = server.requests[0]
+    assert sent["thinking_budget_tokens"] == 64 and sent["reasoning_budget_tokens"] == 64
+    assert "stream" not in sent or not sent["stream"]  # the server caps it: no streaming
+    assert turn.reasoning == "short" and turn.text == "```bash\nls\n```"
+    assert 1 <= turn.reasoning_tokens < 12

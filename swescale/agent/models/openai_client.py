@@ -380,10 +380,10 @@ class OpenAIModel:
             params["tool_choice"] = "auto"
         stream_budget = None
         if request.budget is not None:
-            budget_field = BUDGET_FIELDS.get(decoding.server.family)
-            if budget_field:
-                params.setdefault("extra_body", {})[budget_field] = int(request.budget)
-            elif constrained.applied == OFF:
+            budget_fields = BUDGET_FIELDS.get(decoding.server.family, ())
+            for name in budget_fields:
+                params.setdefault("extra_body", {})[name] = int(request.budget)
+            if not budget_fields and constrained.applied == OFF:
                 stream_budget = int(request.budget)
         reply = _Reply(constrained.json_reply, sent != request.wire, constrained.applied)
         return sent, constrained, reply, stream_budget

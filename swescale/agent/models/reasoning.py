@@ -8,9 +8,9 @@ message content on later turns (``model.resend_reasoning`` sends it back in the
 ``reasoning_content`` field, which chat templates such as Qwen3's read).
 
 A per-turn thinking budget (``model.reasoning_budget``, tokens) is the server's own cap
-where it has one (vLLM's ``thinking_token_budget``, llama-server's
-``thinking_budget_tokens``); elsewhere the client streams the reply and stops reading
-once the reasoning reaches the budget (see ``OpenAIModel``). Internal compute is the
+where it has one (vLLM's ``thinking_token_budget``; llama-server's
+``thinking_budget_tokens`` and ``reasoning_budget_tokens``); elsewhere the client streams
+the reply and stops reading once the reasoning passes the budget (see ``OpenAIModel``). Internal compute is the
 second axis of test-time scaling ("Thinking Longer, Not Larger"), so the ledger counts
 reasoning tokens apart from the rest of the output.
 """
@@ -25,8 +25,13 @@ THINK_CLOSE = "</think>"
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 _THINK_BLOCK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.S)
 
-# The request field that caps reasoning tokens, per server family (see constrained.py).
-BUDGET_FIELDS = {"vllm": "thinking_token_budget", "llama.cpp": "thinking_budget_tokens"}
+# The request fields that cap reasoning tokens, per server family (see constrained.py).
+# llama-server reads thinking_budget_tokens on its chat endpoint and
+# reasoning_budget_tokens in its sampling parameters; versions differ, so both go.
+BUDGET_FIELDS = {
+    "vllm": ("thinking_token_budget",),
+    "llama.cpp": ("thinking_budget_tokens", "reasoning_budget_tokens"),
+}
 
 
 def reasoning_field(message: Any) -> str:
