@@ -49,6 +49,8 @@ class _ProcessState:
         self.lock = threading.Lock()
         self.client: Any = None
         self.reaped = False
+        # Containers the first reap removed, reported to the run by the next task.
+        self.unreported: list[str] = []
         self.images: dict[str, Any] = {}
         self.models: dict[tuple[str, tuple[str, ...]], Any] = {}
 
@@ -60,8 +62,13 @@ class _ProcessState:
                 self.client = docker_client()
             if not self.reaped:
                 self.reaped = True
-                reap_dead_owners(self.client)
+                self.unreported = reap_dead_owners(self.client)
             return self.client
+
+    def take_unreported(self) -> list[str]:
+        with self.lock:
+            names, self.unreported = self.unreported, []
+        return names
 
     def image_provider(self, cfg: RunConfig) -> Any:
         from swescale.scaling.cluster.images import NodeImages
@@ -169,6 +176,12 @@ def run_task_on_node(job: NodeJob, task: Task, node_id: str = "") -> dict[str, A
                 session.rundir.set_task_state(task.id, status="failed", stage="node", reason=reason)
                 session.progress.task_finished(task.id, "failed")
                 return {"task_id": task.id, "status": "failed", "stage": "node", "reason": reason}
+            reaped = _STATE.take_unreported()
+            if reaped:
+                entry = {"node": session.node, "when": "worker start", "containers": reaped}
+                session.rundir.update_run_json(
+                    lambda r: r.setdefault("reaped_on_nodes", []).append(entry)
+                )
             runner = BatchRunner(
                 cfg,
                 session.rundir,
