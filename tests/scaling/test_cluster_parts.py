@@ -327,3 +327,16 @@ def test_without_ray_the_executor_says_how_to_install_it(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(ClusterError, match=r"swescale\[ray\]"):
         import_ray()
+
+
+def test_an_address_where_nothing_listens_is_a_clear_error() -> None:
+    import socket
+
+    from swescale.scaling.cluster import ClusterError
+    from swescale.scaling.cluster.executor import check_reachable
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # free once closed: nothing listens there
+    with pytest.raises(ClusterError, match="no Ray head node answers"):
+        check_reachable(f"127.0.0.1:{port}")

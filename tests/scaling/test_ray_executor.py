@@ -50,15 +50,26 @@ def _ray_overrides(cluster) -> list[str]:
     return ["scaling.executor=ray", f"scaling.ray.address={cluster.address}"]
 
 
-def test_ray_run_matches_the_local_run(tmp_path: Path, ray_cluster, leak_check) -> None:
+@pytest.mark.parametrize(
+    "common",
+    [
+        pytest.param(
+            ["dataset.slice=0:2", "scaling.n_parallel=2", "scaling.max_concurrent_tasks=2"],
+            id="two-tasks",
+        ),
+        pytest.param(
+            ["dataset.slice=0:4", "scaling.max_concurrent_tasks=2"],
+            id="preset",
+            marks=pytest.mark.slow,
+        ),
+    ],
+)
+def test_ray_run_matches_the_local_run(
+    tmp_path: Path, ray_cluster, leak_check, common: list[str]
+) -> None:
     """The scripted preset (planned right and wrong trajectories, the regression
-    verifier, hybrid selection, every candidate graded) on two mini tasks, once in this
+    verifier, hybrid selection, every candidate graded) on mini tasks, once in this
     process and once on the cluster: the same predictions and the same records."""
-    common = [
-        "dataset.slice=0:2",
-        "scaling.n_parallel=3",
-        "scaling.max_concurrent_tasks=2",
-    ]
     run_id = f"ray-same-{os.getpid()}"
     leak_check.append(run_id)
     local_cfg = load_config("scripted", [*common, f"runs_dir={tmp_path / 'local'}"])
@@ -77,9 +88,10 @@ def test_ray_run_matches_the_local_run(tmp_path: Path, ray_cluster, leak_check) 
     assert sorted(ray_records) == sorted(local_records)
     for name, value in local_records.items():
         assert ray_records[name] == value, name
-    # The records are complete: 2 tasks x 3 trajectories, each finished.
+    # The records are complete: every planned trajectory, each finished.
     trajectories = sorted(on_ray.run_dir.root.glob("*/trajectories/*.jsonl"))
-    assert len(trajectories) == 6 and all(load_trajectory(p).finished for p in trajectories)
+    planned = len(on_ray.results) * ray_cfg.scaling.n_parallel
+    assert len(trajectories) == planned and all(load_trajectory(p).finished for p in trajectories)
     info = json.loads(on_ray.run_dir.run_json_path.read_text())
     assert info["cluster"]["executor"] == "ray"
     assert {t["status"] for t in info["tasks"].values()} == {"done"}
@@ -206,3 +218,48 @@ def test_killed_node_mid_run_completes_elsewhere(
     assert leaked and leaked <= reaped_at_start, (leaked, info.get("reaped_on_nodes"))
     assert running_sandboxes(docker_client, run_id) == []
     assert ray.is_initialized()
+
+
+def test_shared_storage_writes_records_in_place(tmp_path: Path, ray_cluster, leak_check) -> None:
+    """storage=shared: nodes write task records straight into runs_dir (a path every node
+    sees); run-level records still go through the driver. Resuming reuses the result."""
+    run_id = f"ray-shared-{os.getpid()}"
+    leak_check.append(run_id)
+    cfg = load_config(
+        "scripted",
+        [
+            "dataset.slice=0:1",
+            "model.script=plan:gold",
+            "scaling.n_parallel=1",
+            "scaling.grade=none",
+            "verifiers.enabled=[]",
+            "selection.selector=majority",
+            f"runs_dir={tmp_path}",
+            "scaling.ray.storage=shared",
+            *_ray_overrides(ray_cluster),
+        ],
+    )
+    first = launch(cfg, run_id=run_id, live=False)
+    (record,) = first.results.values()
+    assert record["status"] == "done" and record["trajectories"] == {"ran": 1}
+    (path,) = first.run_dir.root.glob("*/trajectories/*.jsonl")
+    assert load_trajectory(path).footer["exit_status"] == "submitted"
+    again = launch(cfg, run_id=run_id, live=False)
+    assert again.results == first.results  # finished tasks are not run again
+    assert len(read_jsonl(first.run_dir.predictions_path)) == 1
+
+
+def test_a_cluster_without_docker_nodes_is_a_clear_error(tmp_path: Path, ray_cluster) -> None:
+    from swescale.scaling.cluster import ClusterError
+
+    cfg = load_config(
+        "scripted",
+        [
+            "dataset.slice=0:1",
+            f"runs_dir={tmp_path}",
+            "scaling.ray.resources_per_task={gpu_docker: 1}",
+            *_ray_overrides(ray_cluster),
+        ],
+    )
+    with pytest.raises(ClusterError, match="no alive node .* offers"):
+        launch(cfg, run_id="no-docker", live=False)

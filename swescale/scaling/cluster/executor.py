@@ -87,6 +87,24 @@ class ActorMethod:
         return ray.get(ref) if self.wait else None
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens at a ``host:port`` head address (Ray itself retries
+    for minutes before it gives up)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and other forms Ray resolves itself
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ClusterError(
+            f"no Ray head node answers at {address} ({exc}); start one with "
+            "`ray start --head --port=6379` there, or fix scaling.ray.address"
+        ) from exc
+
+
 @contextlib.contextmanager
 def connected(cfg: RunConfig) -> Iterator[Any]:
     """Ray, connected as ``scaling.ray`` says (kept as is when already connected, e.g. by
@@ -109,6 +127,7 @@ def connected(cfg: RunConfig) -> Iterator[Any]:
                 runtime_env=runtime_env,
             )
         else:
+            check_reachable(rcfg.address)
             ray.init(address=rcfg.address, log_to_driver=False, runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterError(
