@@ -91,15 +91,31 @@ def test_a_repeated_append_is_applied_once_and_a_gap_is_sent_whole(tmp_path: Pat
 
     # The mirror answers a gap with the whole file.
     node = tmp_path / "node"
-    (node).mkdir()
-    (node / "t.jsonl").write_text(_line(0))
+    record = node / "trajectories" / "t.jsonl"
+    record.parent.mkdir(parents=True)
+    record.write_text(_line(0))
     other = tmp_path / "other"
     mirror = TaskMirror(node, lambda changes: apply_changes(other, changes))
-    mirror.seed({"t.jsonl": _line(0).encode()})  # believes the driver has line 0
-    with (node / "t.jsonl").open("a") as fh:
+    mirror.seed({"trajectories/t.jsonl": _line(0).encode()})  # believes the driver has it
+    with record.open("a") as fh:
         fh.write(_line(1))
     mirror.flush()
-    assert (other / "t.jsonl").read_text() == _line(0) + _line(1)
+    assert (other / "trajectories" / "t.jsonl").read_text() == _line(0) + _line(1)
+
+
+def test_a_record_rewritten_in_place_is_shipped_whole(tmp_path: Path) -> None:
+    node, driver = tmp_path / "node", tmp_path / "driver"
+    mirror = TaskMirror(node, lambda changes: apply_changes(driver, changes))
+    record = node / "trajectories" / "t.jsonl"
+    record.parent.mkdir(parents=True)
+    record.write_text(_line(0))
+    mirror.flush()
+    with record.open("r+") as fh:  # same file, other content, longer
+        fh.write(json.dumps({"type": "step", "index": 7}) + "\n" + _line(8))
+    (change,) = mirror.scan()
+    assert change.op == "put"
+    apply_changes(driver, [change])
+    assert (driver / "trajectories" / "t.jsonl").read_text() == record.read_text()
 
 
 @pytest.mark.parametrize("path", ["../run.json", "/etc/passwd", "a/../../b", ""])

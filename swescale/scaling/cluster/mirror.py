@@ -3,7 +3,7 @@
 A task runs on some node of the cluster against a local copy of its directory
 (``<run>/<task>/``: trajectories, blobs, feedback, verdicts, ...). :class:`TaskMirror`
 scans that copy and turns what changed since the last scan into :class:`FileChange` s:
-new lines of an append-only record (``*.jsonl``) travel as appends from the offset the
+new lines of an append-only trajectory record (``trajectories/*.jsonl``) travel as appends from the offset the
 run directory already has, other files whole, removed files as deletes. Only complete
 lines are shipped, so the run directory never holds a torn line from a live writer.
 :func:`apply_changes` applies them on the driver's side.
@@ -21,6 +21,9 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 APPEND_SUFFIX = ".jsonl"
+# Bytes before the shipped end compared at each scan: a record rewritten in place (not
+# appended to) is then shipped whole, not as a wrong tail.
+_GUARD = 64
 
 
 class MirrorError(ValueError):
@@ -42,6 +45,12 @@ class _Shipped:
     inode: int
     size: int  # bytes the run directory holds (for appends: up to the last full line)
     mtime_ns: int
+    guard: bytes = b""  # the last bytes shipped (append-only records)
+
+
+def _append_only(rel: str) -> bool:
+    """Trajectory records only grow (a torn last line is cut, never shipped)."""
+    return rel.startswith("trajectories/") and rel.endswith(APPEND_SUFFIX)
 
 
 def _relative(root: Path, path: Path) -> str:
@@ -101,7 +110,7 @@ class TaskMirror:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             st = target.stat()
-            self._shipped[rel] = _Shipped(st.st_ino, len(data), st.st_mtime_ns)
+            self._shipped[rel] = _Shipped(st.st_ino, len(data), st.st_mtime_ns, data[-_GUARD:])
 
     def scan(self) -> list[FileChange]:
         """What changed since the last shipment (and marks it shipped)."""
@@ -118,7 +127,7 @@ class TaskMirror:
 
     def _change_of(self, rel: str, st: os.stat_result) -> FileChange | None:
         shipped = self._shipped.get(rel)
-        append_only = rel.endswith(APPEND_SUFFIX)
+        append_only = _append_only(rel)
         if (
             shipped is not None
             and shipped.inode == st.st_ino
@@ -129,21 +138,25 @@ class TaskMirror:
         grown = shipped is not None and shipped.inode == st.st_ino and st.st_size >= shipped.size
         if append_only and grown:
             assert shipped is not None
+            start = max(shipped.size - len(shipped.guard), 0)
             with open(self.root / rel, "rb") as fh:
-                fh.seek(shipped.size)
-                tail = _complete_lines(fh.read(st.st_size - shipped.size))
-            if not tail:
-                return None
-            change = FileChange(rel, "append", tail, shipped.size)
-            self._shipped[rel] = _Shipped(st.st_ino, shipped.size + len(tail), st.st_mtime_ns)
-            return change
+                fh.seek(start)
+                data = fh.read(st.st_size - start)
+            if data[: shipped.size - start] == shipped.guard:
+                tail = _complete_lines(data[shipped.size - start :])
+                if not tail:
+                    return None
+                size = shipped.size + len(tail)
+                guard = (shipped.guard + tail)[-_GUARD:]
+                self._shipped[rel] = _Shipped(st.st_ino, size, st.st_mtime_ns, guard)
+                return FileChange(rel, "append", tail, shipped.size)
         try:
             data = (self.root / rel).read_bytes()
         except FileNotFoundError:
             return None
         if append_only:
             data = _complete_lines(data)
-        self._shipped[rel] = _Shipped(st.st_ino, len(data), st.st_mtime_ns)
+        self._shipped[rel] = _Shipped(st.st_ino, len(data), st.st_mtime_ns, data[-_GUARD:])
         return FileChange(rel, "put", data)
 
     def flush(self) -> int:
@@ -156,14 +169,17 @@ class TaskMirror:
             whole = []
             for rel in resend:
                 path = self.root / _safe_relative(rel)
-                data = path.read_bytes() if path.exists() else b""
-                if rel.endswith(APPEND_SUFFIX):
+                try:
+                    st = path.stat()
+                    data = path.read_bytes()
+                except FileNotFoundError:
+                    continue  # gone meanwhile: the next scan ships the delete
+                if _append_only(rel):
                     data = _complete_lines(data)
-                st = path.stat() if path.exists() else None
-                if st is not None:
-                    self._shipped[rel] = _Shipped(st.st_ino, len(data), st.st_mtime_ns)
+                self._shipped[rel] = _Shipped(st.st_ino, len(data), st.st_mtime_ns, data[-_GUARD:])
                 whole.append(FileChange(rel, "put", data))
-            self.send(whole)
+            if whole:
+                self.send(whole)
         return len(changes)
 
 
@@ -219,5 +235,5 @@ def read_task_files(task_dir: Path) -> dict[str, bytes]:
     files = {}
     for rel in sorted(_visible_files(Path(task_dir))):
         data = (Path(task_dir) / rel).read_bytes()
-        files[rel] = _complete_lines(data) if rel.endswith(APPEND_SUFFIX) else data
+        files[rel] = _complete_lines(data) if _append_only(rel) else data
     return files
