@@ -263,3 +263,70 @@ def test_a_cluster_without_docker_nodes_is_a_clear_error(tmp_path: Path, ray_clu
     )
     with pytest.raises(ClusterError, match="no alive node .* offers"):
         launch(cfg, run_id="no-docker", live=False)
+
+
+@pytest.mark.slow
+def test_driver_killed_then_rerun_resumes_on_the_cluster(
+    tmp_path: Path, ray_cluster, docker_client, leak_check
+) -> None:
+    """``swescale run`` with the Ray executor killed with SIGKILL mid-run (Ray then stops
+    its tasks), then rerun: the run completes with nothing lost, nothing done twice, and
+    no container left, as with the local executor."""
+    import signal
+    import subprocess
+    import sys
+
+    from swescale.sandbox import running_sandboxes
+
+    run_id = f"ray-driver-kill-{os.getpid()}"
+    leak_check.append(run_id)
+    script = tmp_path / "turns.json"
+    script.write_text(json.dumps(SLOW_SCRIPT))
+    runs = tmp_path / "runs"
+    run_dir = runs / run_id
+    command = [
+        sys.executable, "-m", "swescale.cli", "run", "-c", "scripted",
+        "-o", "dataset.slice=0:2",
+        "-o", f"model.script={script}",
+        "-o", "scaling.n_parallel=2",
+        "-o", "scaling.grade=none",
+        "-o", "verifiers.enabled=[]",
+        "-o", "selection.selector=majority",
+        "-o", f"runs_dir={runs}",
+        "-o", "scaling.ray.sync_interval=0.2",
+        *[x for o in _ray_overrides(ray_cluster) for x in ("-o", o)],
+        "--run-id", run_id, "--no-live", "--no-report",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first.poll() is None:
+        steps = sum(
+            p.read_text(errors="replace").count('"type": "step"')
+            for p in run_dir.glob("*/trajectories/*.jsonl")
+        )
+        if steps >= 3:
+            break
+        time.sleep(0.1)
+    assert first.poll() is None, first.stdout.read().decode()[-3000:]
+    first.send_signal(signal.SIGKILL)
+    first.wait(30)
+    unfinished = [
+        p for p in run_dir.glob("*/trajectories/*.jsonl") if not load_trajectory(p).finished
+    ]
+    assert unfinished, "the kill came too late to leave unfinished trajectories"
+
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    files = sorted(run_dir.glob("*/trajectories/*.jsonl"))
+    assert len(files) == 4
+    for path in files:
+        record = load_trajectory(path)
+        assert record.finished, path
+        assert [s.index for s in record.steps] == list(range(len(SLOW_SCRIPT)))
+    predictions = read_jsonl(run_dir / "predictions.jsonl")
+    assert len({p["instance_id"] for p in predictions}) == len(predictions) == 2
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["sessions"] == 2
+    assert all(t["status"] == "done" for t in info["tasks"].values())
+    assert running_sandboxes(docker_client, run_id) == []

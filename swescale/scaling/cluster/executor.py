@@ -31,7 +31,6 @@ from typing import Any
 
 from swescale.config import RunConfig
 from swescale.scaling.batch import SAVE_INTERVAL, BatchResult, versions
-from swescale.scaling.cluster.balance import LeastLoaded
 from swescale.scaling.cluster.node import replay_events
 from swescale.scaling.cluster.store import RunStore
 from swescale.scaling.cluster.worker import NodeJob, reap_dead_owners, run_task_on_node
@@ -239,6 +238,8 @@ class RayExecutor:
         self.store = RayStore(store)
         balancer = None
         if self.endpoints and cfg.model.kind != "scripted":
+            from swescale.scaling.cluster.balance import LeastLoaded
+
             counter = (
                 ray.remote(LeastLoaded)
                 .options(num_cpus=0, max_concurrency=64, scheduling_strategy=here)
