@@ -330,3 +330,36 @@ def test_driver_killed_then_rerun_resumes_on_the_cluster(
     assert info["sessions"] == 2
     assert all(t["status"] == "done" for t in info["tasks"].values())
     assert running_sandboxes(docker_client, run_id) == []
+
+
+def test_endpoint_counter_is_shared_by_tasks_on_different_nodes(ray_cluster) -> None:
+    """The LeastLoaded actor as the executor starts it: two Ray tasks on the two Docker
+    nodes each hold a request; they get different endpoints, and releases reach it."""
+    import ray
+
+    from swescale.scaling.cluster.balance import LeastLoaded
+    from swescale.scaling.cluster.executor import ActorMethod
+
+    counter = ray.remote(LeastLoaded).options(num_cpus=0, max_concurrency=8).remote(2)
+    acquire, release = ActorMethod(counter, "acquire"), ActorMethod(counter, "release", False)
+
+    @ray.remote(num_cpus=1, resources={"docker": 1}, scheduling_strategy="SPREAD")
+    def hold(acquire, seconds: float) -> tuple[str, int]:
+        index = acquire([0, 1])
+        time.sleep(seconds)
+        return ray.get_runtime_context().get_node_id(), index
+
+    try:
+        (node_a, first), (node_b, second) = ray.get(
+            [hold.remote(acquire, 3), hold.remote(acquire, 3)]
+        )
+        assert node_a != node_b and {first, second} == {0, 1}
+        assert ray.get(counter.counts.remote())["in_flight"] == [1, 1]
+        release(first)
+        release(second)
+        deadline = time.monotonic() + 10
+        while ray.get(counter.counts.remote())["in_flight"] != [0, 0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        ray.kill(counter)
