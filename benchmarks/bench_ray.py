@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+# Object store per Ray node: small, records never go through it.
+OBJECT_STORE = 100 * 1024 * 1024
 
 
 def batch_config(runs: Path, tasks: int, trajectories: int, slots: int, executor: str, address=""):
@@ -102,13 +104,9 @@ def main() -> None:
     except ImportError:
         raise SystemExit("needs the ray extra: pip install -e '.[ray]'") from None
 
+    from swescale.sandbox import docker_client
     from swescale.scaling.stages import ImageProvider
     from swescale.swebench.datasets import load_tasks
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scaling"))
-    from ray_cluster import OBJECT_STORE
-
-    from swescale.sandbox import docker_client
 
     client = docker_client()
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
