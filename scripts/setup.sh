@@ -49,6 +49,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
-# 4. The base image (found by its content tag when the recipe is unchanged).
+# 4. The install recipes of SWE-bench, which the current official package no longer ships:
+#    swebench 4.1.0 beside the environment (see swescale/swebench/recipes.py).
+.venv/bin/python -c 'from swescale.swebench.recipes import install_recipes; install_recipes()'
+
+# 5. The base image (found by its content tag when the recipe is unchanged).
 .venv/bin/swescale images build >/dev/null
 log "ready"

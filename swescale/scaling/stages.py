@@ -189,9 +189,9 @@ def grade(
         return None, {"error": f"{type(exc).__name__}: {exc}"}
     data = result.model_dump(mode="json", exclude={"log"})
     ledger.charge(task.id, Cost(sandbox_seconds=float(result.seconds or 0.0)), "grading")
-    if result.error:
-        return None, data
-    return bool(result.resolved), data
+    # A patch that does not apply, or hangs the tests, does not resolve the task; an
+    # engine or environment failure says nothing about it.
+    return result.verdict, data
 
 
 def verifier_sandbox_factory(
