@@ -43,7 +43,7 @@ def test_the_planned_tag_is_the_built_tag(docker_client, tmp_path: Path) -> None
     node = NodeImages(docker_client, cfg)
     image = node(task)
     assert node.how[task.id] == PRESENT  # present: not rebuilt
-    assert (image.tag, image.workdir, image.env) == (built.tag, built.workdir, built.env)
+    assert image == built  # described exactly as the local provider does
 
 
 def test_ensure_image_never_rebuilds_a_present_image(docker_client, tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_ensure_image_never_rebuilds_a_present_image(docker_client, tmp_path: Pa
     def must_not_build() -> str:
         raise AssertionError("a present image was rebuilt")
 
-    assert ensure_image(docker_client, base, must_not_build, lock_dir=tmp_path) == (base, PRESENT)
+    assert ensure_image(docker_client, base, must_not_build, lock_dir=tmp_path) == PRESENT
 
 
 def _free_port() -> int:
@@ -116,41 +116,44 @@ def _tiny_image(client, tag: str, content: bytes) -> str:
 
 
 def test_one_node_builds_and_pushes_the_others_pull(docker_client, registry, tmp_path) -> None:
-    tag = f"swescale/test-registry:{uuid.uuid4().hex[:12]}"
+    """The image and the layer it is built on (as base and environment images are) go
+    to the registry together, and come back together."""
+    nonce = uuid.uuid4().hex[:12]
+    tag = f"swescale/test-registry:{nonce}"
+    layer = f"swescale/test-registry-layer:{nonce}"
     builds: list[str] = []
 
     def build() -> str:
         builds.append(tag)
-        return _tiny_image(docker_client, tag, f"built {tag}".encode())
+        _tiny_image(docker_client, layer, f"layer {nonce}".encode())
+        return _tiny_image(docker_client, tag, f"built {nonce}".encode())
+
+    def ensure() -> str:
+        return ensure_image(
+            docker_client, tag, build, registry=registry, lock_dir=tmp_path, layers=(layer,)
+        )
 
     try:
         # Node A: nothing anywhere yet -> builds, and pushes to the registry.
-        assert ensure_image(docker_client, tag, build, registry=registry, lock_dir=tmp_path) == (
-            tag,
-            BUILT,
-        )
-        built_id = docker_client.images.get(tag).id
-        repository = registry_name(registry, tag).split("/", 1)[1].rsplit(":", 1)[0]
-        listed = httpx.get(f"http://{registry}/v2/{repository}/tags/list", timeout=5).json()
-        assert listed["tags"] == [tag.rsplit(":", 1)[1]]
-        assert not any(  # the push's temporary name is not left behind
+        assert ensure() == BUILT
+        ids = {name: docker_client.images.get(name).id for name in (tag, layer)}
+        for name in (tag, layer):
+            repository, version = registry_name(registry, name).split("/", 1)[1].rsplit(":", 1)
+            listed = httpx.get(f"http://{registry}/v2/{repository}/tags/list", timeout=5).json()
+            assert listed["tags"] == [version]
+        assert not any(  # the push's temporary names are not left behind
             registry in t for image in docker_client.images.list() for t in image.tags
         )
-        # Node B: its engine lacks the image -> pulls it (the same image), no build.
-        docker_client.images.remove(tag)
-        assert ensure_image(docker_client, tag, build, registry=registry, lock_dir=tmp_path) == (
-            tag,
-            PULLED,
-        )
-        assert docker_client.images.get(tag).id == built_id
+        # Node B: its engine lacks both -> pulls them (the same images), no build.
+        for name in (tag, layer):
+            docker_client.images.remove(name)
+        assert ensure() == PULLED
+        assert {name: docker_client.images.get(name).id for name in (tag, layer)} == ids
         # And once present, neither.
-        assert ensure_image(docker_client, tag, build, registry=registry, lock_dir=tmp_path) == (
-            tag,
-            PRESENT,
-        )
+        assert ensure() == PRESENT
         assert builds == [tag]
     finally:
-        for name in (tag, registry_name(registry, tag)):
+        for name in (tag, layer, registry_name(registry, tag), registry_name(registry, layer)):
             with contextlib.suppress(Exception):  # already gone
                 docker_client.images.remove(name, force=True)
 
@@ -166,7 +169,7 @@ def test_an_unreachable_registry_falls_back_to_building(docker_client, tmp_path)
             registry=nowhere,
             lock_dir=tmp_path,
         )
-        assert result == (tag, BUILT)  # built; the failed push is logged, not raised
+        assert result == BUILT  # the failed push is logged, not raised
     finally:
         with contextlib.suppress(Exception):  # already gone
             docker_client.images.remove(tag, force=True)

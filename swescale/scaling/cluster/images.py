@@ -39,12 +39,12 @@ class RegistryError(RuntimeError):
     """A push to the configured registry failed; the message says which image and why."""
 
 
-def planned_instance_tag(task: Task, cfg: RunConfig, repos: Any) -> str:
-    """The tag :func:`~swescale.swebench.images.instance_image` gives ``task`` (local
-    build), computed without building. Reads the repository where the environment recipe
-    needs a requirements file."""
+def planned_tags(task: Task, cfg: RunConfig, repos: Any) -> tuple[str, str, str]:
+    """(base, environment, instance) tags that :func:`~swescale.swebench.images.instance_image`
+    gives ``task`` (local build), computed without building anything. Reads the
+    repository where the recipes need its files."""
     from swescale.sandbox.images import base_image_tag
-    from swescale.swebench.images import env_recipe, instance_image_tag
+    from swescale.swebench.images import env_recipe, instance_recipe
     from swescale.swebench.specs import env_plan, is_mini
 
     images, grading = cfg.images, cfg.grading
@@ -52,7 +52,12 @@ def planned_instance_tag(task: Task, cfg: RunConfig, repos: Any) -> str:
     suite_cfg = images if images.suite == suite else images.model_copy(update={"suite": suite})
     base = base_image_tag(suite_cfg)
     env = env_recipe(task, base, grading, repos).tag
-    return instance_image_tag(task, env, grading)
+    return base, env, instance_recipe(task, env, grading, repos).tag
+
+
+def planned_instance_tag(task: Task, cfg: RunConfig, repos: Any) -> str:
+    """The instance image tag of ``task`` (see :func:`planned_tags`)."""
+    return planned_tags(task, cfg, repos)[2]
 
 
 def registry_name(registry: str, tag: str) -> str:
@@ -122,30 +127,35 @@ def ensure_image(
     *,
     registry: str = "",
     lock_dir: Path,
-) -> tuple[Any, str]:
-    """``(what build returned or tag, how)`` with ``how`` one of ``present``, ``pulled``,
-    ``built``. ``build()`` must produce the image ``tag``; it runs at most once per host
-    at a time, and not at all when the image is present or pullable. A failed push is
-    logged, not raised: the node has its image, the others will build theirs."""
+    layers: tuple[str, ...] = (),
+) -> str:
+    """Make image ``tag`` present on this engine; returns how: ``present``, ``pulled`` or
+    ``built``. ``build()`` must produce it; it runs at most once per host at a time, and
+    not at all when the image is present or pullable. ``layers`` are the tags ``tag`` is
+    built on (base, environment): pushed and pulled with it, so a node that pulls has
+    every tag a local build looks for and builds nothing. A failed push is logged, not
+    raised: this node has its image, the others build theirs."""
     from swescale.sandbox.images import image_exists
 
     if image_exists(client, tag):
-        return tag, PRESENT
+        return PRESENT
     with host_lock(lock_dir, tag):
         if image_exists(client, tag):
-            return tag, PRESENT
+            return PRESENT
         if registry and pull_from_registry(client, registry, tag):
-            return tag, PULLED
-        built = build()
-        built_tag = str(getattr(built, "tag", built))
-        if built_tag != tag:
-            log.warning("built %s where %s was planned; not pushing it", built_tag, tag)
-        elif registry:
+            for layer in layers:
+                if not image_exists(client, layer):
+                    pull_from_registry(client, registry, layer)
+            return PULLED
+        build()
+        if registry:
             try:
-                push_to_registry(client, registry, tag)
+                for name in (*layers, tag):
+                    if image_exists(client, name):
+                        push_to_registry(client, registry, name)
             except RegistryError as exc:
                 log.warning("%s", exc)
-        return built, BUILT
+        return BUILT
 
 
 class NodeImages:
@@ -167,8 +177,7 @@ class NodeImages:
         self.local.prepare(tasks)
 
     def __call__(self, task: Task) -> Any:
-        from swescale.swebench.images import InstanceImage, is_mini
-        from swescale.swebench.specs import env_plan
+        from swescale.swebench.images import is_mini
 
         grading = self.cfg.grading
         if grading.use_official_images and (not is_mini(task) or task.extra.get("image")):
@@ -177,16 +186,15 @@ class NodeImages:
             return self.local(task)
         repos = self.local.repos(task)
         repos.ensure_commit(task)
-        tag = planned_instance_tag(task, self.cfg, repos)
-        image, how = ensure_image(
+        base, env, instance = planned_tags(task, self.cfg, repos)
+        self.how[task.id] = ensure_image(
             self.client,
-            tag,
+            instance,
             lambda: self.local(task),
             registry=self.registry,
             lock_dir=self.lock_dir,
+            layers=(base, env),
         )
-        self.how[task.id] = how
-        if isinstance(image, InstanceImage):
-            return image
-        notes = [] if is_mini(task) else list(env_plan(task, grading.python_by_suite).notes)
-        return InstanceImage(tag, notes=notes)
+        # Every layer is present now: the local provider builds nothing and describes the
+        # image exactly as in a local run.
+        return self.local(task)
