@@ -126,6 +126,10 @@ class DockerSandbox:
             self.container.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            # 409: someone else (an interrupt handler, the reaper) is removing it already.
+            if exc.status_code != 409:
+                log.warning("could not remove container %s: %s", self.container.short_id, exc)
         except Exception as exc:  # noqa: BLE001 - closing must not mask the caller's error
             log.warning("could not remove container %s: %s", self.container.short_id, exc)
 

@@ -316,6 +316,7 @@ def _run(
     result.image = image.tag
     result.notes = list(image.notes) + result.notes
     result.adaptations = script.adaptations
+    result.python, result.python_wanted = image.python, image.python_wanted
     result.seconds = time.monotonic() - start
     return result
 
