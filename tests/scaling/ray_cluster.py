@@ -44,9 +44,13 @@ def normalized_records(run_dir: Any) -> dict[str, Any]:
     """Every record of a run that must not depend on where it ran: trajectories,
     candidates, verdicts, labels, grades, selections, results and predictions, with
     times, durations and sandbox seconds (which vary run to run on any executor) left
-    out."""
+    out, and durations in test logs masked."""
     import json
+    import re
     from pathlib import Path
+
+    # Test logs (grading) print how long the tests took.
+    durations = re.compile(rb"\b\d+(\.\d+)?s\b")
 
     volatile = {
         "started_at",
@@ -76,6 +80,8 @@ def normalized_records(run_dir: Any) -> dict[str, Any]:
             records[rel] = clean(lines)
         elif path.suffix == ".json":
             records[rel] = clean(json.loads(path.read_text()))
+        elif path.suffix == ".log":
+            records[rel] = durations.sub(b"<seconds>", path.read_bytes())
         else:
             records[rel] = path.read_bytes()
     predictions = root / "predictions.jsonl"
