@@ -1,0 +1,167 @@
+"""The repository state of a sandbox, computed inside the container by one shell function.
+
+The state is the binary diff from the base commit to the work tree: every tracked file of
+the base commit as it is now, and every new file that git does not ignore, bytecode and
+tool caches excluded. It is named by the sha256 of those bytes (see ``snapshot()``).
+
+How it stays cheap at repository scale: a private index (``/tmp/.swescale-state-<base>.index``,
+never the agent's ``.git/index``, whose staged changes are left alone) persists between
+snapshots. ``git add -A`` on it rehashes only the files whose stat data changed since the
+last snapshot (git's own change detection: size, mtime, ctime, inode), so after the first
+snapshot a step costs a walk of stat calls, not a read of every file. Its ``-v`` listing
+says whether anything changed at all: when nothing did, the diff is not even computed.
+
+The index's stat data is trusted for change detection, so the settings that weaken it
+(``core.trustctime``, ``core.checkStat``, ``core.fsmonitor``) are pinned. A changed
+``.gitignore`` or ``.gitattributes`` changes which files and bytes belong to the state,
+so the index is then rebuilt from scratch; the result is what a fresh sandbox computes.
+Settings that change the diff's bytes are pinned too, so the same state gives the same
+bytes whatever the agent put in ``.git/config``, and object ids are written in full
+(an abbreviation's length grows with the number of objects in the repository, which
+differs between a sandbox and one restored from it).
+
+The function runs in a subshell with whatever the model did to the session undone
+(functions named like the tools it calls, aliases, git variables, shell options such as
+``set -e`` or ``set -x`` that would stop it or write into its output), in the persistent
+session when there is one (defined there once, called by name) or in a fresh exec.
+
+Exit codes: 90 no work tree, 91 the index could not be built, 92 ``git add`` failed,
+93 ``git diff`` failed, 94 the patch did not apply, 95 bad arguments, 97 the upload of
+the patch to restore did not happen.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from swescale.sandbox.config import BASE_PATH
+
+FUNCTION = "__swx_state"
+# Files of the state machinery in the container, per base commit: <prefix><base>.index etc.
+STATE_PREFIX = "/tmp/.swescale-state-"
+MISSING = 199  # the session lost the function (the model unset it, or a new shell)
+UPLOAD_FAILED = 97
+APPLY_FAILED = 94
+
+# Files that are never part of a patch: bytecode and tool caches that running code leaves.
+JUNK_PATHSPECS = [
+    ":(exclude,glob)**/__pycache__/**",
+    ":(exclude,glob)**/*.pyc",
+    ":(exclude,glob)**/*.pyo",
+    ":(exclude,glob)**/.pytest_cache/**",
+    ":(exclude,glob)**/*.egg-info/**",
+]
+
+# Change detection must see every change: ctime included (no unprivileged program can set
+# it back), no hook or daemon that could answer "nothing changed" for us.
+_INDEX_CONFIG = "-c core.trustctime=true -c core.checkStat=default -c core.fsmonitor=false"
+# The diff's bytes depend on the state only, not on the repository's config.
+_DIFF_CONFIG = (
+    "-c core.quotepath=off -c diff.noprefix=false -c diff.mnemonicPrefix=false "
+    "-c diff.relative=false -c diff.algorithm=myers -c diff.indentHeuristic=true "
+    "-c diff.suppressBlankEmpty=false -c diff.context=3 -c diff.interHunkContext=0 "
+    "-c diff.renames=true"
+)
+
+# Arguments: $1 mode (snapshot | restore), $2 work tree, $3 base commit, then
+# snapshot: $4 = 1 to print the patch even when nothing changed;
+# restore: $4 = the patch file to apply (leading and trailing lines that are not part of
+# a patch are skipped by `git apply`).
+# Output of snapshot: "SWX\0UNCHANGED\n", or the diff's bytes between "SWX\0PATCH\n" and
+# "SWX\0END\n". The markers hold a NUL byte, which no trace line of a model's `set -x` can,
+# so the bytes are found exactly whatever else the session prints around them.
+_BODY = r"""
+__swx_state() {
+  (
+    unset -f git cp mv rm cat command printf read cd exit set 2>/dev/null; unalias -a 2>/dev/null
+    set +e +u +x +v +C +o pipefail
+    PATH=$PATH:@PATH@  # the image's tools first, and still git if the model emptied PATH
+    unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_CONFIG_PARAMETERS \
+      GIT_CONFIG_COUNT GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_NAMESPACE GIT_CEILING_DIRECTORIES \
+      GIT_DIFF_OPTS GIT_EXTERNAL_DIFF GIT_ATTR_SOURCE
+    [ $# -eq 4 ] || exit 95
+    base=$3
+    cd -- "$2" || exit 90
+    s=@PREFIX@$base
+    fresh_index() {
+      # Content from the base commit, whatever the agent staged; stat data lent by the
+      # index named in $1 (entries that match the base are then not rehashed), none if "".
+      command rm -f "$s.new"
+      [ -z "$1" ] || command cp -f "$1" "$s.new" 2>/dev/null || command rm -f "$s.new"
+      GIT_INDEX_FILE=$s.new command git read-tree -m "$base" 2>/dev/null ||
+        GIT_INDEX_FILE=$s.new command git read-tree "$base" 2>"$s.err" || { command cat "$s.err"; exit 91; }
+      command mv -f "$s.new" "$s.index" || exit 91
+    }
+    add_all() {
+      command git @INDEX@ add -A -v -- . @JUNK@ >"$s.added" 2>"$s.err" ||
+        { command cat "$s.err"; exit 92; }
+    }
+    case $1 in
+    snapshot)
+      export GIT_INDEX_FILE=$s.index
+      force=$4
+      if [ ! -s "$s.index" ]; then fresh_index .git/index; force=1; fi
+      add_all
+      if [ -s "$s.added" ] && [ "$force" != 1 ]; then
+        IFS= read -r -d '' added <"$s.added"
+        case $added in
+        *".gitattributes'"*) fresh_index ""; add_all; force=1 ;;
+        *".gitignore'"*) fresh_index "$s.index"; add_all; force=1 ;;
+        esac
+      fi
+      if [ "$force" != 1 ] && [ ! -s "$s.added" ]; then printf 'SWX\0UNCHANGED\n'; exit 0; fi
+      printf 'SWX\0PATCH\n'
+      command git @DIFF@ diff --cached --binary --full-index --no-color --no-ext-diff --no-textconv "$base" 2>"$s.err" ||
+        { command cat "$s.err"; exit 93; }
+      printf 'SWX\0END\n' ;;
+    restore)
+      [ "${__swx_up:-0}" = 0 ] || exit 97
+      command git apply --binary --whitespace=nowarn "$4" 2>&1 || exit 94
+      # Rebuilt from the restored work tree at the next snapshot.
+      : >"$s.index" ;;
+    *) exit 95 ;;
+    esac
+  )
+}
+"""
+
+FUNCTIONS = (
+    _BODY.replace("@PREFIX@", shlex.quote(STATE_PREFIX))
+    .replace("@PATH@", BASE_PATH)
+    .replace("@INDEX@", _INDEX_CONFIG)
+    .replace("@DIFF@", _DIFF_CONFIG)
+    .replace("@JUNK@", " ".join(shlex.quote(p) for p in JUNK_PATHSPECS))
+    .strip()
+    + "\n"
+)
+
+
+UNCHANGED = b"SWX\0UNCHANGED\n"
+_PATCH = b"SWX\0PATCH\n"
+_END = b"SWX\0END\n"
+
+
+def parse_snapshot(data: bytes) -> bytes | None:
+    """The diff's bytes from the state function's output; None when it said UNCHANGED.
+    Raises ValueError when the output holds neither answer."""
+    start = data.find(_PATCH)
+    end = data.rfind(_END)
+    if start >= 0 and end >= start + len(_PATCH):
+        return data[start + len(_PATCH) : end]
+    if UNCHANGED in data:
+        return None
+    raise ValueError(f"no state in the output: {data[-200:]!r}")
+
+
+def call(*args: str) -> str:
+    """A call of the state function by name, through the session: exit code ``MISSING``
+    when the session no longer has it (then define ``FUNCTIONS`` and call again)."""
+    quoted = " ".join(shlex.quote(a) for a in args)
+    return (
+        f"if declare -F {FUNCTION} >/dev/null; then {FUNCTION} {quoted}; else (exit {MISSING}); fi"
+    )
+
+
+def standalone(*args: str) -> str:
+    """The same call for a fresh ``bash -c``, with the function defined in it."""
+    return FUNCTIONS + f"{FUNCTION} " + " ".join(shlex.quote(a) for a in args)
