@@ -179,3 +179,16 @@ def test_upload_through_the_session_is_exact_and_never_run(make_sandbox):
     assert failed.output.endswith("up=1\n") and failed.exit_code == 0
     assert sb.execute("test -d /tmp/victim && test ! -e /tmp/pwned").exit_code == 0
     assert sb.execute("echo fine").output == "fine\n"
+
+
+def test_built_images_carry_an_index_valid_in_every_sandbox(
+    docker_client, base_image, make_sandbox
+):
+    # A layer whose workdir holds a git repository gets its index refreshed over the
+    # stored files, so git does not reread every file in each new sandbox.
+    tag = content_tag("swescale/test-state", "refreshed", base_image, SETUP, "refreshed-index")
+    build_layer(docker_client, base_image, tag, [SETUP], workdir="/repo", network=False)
+    for _ in range(2):
+        sb = make_sandbox(tag)
+        assert sb.exec_once("cd /repo && git diff-files --name-only").output == ""
+        sb.close()
