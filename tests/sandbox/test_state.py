@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from swescale.sandbox import BlobStore, build_layer, content_tag
+from swescale.sandbox import BlobStore, build_layer, content_tag, state
 from swescale.sandbox import docker_sandbox as docker_sandbox_module
 
 pytestmark = pytest.mark.docker
@@ -34,14 +34,21 @@ STEPS = [
     ("symlink retargeted", "ln -sfn run.sh link.py"),
     ("directory replaced by a file", "rm -r pkg/sub && echo file > pkg/sub"),
     ("empty file", ": > empty.txt"),
+    ("odd names", "echo a > 'sp ace.py' && echo b > 'st*r[x].py' && echo c > 'ünï.py'"),
+    ("several directories at once", "echo 1 >> pkg/data.bin && echo 2 >> run.sh && rm 'sp ace.py'"),
+    (
+        "new file in a new directory beside junk",
+        "mkdir -p lib/__pycache__ && echo j > lib/__pycache__/m.pyc && echo m > lib/m.py",
+    ),
     ("file back to its base content", "git show HEAD~1:pkg/calc.py > pkg/calc.py"),
 ]
 
-# The work tree's files (path, mode, type, link target, sha1), .git and ignored files aside.
+# The work tree's files (path, mode, type, link target; sha1 of regular files), .git and
+# ignored files aside.
 LISTING = (
-    "cd /repo && find . -path ./.git -prune -o ! -type d -print | grep -v -e '[.]log$' -e '[.]pyc$'"
-    " | sort | while read -r f; do stat -c '%n %a %F %N' \"$f\";"
-    ' [ -L "$f" ] || sha1sum "$f"; done'
+    "cd /repo && { find . -path ./.git -prune -o ! -type d -printf '%p %m %y %l\\n';"
+    " find . -path ./.git -prune -o -type f -print0 | xargs -0 sha1sum; }"
+    " | grep -v -e '[.]log' -e '[.]pyc' | sort"
 )
 
 
@@ -51,17 +58,27 @@ def state_image(docker_client, base_image):
     return build_layer(docker_client, base_image, tag, [SETUP], workdir="/repo", network=False)
 
 
+FORGET = "rm -f /tmp/.swescale-state-*"  # the private index and its companions
+
+
 def _from_scratch(sb) -> bytes:
     """The state computed with nothing kept from earlier snapshots."""
-    sb.exec_once("rm -f /tmp/.swescale-state-*")
+    sb.exec_once(FORGET)
     sb._last_state = None
     return sb.snapshot()[1]
 
 
+@pytest.mark.parametrize("large_tree", [state.LARGE_TREE, 0], ids=["small-tree", "large-tree"])
 def test_every_kind_of_change_snapshots_incrementally_and_restores_exactly(
-    state_image, make_sandbox, tmp_path
+    state_image, make_sandbox, tmp_path, large_tree
 ):
-    sb = make_sandbox(state_image)
+    def sandbox():
+        made = make_sandbox(state_image)
+        # A threshold of 0 takes the large-tree way (status, then add by name) here.
+        made._session.define(state.functions(large_tree))
+        return made
+
+    sb, target = sandbox(), sandbox()
     store = BlobStore(tmp_path)
     sb.snapshot()  # the first snapshot builds the private index
     for name, command in STEPS:
@@ -69,11 +86,18 @@ def test_every_kind_of_change_snapshots_incrementally_and_restores_exactly(
         ref, blob = sb.snapshot()
         store.put(blob)
         assert sb.snapshot() == (ref, blob), f"{name}: a second look changes nothing"
-        fresh = make_sandbox(state_image)
-        fresh.restore(store.get(ref.sha256))
-        assert fresh.snapshot()[0] == ref, f"{name}: restored state differs"
-        assert fresh.exec_once(LISTING).output == sb.exec_once(LISTING).output, name
-        fresh.close()
+        # Back to the base commit, as a fresh sandbox is (a fresh one closes the test).
+        target.exec_once(f"cd /repo && git reset -q --hard && git clean -qfdx && {FORGET}")
+        target._last_state = None
+        target.restore(store.get(ref.sha256))
+        assert target.snapshot()[0] == ref, f"{name}: restored state differs"
+        assert target.exec_once(LISTING).output == sb.exec_once(LISTING).output, name
+    fresh = sandbox()
+    fresh.restore(store.get(ref.sha256))
+    assert (
+        fresh.snapshot()[0] == ref
+        and fresh.exec_once(LISTING).output == sb.exec_once(LISTING).output
+    )
     incremental = sb.snapshot()[1]
     assert _from_scratch(sb) == incremental
     # The agent's own index keeps what the agent staged and committed, nothing of ours.
