@@ -105,9 +105,17 @@ __swx_state() {
     fresh_index() {
       # Content from the base commit, whatever the agent staged; stat data lent by the
       # index named in $1 (entries that match the base are then not rehashed), none if "".
+      # An index that already holds exactly the base (a fresh sandbox's) is taken as it
+      # is: its cache tree answers that in a moment, where reading the base's trees
+      # again costs a second on a cold django-size repository.
+      # The copy keeps the index's mtime: git takes an entry as changed-maybe ("racily
+      # clean") when its file is not older than the index, and a newer copy would turn a
+      # file written in the same second as the index into a file git trusts unchanged.
       command rm -f "$s.new"
-      [ -z "$1" ] || command cp -f "$1" "$s.new" 2>/dev/null || command rm -f "$s.new"
-      GIT_INDEX_FILE=$s.new command git read-tree -m "$base" 2>/dev/null ||
+      [ -z "$1" ] || command cp -fp "$1" "$s.new" 2>/dev/null || command rm -f "$s.new"
+      [ -s "$s.new" ] && GIT_INDEX_FILE=$s.new command git diff-index --cached --quiet \
+        "$base" -- 2>/dev/null ||
+        GIT_INDEX_FILE=$s.new command git read-tree -m "$base" 2>/dev/null ||
         GIT_INDEX_FILE=$s.new command git read-tree "$base" 2>"$s.err" || fail 91
       command mv -f "$s.new" "$s.index" || exit 91
       command rm -f "$s.large"

@@ -216,3 +216,23 @@ def test_built_images_carry_an_index_valid_in_every_sandbox(
         sb = make_sandbox(tag)
         assert sb.exec_once("cd /repo && git diff-files --name-only").output == ""
         sb.close()
+
+
+def test_an_edit_in_the_same_second_as_the_agents_index_is_seen(state_image, make_sandbox):
+    # The agent's git command writes .git/index; a same-size edit in place follows within
+    # the same second, so size, mtime (seconds), ctime and inode all match the entry: only
+    # git's racy-entry check catches it, which needs the copy to keep the index's mtime.
+    sb = make_sandbox(state_image)
+    for _ in range(5):
+        done = sb.execute(
+            "cd /repo && git reset -q --hard && printf 'def add(a, b):\\n    return a - b\\n'"
+            " > pkg/calc.py && test $(stat -c %Y .git/index) = $(stat -c %Y pkg/calc.py)"
+            " && sleep 1.1"
+        )
+        if done.exit_code == 0:
+            break
+    else:
+        pytest.skip("could not edit within the second of the index write")
+    sb.exec_once(FORGET)
+    sb._last_state = None
+    assert b"+    return a - b" in sb.snapshot()[1]
