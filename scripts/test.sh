@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: set up, lint, run the default tests (Docker and the tiny model included;
-# `slow` excluded unless SWESCALE_SLOW=1), then validate the bundled mini benchmark.
+# The test suite: set up (plus chromium and Playwright for the report's browser tests),
+# lint, run the default tests (Docker, the tiny model and the browser included; `slow`
+# excluded unless SWESCALE_SLOW=1), then validate the bundled mini benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,6 +16,16 @@ if ! .venv/bin/python -c 'import torch, transformers' >/dev/null 2>&1; then
       || echo "[test] torch install failed; reward-model tests will skip" >&2
   fi
   rm -rf "$wheel_dir"
+fi
+# The report's browser tests: Debian's chromium (never a browser Playwright downloads)
+# and the Playwright package that drives it. Only here: scripts/run.sh stays light.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "[test] installing chromium for the report's browser tests" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if ! .venv/bin/python -c 'import playwright' >/dev/null 2>&1; then
+  .venv/bin/pip install -q -e ".[browser]" >/dev/null
 fi
 .venv/bin/ruff check swescale tests benchmarks
 markers="not slow"

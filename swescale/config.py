@@ -91,7 +91,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping in a YAML config file or preset; clear errors for anything else."""
     file = resolve_config_path(path)
     try:
-        loaded = yaml.safe_load(file.read_text()) or {}
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8-sig")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
     if not isinstance(loaded, dict):

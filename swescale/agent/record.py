@@ -90,7 +90,7 @@ def load_trajectory(path: str | Path) -> TrajectoryFile:
     """Read a trajectory record. A torn last line is ignored; damage elsewhere is an error."""
     file = Path(path)
     try:
-        data = file.read_bytes()
+        data = file.read_bytes().removeprefix(b"\xef\xbb\xbf")
     except OSError as exc:
         raise RecordError(f"cannot read trajectory {file}: {exc}") from exc
     lines = data.split(b"\n")

@@ -154,6 +154,47 @@ def run_command(
         raise typer.Exit(1)
 
 
+@ci_app.command("check")
+def check_command(
+    repo: Path = typer.Option(
+        Path("."), "--repo", help="Local checkout (or mirror) of the repository."
+    ),
+    commit: str = typer.Option("HEAD", "--commit", help="Commit to check (default: HEAD)."),
+    timeout: float = typer.Option(1800, "--timeout", help="Seconds for the test suite."),
+) -> None:
+    """Build the repository's environment (its .swescale.yaml, or what its own files say)
+    and run its test suite on the untouched checkout, offline: what every run of the bot
+    stands on. Exits 1 when a test fails or the suite does not run."""
+    from rich.console import Console
+
+    from swescale.ci.check import check_repository
+    from swescale.ci.repo_config import RepoConfigError
+    from swescale.sandbox.base import SandboxError
+
+    console = Console()
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False)
+
+    try:
+        report = check_repository(repo, commit, timeout=timeout, say=say)
+    except RepoConfigError as exc:
+        _fail(console, "config error", exc)
+    except SandboxError as exc:
+        _fail(console, "cannot build or run", exc, 1)
+    counts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(report.counts.items()))
+    say(
+        f"{report.repo} at {report.commit[:12]}: {counts or 'no test ran'} "
+        f"in {report.seconds:.0f}s (environment: {report.source})"
+    )
+    if report.failing:
+        shown = ", ".join(report.failing[:5])
+        more = f" and {len(report.failing) - 5} more" if len(report.failing) > 5 else ""
+        say(f"failing: {shown}{more}; full log: {report.log_path}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def _print_outcome(console, outcome, push: bool) -> None:
     if outcome.action == "ignored":
         console.print(f"ignored: {outcome.reason}")

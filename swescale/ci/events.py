@@ -100,7 +100,7 @@ def read_event_file(path: str | Path) -> dict[str, Any]:
     """The payload of an event file; EventError when missing, not JSON or not an object."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
         raise EventError(f"event file {file} does not exist") from exc
     except (OSError, UnicodeDecodeError) as exc:

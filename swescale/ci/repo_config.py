@@ -96,7 +96,7 @@ class RepoConfig(BaseModel):
 def parse_repo_config(text: str, source: str = REPO_CONFIG_FILE) -> RepoConfig:
     """A RepoConfig from the file's text; an empty file gives the defaults."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.safe_load(text.removeprefix("\ufeff"))
     except yaml.YAMLError as exc:
         raise RepoConfigError(f"{source}: not valid YAML: {exc}") from exc
     if data is None:
@@ -115,10 +115,19 @@ def parse_repo_config(text: str, source: str = REPO_CONFIG_FILE) -> RepoConfig:
 
 
 def load_repo_config(repo_path: str | Path, commit: str = "HEAD") -> RepoConfig:
-    """The repository's ``.swescale.yaml`` at ``commit``; the defaults when it has none."""
+    """The repository's ``.swescale.yaml`` at ``commit``; without one, what its own files
+    say about installing and testing it (``swescale.ci.infer``)."""
+    from swescale.ci.infer import infer_repo_config
+
     repo = git.Repo(repo_path)
-    try:
-        text = repo.git.show(f"{commit}:{REPO_CONFIG_FILE}")
-    except git.GitCommandError:
-        return RepoConfig()
+
+    def read(path: str) -> str | None:
+        try:
+            return repo.git.show(f"{commit}:{path}")
+        except git.GitCommandError:
+            return None
+
+    text = read(REPO_CONFIG_FILE)
+    if text is None:
+        return infer_repo_config(read)
     return parse_repo_config(text, f"{REPO_CONFIG_FILE} at {commit[:12]}")

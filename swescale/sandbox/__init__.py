@@ -11,7 +11,7 @@ from swescale.sandbox.blobs import BlobStore
 from swescale.sandbox.config import ImagesConfig, SandboxConfig
 from swescale.sandbox.docker_sandbox import DockerSandbox
 from swescale.sandbox.engine import docker_client
-from swescale.sandbox.gc import reap, running_sandboxes
+from swescale.sandbox.gc import reap, remove_owned, running_sandboxes
 from swescale.sandbox.images import (
     ImageBuildError,
     build_layer,
@@ -39,5 +39,6 @@ __all__ = [
     "ensure_base_image",
     "host_apt_mirror",
     "reap",
+    "remove_owned",
     "running_sandboxes",
 ]

@@ -21,6 +21,7 @@ DEFAULT_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PIP_NO_INPUT": "1",
+    "TZ": "Etc/UTC",
 }
 
 
@@ -32,6 +33,10 @@ class SandboxConfig(BaseModel):
     pids_limit: int = 512
     cpus: float = 1.0
     network: bool = False
+    # A Docker network to join instead (``network`` is then ignored): grading joins a
+    # per-run internal network whose egress is dropped, with local stand-ins for the
+    # public services some test suites call.
+    network_name: str | None = None
     env: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ENV))
     command_timeout: float = 120.0
     # Output kept per command: head and tail halves, the middle marked as cut.

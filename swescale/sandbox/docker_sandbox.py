@@ -118,6 +118,10 @@ class DockerSandbox:
             self.container.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            # 409: someone else (an interrupt handler, the reaper) is removing it already.
+            if exc.status_code != 409:
+                log.warning("could not remove container %s: %s", self.container.short_id, exc)
         except Exception as exc:  # noqa: BLE001 - closing must not mask the caller's error
             log.warning("could not remove container %s: %s", self.container.short_id, exc)
 
@@ -433,12 +437,16 @@ def start_container(
         memswap_limit=cfg.memory,  # no swap: a memory hog is killed, not slowed down
         pids_limit=cfg.pids_limit,
         nano_cpus=int(cfg.cpus * 1e9),
-        network_mode="bridge" if cfg.network else "none",
+        network_mode=cfg.network_name or ("bridge" if cfg.network else "none"),
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
         privileged=False,
         hostname="sandbox",
     )
+    if cfg.network_name:
+        # Names outside the network resolve to nothing at once instead of after the
+        # resolver's default 5 s x 2 attempts.
+        kwargs["dns_opt"] = ["timeout:1", "attempts:1"]
     try:
         return client.containers.run(image, **kwargs)
     except docker.errors.DockerException as exc:

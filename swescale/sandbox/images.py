@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECIPE_VERSION = "1"
+# What the official base image installs (swebench 4.1.0 `dockerfiles/python.py`: wget for
+# spec steps that download, locales for `locale-gen`, tzdata, the ffi/tiff headers some
+# builds need), plus Python's venv and our own tools.
 BASE_PACKAGES = [
     "bash",
     "ca-certificates",
@@ -49,6 +52,13 @@ BASE_PACKAGES = [
     "less",
     "file",
     "curl",
+    "wget",
+    "jq",
+    "locales",
+    "locales-all",
+    "tzdata",
+    "libffi-dev",
+    "libtiff-dev",
 ]
 APT_SOURCES = ["/etc/apt/sources.list", "/etc/apt/sources.list.d"]
 # Files the build of a layer may need from the host, removed before the layer is committed.

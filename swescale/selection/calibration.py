@@ -56,7 +56,7 @@ class Calibration(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> Calibration:
         try:
-            return cls.model_validate(json.loads(Path(path).read_text()))
+            return cls.model_validate(json.loads(Path(path).read_text(encoding="utf-8-sig")))
         except (OSError, ValueError) as exc:
             raise ValueError(f"calibration file {path}: {exc}") from exc
 

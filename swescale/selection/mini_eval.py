@@ -142,7 +142,7 @@ def run_mini_eval(out_dir: Path, task_ids: Sequence[str] = (), seed: int = 0) ->
 
             def grade(patch: str, task=task, image=image) -> bool | None:
                 result = grade_patch(client, task, patch, grading, image)
-                return None if result.error else result.resolved
+                return result.verdict
 
             evaluate_task(task, make, grade, Path(out_dir), seed)
     return selection_comparison(out_dir)

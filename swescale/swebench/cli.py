@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -43,10 +47,57 @@ def _dataset(
     return cfg.dataset.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
 
+@contextlib.contextmanager
+def stop_on_signals(client) -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM (a CI job's timeout): stop starting work, remove this process's
+    containers of the run at once (runs in flight end within seconds), and let the
+    command write the summary of what finished. A second Ctrl-C exits immediately."""
+    from swescale.sandbox import remove_owned
+
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        name = signal.Signals(signum).name
+        typer.echo(f"\n{name}: stopping; removing containers, then writing the summary", err=True)
+        # Every container of this process: grading runs, and image builds in flight.
+        remove_owned(client)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        if stop.is_set():
+            remove_owned(client)
+
+
+def _engine():
+    from swescale.sandbox import EngineUnavailable, docker_client, reap
+
+    try:
+        client = docker_client()
+    except EngineUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    # Containers and networks an earlier, killed command left behind.
+    reaped = reap(client)
+    if reaped:
+        typer.echo(f"removed {len(reaped)} container(s)/network(s) left by a killed run", err=True)
+    return client
+
+
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
-        predictions: Path = typer.Argument(..., help="SWE-bench predictions.jsonl"),
+        predictions: list[Path] = typer.Argument(
+            ...,
+            help="SWE-bench predictions files (JSONL, JSON list or object); several "
+            "models in them are graded as separate pools.",
+        ),
         dataset: str = typer.Option(None, "--dataset", "-d", help=DATASET_HELP),
         split: str = typer.Option(None, "--split"),
         instance: list[str] = typer.Option(
@@ -62,14 +113,16 @@ def register(app: typer.Typer) -> None:
         repos_dir: Path = typer.Option(
             None, "--repos-dir", help="Local git mirrors (owner__name.git or owner/name)."
         ),
-        eval_dir: Path = typer.Option(None, "--eval-dir"),
+        eval_dir: Path = typer.Option(
+            None, "--eval-dir", help="Where logs/run_evaluation/ and the run reports go."
+        ),
         official_images: bool = typer.Option(
             None, "--official-images/--local-images", help="Pull the official prebuilt images."
         ),
         config: str = typer.Option(None, "--config", "-c"),
         override: list[str] = typer.Option(None, "--set", help="Config override key=value."),
     ) -> None:
-        """Grade a predictions file against a dataset; writes an official-style report."""
+        """Grade predictions against a dataset, in the official run layout and report."""
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -78,9 +131,10 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn,
         )
 
-        from swescale.sandbox import EngineUnavailable
+        from swescale.logs import LOG_FILE, log_to_file
+        from swescale.report.evaluations import report_evaluation, swescale_dir
         from swescale.swebench.datasets import DatasetError
-        from swescale.swebench.evaluate import evaluate
+        from swescale.swebench.evaluate import evaluate, summarize_names
 
         cfg = _configs(config, override or [])
         data = _dataset(cfg, dataset, split, instance, None, None, repos_dir)
@@ -91,7 +145,12 @@ def register(app: typer.Typer) -> None:
             "use_official_images": official_images,
         }
         grading = cfg.grading.model_copy(update={k: v for k, v in updates.items() if v is not None})
-        run = run_id or f"eval-{predictions.stem}"
+        missing = [str(p) for p in predictions if not p.is_file()]
+        if missing:
+            typer.echo(f"error: predictions file not found: {', '.join(missing)}", err=True)
+            raise typer.Exit(2)
+        run = run_id or f"eval-{predictions[0].stem}"
+        client = _engine()
         columns = (
             TextColumn("[bold]grading"),
             BarColumn(),
@@ -99,27 +158,66 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn(),
             TextColumn("{task.description}"),
         )
-        with Progress(*columns, transient=False) as bar:
+        with Progress(*columns, transient=False) as bar, stop_on_signals(client) as stop:
             job = bar.add_task("", total=None)
 
-            def tick(instance_id: str, result) -> None:
-                bar.update(job, advance=1, description=f"{instance_id}: {result.status}")
+            def tick(model: str, instance_id: str, result) -> None:
+                what = result.status + (f" ({result.error_kind})" if result.error_kind else "")
+                bar.update(job, advance=1, description=f"{instance_id}: {what}")
 
             try:
-                summary = evaluate(predictions, data, grading, cfg.images, run, progress=tick)
-            except (DatasetError, EngineUnavailable) as exc:
+                with log_to_file(swescale_dir(grading.eval_dir, run) / LOG_FILE):
+                    outcome = evaluate(
+                        predictions,
+                        data,
+                        grading,
+                        cfg.images,
+                        run,
+                        client,
+                        progress=tick,
+                        stop=stop,
+                    )
+            except DatasetError as exc:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(2) from exc
-        for problem in summary.input_errors:
+        problems = outcome.input_errors
+        for problem in problems[:10]:
             typer.echo(f"warning: {problem}", err=True)
-        for iid, why in summary.errors.items():
-            typer.echo(f"error: {iid}: {why}", err=True)
-        report = Path(grading.eval_dir) / run / "report.json"
-        typer.echo(
-            f"{summary.resolved_instances}/{summary.submitted_instances} resolved, "
-            f"{summary.unresolved_instances} unresolved, {summary.empty_patch_instances} empty, "
-            f"{summary.error_instances} errors ({summary.graded_now} graded now); report: {report}"
-        )
+        if len(problems) > 10:
+            typer.echo(f"warning: ... and {len(problems) - 10} more (in the run reports)", err=True)
+        for model, report in outcome.reports.items():
+            errors = report["error_ids"]
+            kinds = ", ".join(
+                f"{len(report[key])} {label}"
+                for key, label in (
+                    ("patch_apply_failed_ids", "patch did not apply"),
+                    ("timeout_ids", "timed out"),
+                    ("test_patch_failed_ids", "test patch did not apply"),
+                    ("infra_error_ids", "infrastructure"),
+                    ("interrupted_ids", "interrupted"),
+                )
+                if report.get(key)
+            )
+            typer.echo(
+                f"{model}: {report['resolved_instances']}/{report['total_instances']} resolved, "
+                f"{report['unresolved_instances']} unresolved, "
+                f"{report['empty_patch_instances']} empty, {len(errors)} errors"
+                + (f" ({kinds})" if kinds else "")
+                + f"; report: {outcome.report_paths[model]}"
+            )
+            if errors:
+                typer.echo(
+                    f"  errors: {summarize_names(errors, 5)} (reasons: error_reasons in the report)"
+                )
+            if report.get("needs_network_ids"):
+                typer.echo(
+                    f"  needs network: {summarize_names(report['needs_network_ids'], 5)}"
+                    " (tests that call outside hosts; graded offline)"
+                )
+        typer.echo(f"per instance: {report_evaluation(predictions, grading.eval_dir, outcome)}")
+        if outcome.interrupted:
+            typer.echo("interrupted: rerun the same command to grade the rest", err=True)
+            raise typer.Exit(130)
 
     @app.command("validate")
     def validate_command(
@@ -133,12 +231,22 @@ def register(app: typer.Typer) -> None:
         extra_patches: bool = typer.Option(
             False, "--extra-patches", help="Also check decoy, wrong and alternative patches."
         ),
-        json_out: Path = typer.Option(None, "--json", help="Write the per-task results here."),
+        json_out: Path = typer.Option(
+            None, "--json", help="Write the per-task results (full test lists) here."
+        ),
+        run_id: str = typer.Option(
+            "validate",
+            "--run-id",
+            help="Logs go to <eval dir>/logs/run_validation/<run id>/<instance>/.",
+        ),
+        eval_dir: Path = typer.Option(None, "--eval-dir"),
         config: str = typer.Option(None, "--config", "-c"),
         override: list[str] = typer.Option(None, "--set"),
     ) -> None:
-        """Check tasks: gold resolves, empty does not, the test patch alone fails FAIL_TO_PASS."""
-        from swescale.sandbox import EngineUnavailable, docker_client
+        """Check tasks: gold resolves; with the test patch alone FAIL_TO_PASS fails and
+        PASS_TO_PASS passes (so the empty patch does not resolve)."""
+        from swebench.harness.constants import RUN_VALIDATION_LOG_DIR
+
         from swescale.swebench.datasets import DatasetError, load_tasks
         from swescale.swebench.evaluate import Grader, validate
 
@@ -149,28 +257,54 @@ def register(app: typer.Typer) -> None:
         )
         try:
             tasks = load_tasks(data)
-            client = docker_client()
-        except (DatasetError, EngineUnavailable) as exc:
+        except DatasetError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
         if not tasks:
             typer.echo("error: no tasks selected", err=True)
             raise typer.Exit(2)
+        client = _engine()
         grader = Grader.for_tasks(client, tasks, cfg.images, grading, data)
         grader.labels = {"run": "validate"}
 
         def show(result) -> None:
             mark = "ok  " if result.ok else "FAIL"
-            typer.echo(f"{mark} {result.task_id} ({result.seconds:.1f}s)")
+            python = ""
+            if result.python and result.python != result.python_wanted:
+                python = f", Python {result.python} for {result.python_wanted}"
+            typer.echo(
+                f"{mark} {result.task_id} (build {result.build_seconds:.0f}s, "
+                f"tests {result.test_seconds:.0f}s{python})"
+            )
             for problem in result.problems:
-                typer.echo(f"       {problem}")
+                typer.echo(f"       {problem[:400]}")
 
-        results = validate(grader, tasks, grading.workers, extra_patches, progress=show)
+        log_dir = Path(eval_dir or grading.eval_dir) / RUN_VALIDATION_LOG_DIR / run_id
+        with stop_on_signals(client) as stop:
+            results = validate(
+                grader,
+                tasks,
+                grading.workers,
+                extra_patches,
+                progress=show,
+                stop=stop,
+                log_dir=log_dir,
+            )
         if json_out:
-            json_out.write_text(json.dumps([r.model_dump() for r in results], indent=2))
+            json_out.write_text(
+                json.dumps([r.model_dump() | {"seconds": r.seconds} for r in results], indent=2)
+            )
+        _validation_table(results)
+        typer.echo(f"logs and full test lists: {log_dir}")
         failed = [r.task_id for r in results if not r.ok]
-        typer.echo(f"{len(results) - len(failed)}/{len(results)} tasks valid")
-        if failed:
+        other = [r for r in results if r.python and r.python != r.python_wanted]
+        line = f"{len(results) - len(failed)}/{len(results)} tasks valid"
+        if other:
+            line += f"; {len(other)} ran on another Python than their spec's"
+        if len(results) < len(tasks):
+            line += f"; {len(tasks) - len(results)} not run (interrupted)"
+        typer.echo(line)
+        if failed or len(results) < len(tasks):
             raise typer.Exit(1)
 
     @app.command("tasks")
@@ -219,3 +353,28 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{len(taskset.tasks)} task(s)", err=True)
         if not taskset.tasks and taskset.errors:
             sys.exit(1)
+
+
+def _validation_table(results) -> None:
+    """Per repository: instances, valid, build and test seconds (what the table in the
+    docs reports)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if len({r.repo for r in results}) < 2 and len(results) < 5:
+        return
+    table = Table(title="validation by repository")
+    for column in ("repository", "instances", "valid", "build s", "tests s"):
+        table.add_column(column, justify="left" if column == "repository" else "right")
+    by_repo: dict[str, list] = {}
+    for r in results:
+        by_repo.setdefault(r.repo, []).append(r)
+    for repo, rows in sorted(by_repo.items()):
+        table.add_row(
+            repo,
+            str(len(rows)),
+            str(sum(r.ok for r in rows)),
+            f"{sum(r.build_seconds for r in rows):.0f}",
+            f"{sum(r.test_seconds for r in rows):.0f}",
+        )
+    Console().print(table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,6 +36,10 @@ class DatasetConfig(BaseModel):
 
 class GradingConfig(BaseModel):
     workers: int = 2
+    # The network of a grading container (see swescale.swebench.network): "auto" is
+    # "bridge" with official images (as the official containers have) and "isolated"
+    # with local builds (no egress, local stand-ins for public test services).
+    network: Literal["auto", "none", "isolated", "bridge"] = "auto"
     # Seconds for the test command of one grading run (the official default is 1800).
     timeout: float = 1800.0
     # Official prebuilt images. "{instance_key}" is the instance id lower-cased with
@@ -46,7 +51,9 @@ class GradingConfig(BaseModel):
     fallback_local_build: bool = True
     arch: str = "x86_64"
     # Where ``swescale eval`` keeps per-instance results, by run id.
-    eval_dir: Path = Path("evals")
+    # Where `swescale eval` writes logs/run_evaluation/<run_id>/... and the run reports
+    # (<model>.<run_id>.json): the working directory, as the official harness.
+    eval_dir: Path = Path(".")
     # Seconds for building one instance image (install step included).
     build_timeout: float = 3600.0
     # Memory for grading containers; the sandbox default is small for big test suites.
@@ -55,3 +62,9 @@ class GradingConfig(BaseModel):
     python_by_suite: dict[str, str] = Field(
         default_factory=lambda: {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
     )
+
+    def network_mode(self, official_image: bool) -> str:
+        """The network mode a grading run in an official or a local image gets."""
+        if self.network != "auto":
+            return self.network
+        return "bridge" if official_image else "isolated"

@@ -159,7 +159,7 @@ def _read_local_rows(path: Path) -> tuple[list[Any], list[RowError]]:
             return pq.read_table(path).to_pylist(), []
         except Exception as exc:  # pyarrow raises several unrelated types
             raise DatasetError(f"{path}: not a readable parquet file: {exc}") from exc
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
     stripped = text.lstrip()
     if path.suffix == ".json" and stripped.startswith("["):
         try:

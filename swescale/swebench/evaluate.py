@@ -3,34 +3,52 @@
 ``Grader`` is the one object later stages need: it finds (or builds, once) the instance
 image of a task and grades any number of candidate patches in fresh sandboxes.
 
-``evaluate`` grades a predictions file in parallel and is idempotent by run id: each
-instance's result lands in ``<eval_dir>/<run_id>/<model>/<instance_id>/`` (report.json
-in the official schema, test_output.txt, patch.diff) and a rerun grades only instances
-without a report for the same patch. The summary follows the official run report.
+``evaluate`` grades predictions files in parallel in the official run layout, so tools
+written for the official harness read the output unchanged:
+
+    <eval_dir>/logs/run_evaluation/<run_id>/<model>/<instance_id>/
+        report.json  test_output.txt  patch.diff  eval.sh  run_instance.log  (+ result.json)
+    <eval_dir>/<model>.<run_id>.json          the run report (official make_run_report)
+
+Several models (a pool of systems' patches for the same instances, told apart by
+``model_name_or_path``) are graded per (model, instance), each model with its own report.
+A rerun grades only what has no report.json yet (errors are retried) or whose patch
+changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+from swebench.harness.constants import (
+    FAIL_TO_PASS,
+    LOG_INSTANCE,
+    LOG_REPORT,
+    LOG_TEST_OUTPUT,
+    PASS_TO_PASS,
+    RUN_EVALUATION_LOG_DIR,
+)
+from swebench.harness.reporting import make_run_report
 
 from swescale.sandbox import ImagesConfig
 from swescale.swebench.config import DatasetConfig, GradingConfig
 from swescale.swebench.datasets import read_tasks
-from swescale.swebench.grading import GradeResult, error_result
+from swescale.swebench.grading import GradeResult, empty_result, error_result
 from swescale.swebench.images import InstanceImage, instance_image
-from swescale.swebench.predictions import Prediction, latest_by_instance, read_predictions
+from swescale.swebench.predictions import Prediction, read_predictions
 from swescale.swebench.repos import RepoSource, repo_source_for
-from swescale.swebench.run import grade_patch
+from swescale.swebench.run import eval_script, grade_patch, grade_test_patch_alone
 from swescale.swebench.specs import spec_problem
 from swescale.types import Task
 
@@ -38,7 +56,19 @@ if TYPE_CHECKING:
     import docker
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, GradeResult | None], None]
+Progress = Callable[[str, str, GradeResult], None]
+# Signatures of a test run that needed the internet (names that did not resolve,
+# connections refused or timed out towards outside hosts, a dependency the offline
+# reinstall could not fetch).
+NETWORK_SIGNS = (
+    "No matching distribution found for",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Could not resolve host",
+    "NewConnectionError",
+    "Max retries exceeded with url",
+    "Network is unreachable",
+)
 
 
 class Grader:
@@ -55,6 +85,7 @@ class Grader:
     ) -> None:
         self.client, self.images, self.grading, self.repos = client, images, grading, repos
         self.labels = labels or {}
+        self.build_seconds: dict[str, float] = {}
         self._images: dict[str, InstanceImage | str] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -81,6 +112,7 @@ class Grader:
             lock = self._locks.setdefault(task.id, threading.Lock())
         with lock:
             if task.id not in self._images:
+                start = time.monotonic()
                 problem = spec_problem(task)
                 if problem:
                     self._images[task.id] = problem
@@ -94,38 +126,59 @@ class Grader:
                             repos=self.repos,
                         )
                     except Exception as exc:  # image builds fail in many ways; all end here
-                        log.warning("%s: no instance image: %s", task.id, exc)
+                        log.debug("%s: no instance image: %s", task.id, exc)
                         self._images[task.id] = f"{exc.__class__.__name__}: {exc}"
+                self.build_seconds[task.id] = time.monotonic() - start
             return self._images[task.id]
 
     def grade(self, task: Task, patch: str | None) -> GradeResult:
-        start = time.monotonic()
+        """Grade one candidate patch (None or "": the official empty patch)."""
+        if not patch:
+            return empty_result(task)
         image = self.image(task)
         if isinstance(image, str):
-            return error_result(task, f"no instance image: {image}", time.monotonic() - start)
-        return grade_patch(self.client, task, patch, self.grading, image, labels=self.labels)
+            return error_result(task, f"no instance image: {image}")
+        return grade_patch(
+            self.client, task, patch, self.grading, image, labels=self.labels, images=self.images
+        )
+
+    def grade_alone(self, task: Task) -> GradeResult:
+        """The test patch alone, no candidate (validation)."""
+        image = self.image(task)
+        if isinstance(image, str):
+            return error_result(task, f"no instance image: {image}")
+        return grade_test_patch_alone(
+            self.client, task, self.grading, image, labels=self.labels, images=self.images
+        )
 
 
-# -- swescale eval ---------------------------------------------------------------------
+# -- the official run layout ------------------------------------------------------------
 
 
-def _safe(name: str) -> str:
-    return (name or "unknown").replace("/", "__")
+def model_dir_name(model: str) -> str:
+    """The official folder name of a model (``/`` as ``__``; a missing name is "None")."""
+    return (model or "None").replace("/", "__")
+
+
+def instance_dir(eval_dir: Path, run_id: str, pred: Prediction) -> Path:
+    return (
+        Path(eval_dir)
+        / RUN_EVALUATION_LOG_DIR
+        / run_id
+        / model_dir_name(pred.model_name_or_path)
+        / pred.instance_id
+    )
 
 
 def _patch_sha(patch: str | None) -> str:
     return hashlib.sha256((patch or "").encode("utf-8", errors="surrogateescape")).hexdigest()
 
 
-def instance_dir(eval_dir: Path, run_id: str, pred: Prediction) -> Path:
-    return Path(eval_dir) / run_id / _safe(pred.model_name_or_path) / pred.instance_id
-
-
 def cached_result(folder: Path, pred: Prediction) -> dict[str, Any] | None:
-    """The stored result of a finished grading of the same patch, else None."""
+    """The stored result of a finished (non-error) grading of the same patch, else None."""
     try:
         result = json.loads((folder / "result.json").read_text())
-        report = json.loads((folder / "report.json").read_text())
+        report = json.loads((folder / LOG_REPORT).read_text())
     except (OSError, json.JSONDecodeError):
         return None
     if result.get("patch_sha256") != _patch_sha(pred.model_patch) or pred.instance_id not in report:
@@ -133,207 +186,341 @@ def cached_result(folder: Path, pred: Prediction) -> dict[str, Any] | None:
     return result
 
 
-def store_result(folder: Path, pred: Prediction, result: GradeResult) -> dict[str, Any]:
+def store_result(
+    folder: Path, pred: Prediction, result: GradeResult, script: str = ""
+) -> dict[str, Any]:
+    """Write one grading's files; an error writes no report.json (as officially: a rerun
+    retries it, the run report counts it in ``error_ids``)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "patch.diff").write_text(
         pred.model_patch or "", encoding="utf-8", errors="surrogateescape"
     )
-    (folder / "test_output.txt").write_text(result.log, encoding="utf-8", errors="replace")
+    if script:
+        (folder / "eval.sh").write_text(script)
+    (folder / LOG_TEST_OUTPUT).write_text(result.log, encoding="utf-8", errors="replace")
+    (folder / LOG_INSTANCE).write_text(_instance_log(pred, result), encoding="utf-8")
     summary = result.model_dump(exclude={"log"})
     summary["patch_sha256"] = _patch_sha(pred.model_patch)
+    summary["model_name_or_path"] = pred.model_name_or_path
     (folder / "result.json").write_text(json.dumps(summary, indent=2))
-    report_path = folder / "report.json"
+    report_path = folder / LOG_REPORT
     if result.status == "error":
-        # As in the official harness: no report means "error", and a rerun retries it.
         report_path.unlink(missing_ok=True)
     else:
-        report_path.write_text(json.dumps(result.report, indent=4))
+        report = json.loads(json.dumps(result.report))
+        entry = report.get(pred.instance_id)
+        if entry is not None and result.python and result.python != result.python_wanted:
+            # Beside the official keys: the tests ran on another interpreter.
+            entry["python"] = {"ran": result.python, "spec": result.python_wanted}
+        report_path.write_text(json.dumps(report, indent=4))
     return summary
 
 
-class EvalSummary(BaseModel):
-    """The official run report fields, plus what this harness adds."""
+def _instance_log(pred: Prediction, result: GradeResult) -> str:
+    lines = [
+        f"instance: {pred.instance_id}",
+        f"model: {pred.model_name_or_path}",
+        f"image: {result.image}",
+        f"status: {result.status}" + (f" ({result.error_kind})" if result.error_kind else ""),
+        f"seconds: {result.seconds:.1f}",
+    ]
+    if result.apply_strategy:
+        lines.append(f">>>>> Applied Patch ({result.apply_strategy})")
+    if result.error:
+        lines.append(f"error: {result.error}")
+    lines += [f"note: {n}" for n in result.notes]
+    lines += [f"adaptation: {a}" for a in result.adaptations]
+    if result.apply_output:
+        lines += ["", "apply output:", result.apply_output]
+    return "\n".join(lines) + "\n"
 
-    total_instances: int = 0
-    submitted_instances: int = 0
-    completed_instances: int = 0
-    resolved_instances: int = 0
-    unresolved_instances: int = 0
-    empty_patch_instances: int = 0
-    error_instances: int = 0
-    completed_ids: list[str] = Field(default_factory=list)
-    incomplete_ids: list[str] = Field(default_factory=list)
-    empty_patch_ids: list[str] = Field(default_factory=list)
-    submitted_ids: list[str] = Field(default_factory=list)
-    resolved_ids: list[str] = Field(default_factory=list)
-    unresolved_ids: list[str] = Field(default_factory=list)
-    error_ids: list[str] = Field(default_factory=list)
-    schema_version: int = 2
-    # Ours: why instances errored, unusable input, and what was regraded this time.
-    run_id: str = ""
-    timeout_ids: list[str] = Field(default_factory=list)
-    patch_failed_ids: list[str] = Field(default_factory=list)
-    unknown_ids: list[str] = Field(default_factory=list)
-    errors: dict[str, str] = Field(default_factory=dict)
+
+def needs_network(result: GradeResult | dict[str, Any], log_text: str) -> bool:
+    """Whether a run that did not resolve shows signs of tests that need the internet."""
+    resolved = result.resolved if isinstance(result, GradeResult) else result.get("resolved")
+    return not resolved and any(sign in log_text for sign in NETWORK_SIGNS)
+
+
+# -- swescale eval ---------------------------------------------------------------------
+
+
+class EvalOutcome(BaseModel):
+    """What ``evaluate`` did: one official run report per model, plus our extra keys."""
+
+    run_id: str
+    reports: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    report_paths: dict[str, str] = Field(default_factory=dict)
     input_errors: list[str] = Field(default_factory=list)
     graded_now: int = 0
+    interrupted: bool = False
 
 
-def summarize(
-    tasks: list[Task],
-    preds: dict[str, Prediction],
-    results: dict[str, dict[str, Any]],
+def _pools(rows: Iterable[Prediction], input_errors: list[str]) -> dict[str, dict[str, Prediction]]:
+    """model -> instance -> prediction; within one model the last duplicate wins."""
+    pools: dict[str, dict[str, Prediction]] = {}
+    duplicates: dict[str, int] = {}
+    for pred in rows:
+        model = pred.model_name_or_path or "None"
+        by_id = pools.setdefault(model, {})
+        if pred.instance_id in by_id:
+            duplicates[model] = duplicates.get(model, 0) + 1
+        by_id[pred.instance_id] = pred
+    for model, count in duplicates.items():
+        input_errors.append(
+            f"{count} duplicate prediction(s) of model {model!r}: the last one of each id is graded"
+        )
+    return pools
+
+
+def write_run_report(
+    eval_dir: Path,
     run_id: str,
-    input_errors: list[str],
-    unknown: list[str],
-    graded_now: int,
-) -> EvalSummary:
-    s = EvalSummary(
-        run_id=run_id,
-        total_instances=len(tasks),
-        input_errors=input_errors,
-        unknown_ids=sorted(unknown),
-        graded_now=graded_now,
-    )
-    s.submitted_ids = sorted(preds)
-    s.submitted_instances = len(preds)
-    for task in tasks:
-        pred = preds.get(task.id)
-        if pred is None:
-            s.incomplete_ids.append(task.id)
-        elif pred.is_empty:
-            s.empty_patch_ids.append(task.id)
-        elif task.id not in results or results[task.id]["status"] == "error":
-            s.error_ids.append(task.id)
-            s.errors[task.id] = (results.get(task.id) or {}).get("error") or "not graded"
-        else:
-            s.completed_ids.append(task.id)
-            status = results[task.id]["status"]
-            (s.resolved_ids if results[task.id]["resolved"] else s.unresolved_ids).append(task.id)
-            if status == "timeout":
-                s.timeout_ids.append(task.id)
-            elif status == "patch_failed":
-                s.patch_failed_ids.append(task.id)
-    for name in ("completed", "resolved", "unresolved", "empty_patch", "error"):
-        setattr(s, f"{name}_instances", len(getattr(s, f"{name}_ids")))
-    for name in (
-        "completed_ids",
-        "incomplete_ids",
-        "empty_patch_ids",
-        "resolved_ids",
-        "unresolved_ids",
-        "error_ids",
-        "timeout_ids",
-        "patch_failed_ids",
-    ):
-        setattr(s, name, sorted(getattr(s, name)))
-    return s
+    model: str,
+    preds: dict[str, Prediction],
+    tasks: list[Task],
+    extra: dict[str, Any],
+) -> tuple[Path, dict[str, Any]]:
+    """The official run report of one model (``make_run_report`` of swebench 5.x, which
+    reads the report files under ``logs/run_evaluation``), with our extra keys added."""
+    eval_dir = Path(eval_dir)
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    predictions = {
+        i: {"instance_id": i, "model_name_or_path": model, "model_patch": p.model_patch}
+        for i, p in preds.items()
+    }
+    dataset = [{"instance_id": t.id} for t in tasks]
+    # The official function reads and writes relative to the working directory and
+    # prints its counts: run it in the eval directory, quietly.
+    with contextlib.chdir(eval_dir), contextlib.redirect_stdout(io.StringIO()):
+        path = make_run_report(predictions, dataset, run_id, client=None, report_dir=".")
+    path = eval_dir / path
+    report = json.loads(path.read_text())
+    report.update(extra)
+    path.write_text(json.dumps(report, indent=4))
+    return path, report
 
 
 def evaluate(
-    predictions_path: Path,
+    predictions_paths: Path | list[Path],
     dataset: DatasetConfig,
     grading: GradingConfig,
     images: ImagesConfig,
     run_id: str,
     client: docker.DockerClient | None = None,
     progress: Progress | None = None,
-) -> EvalSummary:
-    """Grade every prediction of a known task that has no stored result yet; write and
-    return the summary (``<eval_dir>/<run_id>/report.json``)."""
-    rows, input_errors = read_predictions(predictions_path)
-    by_id = latest_by_instance(rows)
-    if len(by_id) < len(rows):
-        input_errors.append(
-            f"{len(rows) - len(by_id)} duplicate prediction(s): the last one of each id is graded"
+    stop: threading.Event | None = None,
+) -> EvalOutcome:
+    """Grade every prediction of a known task that has no stored result yet, per model;
+    write and return the run reports. ``stop`` set: no new grading starts, runs in
+    flight are abandoned (their containers are the caller's to remove) and reports are
+    written for what finished."""
+    stop = stop or threading.Event()
+    paths = [predictions_paths] if isinstance(predictions_paths, Path) else predictions_paths
+    outcome = EvalOutcome(run_id=run_id)
+    rows: list[Prediction] = []
+    for path in paths:
+        found, errors = read_predictions(path)
+        rows += found
+        outcome.input_errors += errors
+    if not rows and not outcome.input_errors:
+        outcome.input_errors.append(
+            f"no predictions in {', '.join(str(p) for p in paths)} (empty file?)"
         )
+    pools = _pools(rows, outcome.input_errors)
     taskset = read_tasks(dataset)
-    input_errors += [str(e) for e in taskset.errors]
+    outcome.input_errors += [str(e) for e in taskset.errors]
     tasks = taskset.tasks
     known = {t.id: t for t in tasks}
-    unknown = [i for i in by_id if i not in known]
-    input_errors += [f"prediction for unknown instance {i!r}" for i in unknown]
-    if not dataset.instance_ids and not dataset.regex and not dataset.slice:
-        # As the official harness: the instances graded are the ones predicted.
-        tasks = [t for t in tasks if t.id in by_id]
-    preds = {i: p for i, p in by_id.items() if i in known}
-    results: dict[str, dict[str, Any]] = {}
+    unknown = sorted({i for pool in pools.values() for i in pool if i not in known})
+    outcome.input_errors += [f"prediction for unknown instance {i!r}" for i in unknown]
+    results: dict[tuple[str, str], dict[str, Any]] = {}
     todo: list[tuple[Task, Prediction, Path]] = []
-    for task in tasks:
-        pred = preds.get(task.id)
-        if pred is None or pred.is_empty:
-            continue
-        folder = instance_dir(grading.eval_dir, run_id, pred)
-        cached = cached_result(folder, pred)
-        if cached is not None:
-            results[task.id] = cached
-        else:
-            todo.append((task, pred, folder))
-    if todo:
+    for model, pool in pools.items():
+        for iid, pred in pool.items():
+            if iid not in known or pred.is_empty:
+                continue
+            folder = instance_dir(grading.eval_dir, run_id, pred)
+            cached = cached_result(folder, pred)
+            if cached is not None:
+                results[(model, iid)] = cached
+            else:
+                todo.append((known[iid], pred, folder))
+    interrupted: set[tuple[str, str]] = set()
+    if todo and not stop.is_set():
         if client is None:
             from swescale.sandbox import docker_client
 
             client = docker_client()
         grader = Grader.for_tasks(client, [t for t, _, _ in todo], images, grading, dataset)
         grader.labels = {"run": run_id}
-        with ThreadPoolExecutor(max_workers=max(1, grading.workers)) as pool:
-            futures = {
-                pool.submit(grader.grade, task, pred.model_patch): (task, pred, folder)
-                for task, pred, folder in todo
-            }
-            for future in as_completed(futures):
-                task, pred, folder = futures[future]
-                try:
-                    result = future.result()
-                except Exception as exc:  # grade() never raises; this guards the guard
-                    result = error_result(task, f"{exc.__class__.__name__}: {exc}")
-                results[task.id] = store_result(folder, pred, result)
-                if progress:
-                    progress(task.id, result)
-    summary = summarize(tasks, preds, results, run_id, input_errors, unknown, len(todo))
-    out = Path(grading.eval_dir) / run_id / "report.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(summary.model_dump_json(indent=2))
-    return summary
+
+        def job(task: Task, pred: Prediction) -> GradeResult | None:
+            if stop.is_set():
+                return None
+            return grader.grade(task, pred.model_patch)
+
+        pool_exec = ThreadPoolExecutor(max_workers=max(1, grading.workers))
+        futures: dict[Future, tuple[Task, Prediction, Path]] = {
+            pool_exec.submit(job, task, pred): (task, pred, folder) for task, pred, folder in todo
+        }
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task, pred, folder = futures[future]
+                    key = (pred.model_name_or_path or "None", task.id)
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # grade() never raises; this guards the guard
+                        result = error_result(task, f"{exc.__class__.__name__}: {exc}")
+                    if result is None or stop.is_set():
+                        # A run that ends after the stop had its container removed
+                        # under it: not a verdict; a rerun grades it.
+                        interrupted.add(key)
+                        continue
+                    image = grader.image(task)
+                    script = eval_script(task, image).text if not isinstance(image, str) else ""
+                    results[key] = store_result(folder, pred, result, script)
+                    outcome.graded_now += 1
+                    if progress:
+                        progress(key[0], task.id, result)
+                if stop.is_set():
+                    for future in pending:
+                        future.cancel()
+                        interrupted.add(
+                            (futures[future][1].model_name_or_path or "None", futures[future][0].id)
+                        )
+        finally:
+            pool_exec.shutdown(wait=not stop.is_set(), cancel_futures=True)
+    outcome.interrupted = stop.is_set()
+    for model, pool in pools.items():
+        extra = _extra_keys(model, pool, results, interrupted, unknown, outcome, grading, run_id)
+        path, report = write_run_report(grading.eval_dir, run_id, model, pool, tasks, extra)
+        outcome.reports[model], outcome.report_paths[model] = report, str(path)
+    return outcome
+
+
+def _extra_keys(
+    model: str,
+    pool: dict[str, Prediction],
+    results: dict[tuple[str, str], dict[str, Any]],
+    interrupted: set[tuple[str, str]],
+    unknown: list[str],
+    outcome: EvalOutcome,
+    grading: GradingConfig,
+    run_id: str,
+) -> dict[str, Any]:
+    """Our keys beside the official ones: why instances errored, which ran differently."""
+    mine = {iid: r for (m, iid), r in results.items() if m == model}
+    by_kind: dict[str, list[str]] = {}
+    reasons: dict[str, str] = {}
+    other_python: dict[str, str] = {}
+    network: list[str] = []
+    for iid, result in sorted(mine.items()):
+        if result.get("status") == "error":
+            by_kind.setdefault(str(result.get("error_kind") or "infra"), []).append(iid)
+            reasons[iid] = str(result.get("error") or "")
+        if result.get("python") and result.get("python") != result.get("python_wanted"):
+            other_python[iid] = f"Python {result['python']} instead of {result['python_wanted']}"
+        folder = instance_dir(grading.eval_dir, run_id, pool[iid])
+        with contextlib.suppress(OSError):
+            if needs_network(result, (folder / LOG_TEST_OUTPUT).read_text(errors="replace")):
+                network.append(iid)
+    return {
+        "run_id": run_id,
+        "patch_apply_failed_ids": by_kind.get("patch_apply_failed", []),
+        "timeout_ids": by_kind.get("timeout", []),
+        "test_patch_failed_ids": by_kind.get("test_patch_failed", []),
+        "infra_error_ids": by_kind.get("infra", []),
+        "error_reasons": reasons,
+        "interrupted_ids": sorted(i for m, i in interrupted if m == model),
+        "needs_network_ids": sorted(network),
+        "other_python": other_python,
+        "unknown_ids": [i for i in unknown if i in pool],
+        "input_errors": outcome.input_errors,
+    }
 
 
 # -- swescale validate -----------------------------------------------------------------
 
 
+def summarize_names(names: list[str], shown: int = 3) -> str:
+    """A long list as its first few names and a count: "a, b, c and 74 more"."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
 class TaskValidation(BaseModel):
     task_id: str
+    repo: str = ""
     ok: bool
     checks: dict[str, bool] = Field(default_factory=dict)
+    # One short line per problem; the full test lists are in ``failing``.
     problems: list[str] = Field(default_factory=list)
-    seconds: float = 0.0
+    failing: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    build_seconds: float = 0.0
+    test_seconds: float = 0.0
+    python: str | None = None
+    python_wanted: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    needs_network: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return self.build_seconds + self.test_seconds
 
 
-def validate_task(grader: Grader, task: Task, extra_patches: bool = False) -> TaskValidation:
-    """Gold resolves; the empty patch does not; with the test patch alone every
-    FAIL_TO_PASS test fails and every PASS_TO_PASS test passes. With ``extra_patches``,
-    the task's decoy and wrong patches (mini tasks) must not resolve and its alternative
-    fixes must."""
-    start = time.monotonic()
-    out = TaskValidation(task_id=task.id, ok=False)
+def validate_task(
+    grader: Grader, task: Task, extra_patches: bool = False, log_dir: Path | None = None
+) -> TaskValidation:
+    """Gold resolves; with the test patch alone (the empty prediction) every
+    FAIL_TO_PASS test fails and every PASS_TO_PASS test passes, so the empty patch does
+    not resolve. With ``extra_patches``, the task's decoy and wrong patches (mini tasks)
+    must not resolve and its alternative fixes must."""
+    out = TaskValidation(task_id=task.id, repo=task.repo, ok=False)
+    image = grader.image(task)
+    out.build_seconds = grader.build_seconds.get(task.id, 0.0)
+    if isinstance(image, InstanceImage):
+        out.python, out.python_wanted = image.python, image.python_wanted
     gold = grader.grade(task, task.gold_patch or "")
-    empty = grader.grade(task, "")
-    for name, result in (("gold", gold), ("empty", empty)):
+    alone = grader.grade_alone(task)
+    out.test_seconds = gold.seconds + alone.seconds
+    if log_dir is not None:
+        # As the official validation: logs/run_validation/<run_id>/<instance>/<run>/.
+        for name, result, patch in (("gold", gold, task.gold_patch), ("no_patch", alone, "")):
+            pred = Prediction(instance_id=task.id, model_name_or_path=name, model_patch=patch)
+            store_result(Path(log_dir) / task.id / name, pred, result)
+    out.notes = list(dict.fromkeys([*gold.notes]))
+    for name, result in (("gold", gold), ("test patch alone", alone)):
         if result.status == "error":
-            out.problems.append(f"{name} run errored: {result.error}")
+            out.problems.append(f"{name}: error ({result.error_kind}): {result.error}")
+        out.needs_network |= needs_network(result, result.log)
     out.checks["gold_resolves"] = gold.resolved
-    if not gold.resolved and gold.status != "error":
-        out.problems.append(
-            f"gold patch: {gold.status}; failing {gold.failing()} {gold.failing('PASS_TO_PASS')}"
-        )
-    out.checks["empty_does_not_resolve"] = empty.status != "error" and not empty.resolved
-    still_passing = empty.passing()
-    out.checks["fail_to_pass_fail_without_fix"] = empty.status != "error" and not still_passing
-    if still_passing:
-        out.problems.append(f"FAIL_TO_PASS tests pass without the fix: {still_passing}")
-    broken = empty.failing("PASS_TO_PASS")
-    out.checks["pass_to_pass_pass_without_fix"] = empty.status != "error" and not broken
-    if broken:
-        out.problems.append(f"PASS_TO_PASS tests fail without the fix: {broken}")
+    gold_failing = {k: gold.failing(k) for k in (FAIL_TO_PASS, PASS_TO_PASS)}
+    if gold.status not in ("error",) and not gold.resolved:
+        out.failing["gold"] = gold_failing
+        out.problems.append("gold: " + _failing_line(gold_failing))
+    out.checks["empty_does_not_resolve"] = alone.status != "error" and not alone.resolved
+    still_passing = alone.passing(FAIL_TO_PASS)
+    broken = alone.failing(PASS_TO_PASS)
+    out.checks["fail_to_pass_fail_without_fix"] = alone.status != "error" and not still_passing
+    out.checks["pass_to_pass_pass_without_fix"] = alone.status != "error" and not broken
+    if alone.status != "error" and (still_passing or broken):
+        out.failing["test_patch_alone"] = {
+            "FAIL_TO_PASS passing": still_passing,
+            PASS_TO_PASS: broken,
+        }
+        if still_passing:
+            out.problems.append(
+                f"FAIL_TO_PASS passing without the fix ({len(still_passing)}): "
+                + summarize_names(still_passing)
+            )
+        if broken:
+            out.problems.append(
+                f"PASS_TO_PASS failing without the fix ({len(broken)}): " + summarize_names(broken)
+            )
     if extra_patches:
         for kind, must_resolve in (
             ("decoy_patches", False),
@@ -342,15 +529,23 @@ def validate_task(grader: Grader, task: Task, extra_patches: bool = False) -> Ta
         ):
             for index, patch in enumerate(task.extra.get(kind, [])):
                 result = grader.grade(task, patch)
-                good = result.status != "error" and result.resolved == must_resolve
+                good = result.verdict is not None and result.verdict == must_resolve
                 out.checks[f"{kind}[{index}]"] = good
                 if not good:
                     out.problems.append(
                         f"{kind}[{index}]: {result.status} {result.error or ''}".strip()
                     )
     out.ok = all(out.checks.values())
-    out.seconds = time.monotonic() - start
     return out
+
+
+def _failing_line(failing: dict[str, list[str]]) -> str:
+    parts = [
+        f"{kind} failing ({len(names)}): {summarize_names(names)}"
+        for kind, names in failing.items()
+        if names
+    ]
+    return "; ".join(parts) or "not resolved"
 
 
 def validate(
@@ -359,13 +554,29 @@ def validate(
     workers: int = 2,
     extra_patches: bool = False,
     progress: Callable[[TaskValidation], None] | None = None,
+    stop: threading.Event | None = None,
+    log_dir: Path | None = None,
 ) -> list[TaskValidation]:
+    """Validate tasks in parallel (in the order given); ``stop`` set: no new task starts.
+    With ``log_dir``, each run's files (report, test output, result) are kept there."""
+    stop = stop or threading.Event()
     results: list[TaskValidation] = []
+
+    def job(task: Task) -> TaskValidation | None:
+        return None if stop.is_set() else validate_task(grader, task, extra_patches, log_dir)
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(validate_task, grader, t, extra_patches) for t in tasks]
-        for future in as_completed(futures):
-            results.append(future.result())
-            if progress:
-                progress(results[-1])
+        pending = {pool.submit(job, t) for t in tasks}
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                found = future.result()
+                if found is not None and not (stop.is_set() and not found.ok):
+                    results.append(found)
+                    if progress:
+                        progress(found)
+            if stop.is_set():
+                for future in pending:
+                    future.cancel()
     order = {t.id: i for i, t in enumerate(tasks)}
     return sorted(results, key=lambda r: order[r.task_id])

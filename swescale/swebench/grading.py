@@ -1,83 +1,69 @@
-"""Grading a test log, with the official ``swebench`` functions.
+"""Grading a test log with the official ``swebench`` (5.x) functions.
 
-Pure functions over literal logs: parse with the task's official log parser, compare with
-FAIL_TO_PASS / PASS_TO_PASS through ``swebench.harness.grading.get_eval_tests_report`` and
-``get_resolution_status``, and produce the official per-instance report
-(``{instance_id: {patch_is_None, patch_exists, patch_successfully_applied, resolved,
-tests_status}}``). The marker and bad-code rules mirror ``get_logs_eval``; the tests show
-that our reports equal ``get_eval_report`` on the same logs.
+Pure functions over literal logs. ``instance_report`` is the official ``get_eval_report``
+itself, called on the log: the task's official parser, ``get_logs_eval``'s validity rules
+(both markers, no bad code, evidence that the suite ran, the recorded test exit status
+agreeing with the log), FAIL_TO_PASS / PASS_TO_PASS through ``get_eval_tests_report``
+(a skipped FAIL_TO_PASS test is a failure, a truncated parametrized id matches by prefix)
+and ``get_resolution_status``.
+
+A run that cannot be graded is an error, as in the official harness, never an
+"unresolved" verdict: the candidate patch did not apply (``patch_apply_failed``), the tests
+ran past the timeout (``timeout``), the test patch did not apply (``test_patch_failed``),
+or the machinery failed (``infra``: engine, image build). Errors write no report.json, so
+a rerun retries them.
 
 Running the tests in a sandbox is in ``swescale.swebench.run``.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from swebench.harness.constants import (
-    APPLY_PATCH_FAIL,
-    END_TEST_OUTPUT,
-    FAIL_ONLY_REPOS,
-    FAIL_TO_PASS,
-    KEY_INSTANCE_ID,
-    PASS_TO_PASS,
-    RESET_FAILED,
-    START_TEST_OUTPUT,
-    TESTS_ERROR,
-    TESTS_TIMEOUT,
-    EvalType,
-    ResolvedStatus,
-)
-from swebench.harness.grading import get_eval_tests_report, get_resolution_status
+from swebench.harness.constants import FAIL_TO_PASS, PASS_TO_PASS
+from swebench.harness.grading import get_eval_report, get_logs_eval
 
-from swescale.swebench.specs import log_parser_for
+from swescale.swebench.specs import official_test_spec
 from swescale.types import Task
 
-# Lines in a log that mean "no valid test run" to the official grader.
-BAD_CODES = (APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT)
-
-GradeStatus = Literal["resolved", "unresolved", "patch_failed", "empty", "timeout", "error"]
+GradeStatus = Literal["resolved", "unresolved", "empty", "error"]
+ErrorKind = Literal["patch_apply_failed", "timeout", "test_patch_failed", "infra"]
+# Errors that still say the patch does not resolve the task (a verdict for labels and
+# pass@k); the others say nothing about the patch.
+VERDICT_ERRORS: tuple[str, ...] = ("patch_apply_failed", "timeout")
 
 
 def decode_log(log: str | bytes) -> str:
-    """Logs are bytes from a container; invalid UTF-8 becomes U+FFFD, never an error."""
+    """Logs are bytes from a container; invalid UTF-8 becomes U+FFFD, never an error (as
+    the official ``exec_run_with_timeout`` decodes)."""
     if isinstance(log, bytes):
         return log.decode("utf-8", errors="replace")
     return log
 
 
+class _LogFile:
+    """The official functions read logs from a path: a temporary file holding ``text``."""
+
+    def __init__(self, text: str) -> None:
+        handle, self.path = tempfile.mkstemp(prefix="swescale-log-", suffix=".txt")
+        with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape") as out:
+            out.write(text)
+
+    def __enter__(self) -> str:
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        os.unlink(self.path)
+
+
 def status_map_from_log(task: Task, log: str | bytes) -> tuple[dict[str, str], bool]:
-    """(test name -> status, whether the log is a valid test run), by the rules of the
-    official ``get_logs_eval``: a bad code or a missing marker means no valid run; parse
-    between the markers, and the whole log when that finds nothing."""
-    content = decode_log(log)
-    parse = log_parser_for(task)
-    if any(code in content for code in BAD_CODES):
-        return {}, False
-    if not (START_TEST_OUTPUT in content and END_TEST_OUTPUT in content):
-        return {}, False
-    between = content.split(START_TEST_OUTPUT)[1].split(END_TEST_OUTPUT)[0]
-    status = parse(between)
-    if not status:
-        status = parse(content)
-    return status, True
-
-
-def eval_type_of(task: Task) -> EvalType:
-    if task.repo in FAIL_ONLY_REPOS or task.extra.get("eval_type") == EvalType.FAIL_ONLY.value:
-        return EvalType.FAIL_ONLY
-    return EvalType.PASS_AND_FAIL
-
-
-def tests_report(task: Task, status_map: dict[str, str]) -> dict[str, dict[str, list[str]]]:
-    """The official FAIL_TO_PASS / PASS_TO_PASS success and failure lists."""
-    gold = {
-        KEY_INSTANCE_ID: task.id,
-        FAIL_TO_PASS: list(task.fail_to_pass),
-        PASS_TO_PASS: list(task.pass_to_pass),
-    }
-    return get_eval_tests_report(status_map, gold, eval_type=eval_type_of(task))
+    """(test name -> status, whether the log is a valid test run): the official
+    ``get_logs_eval``."""
+    with _LogFile(decode_log(log)) as path:
+        return get_logs_eval(official_test_spec(task), path)
 
 
 def instance_report(
@@ -86,31 +72,12 @@ def instance_report(
     log: str | bytes | None,
     include_tests_status: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """The official per-instance report for a prediction and its evaluation log (what
-    ``get_eval_report`` returns), for any task with a log parser, mini tasks included."""
-    entry: dict[str, Any] = {
-        "patch_is_None": False,
-        "patch_exists": False,
-        "patch_successfully_applied": False,
-        "resolved": False,
-    }
-    report = {task.id: entry}
-    if model_patch is None:
-        entry["patch_is_None"] = True
-        return report
-    entry["patch_exists"] = True
-    if log is None:
-        return report
-    status_map, found = status_map_from_log(task, log)
-    if not found:
-        return report
-    entry["patch_successfully_applied"] = True
-    tests = tests_report(task, status_map)
-    if get_resolution_status(tests) == ResolvedStatus.FULL.value:
-        entry["resolved"] = True
-    if include_tests_status:
-        entry["tests_status"] = tests
-    return report
+    """The official per-instance report of a prediction and its test log: the official
+    ``get_eval_report`` (``{instance_id: {patch_is_None, patch_exists,
+    patch_successfully_applied, resolved, infra_failure, tests_status}}``)."""
+    prediction = {"instance_id": task.id, "model_name_or_path": "", "model_patch": model_patch}
+    with _LogFile(decode_log(log or "")) as path:
+        return get_eval_report(official_test_spec(task), prediction, path, include_tests_status)
 
 
 class GradeResult(BaseModel):
@@ -120,16 +87,32 @@ class GradeResult(BaseModel):
     status: GradeStatus
     resolved: bool = False
     patch_applied: bool = False
-    # The official per-instance report: {instance_id: {...}}.
+    # The official per-instance report: {instance_id: {...}}; empty for errors.
     report: dict[str, Any] = Field(default_factory=dict)
-    # The test command's output (between markers and around them), and how applying went.
+    # The eval script's output, and how applying the candidate went.
     log: str = ""
     apply_output: str = ""
+    # Which of the official apply commands applied the candidate (None: none did).
+    apply_strategy: str | None = None
     image: str = ""
     seconds: float = 0.0
-    # Set when the run could not judge the patch (engine, image build): not a verdict.
+    # Set when the run could not be graded; ``error_kind`` says why.
     error: str | None = None
+    error_kind: ErrorKind | None = None
     notes: list[str] = Field(default_factory=list)
+    # How the eval script differs from the official one (local images, safety).
+    adaptations: list[str] = Field(default_factory=list)
+    # The interpreter the tests ran on and the one the spec asks for (local builds).
+    python: str | None = None
+    python_wanted: str | None = None
+
+    @property
+    def verdict(self) -> bool | None:
+        """Resolved or not where the run says so (a patch that does not apply, or makes
+        the tests hang, does not resolve the task); None where it says nothing."""
+        if self.status in ("resolved", "unresolved", "empty"):
+            return self.resolved
+        return False if self.error_kind in VERDICT_ERRORS else None
 
     @property
     def tests_status(self) -> dict[str, Any]:
@@ -147,49 +130,66 @@ def grade_log(
     patch: str | None,
     log: str | bytes,
     *,
-    apply_failed: bool = False,
-    timed_out: bool = False,
     apply_output: str = "",
+    apply_strategy: str | None = None,
     seconds: float = 0.0,
 ) -> GradeResult:
-    """A GradeResult from a finished run's log (pure)."""
+    """A GradeResult from a finished run's log (pure): the official report decides."""
     text = decode_log(log)
-    if apply_failed:
-        # The official log carries the marker, so the official report says "not applied".
-        text = f"{APPLY_PATCH_FAIL}:\n{apply_output}\n{text}"
     report = instance_report(task, patch, text)
     entry = report[task.id]
     resolved = bool(entry["resolved"])
-    status: GradeStatus
-    if apply_failed:
-        status = "patch_failed"
-    elif timed_out:
-        # A run that hangs fails, whatever it printed before the kill.
-        status, resolved = "timeout", False
-        entry["resolved"] = False
-    elif resolved:
-        status = "resolved"
-    else:
-        status = "unresolved"
+    status: GradeStatus = "resolved" if resolved else "unresolved"
     return GradeResult(
         instance_id=task.id,
         status=status,
         resolved=resolved,
-        patch_applied=not apply_failed,
+        patch_applied=patch is not None,
         report=report,
         log=text,
         apply_output=apply_output,
+        apply_strategy=apply_strategy,
         seconds=seconds,
     )
 
 
-def error_result(task: Task, message: str, seconds: float = 0.0, image: str = "") -> GradeResult:
-    """A run that could not judge the patch (the official report of an errored run)."""
+def empty_result(task: Task) -> GradeResult:
+    """An empty prediction: not run, not resolved (the official ``empty_patch_ids``)."""
+    return GradeResult(instance_id=task.id, status="empty")
+
+
+def error_result(
+    task: Task,
+    message: str,
+    seconds: float = 0.0,
+    image: str = "",
+    kind: ErrorKind = "infra",
+    log: str = "",
+    apply_output: str = "",
+) -> GradeResult:
+    """A run that could not be graded: no report, as in the official harness."""
     return GradeResult(
         instance_id=task.id,
         status="error",
-        report=instance_report(task, "", None),
         error=message,
+        error_kind=kind,
         seconds=seconds,
         image=image,
+        log=log,
+        apply_output=apply_output,
     )
+
+
+__all__ = [
+    "FAIL_TO_PASS",
+    "PASS_TO_PASS",
+    "ErrorKind",
+    "GradeResult",
+    "GradeStatus",
+    "decode_log",
+    "empty_result",
+    "error_result",
+    "grade_log",
+    "instance_report",
+    "status_map_from_log",
+]

@@ -1,10 +1,15 @@
 """Environment and instance images for tasks.
 
-Local build (works offline):
+Local build (works offline once built; building needs the package index):
 - environment image per (repo, version): base image + a venv at /opt/venv holding the
   spec's dependencies (mini tasks: just pytest, so the whole mini benchmark shares one);
-- instance image: environment + the repository at /repo at the base commit + the spec's
-  pre-install and install steps (mini tasks: ``pip install -e .``).
+- instance image: environment + the repository at /testbed at the base commit (with the
+  tags not newer than it) + one setup script holding the spec's pre-install and install
+  steps, run by one bash as the official ``setup_repo.sh`` is, so a variable set in one
+  step is seen by the next.
+
+The layout follows the official images (repository at /testbed, setup changes committed
+on top of the base commit), so spec commands and eval scripts that name /testbed work.
 
 Tags carry a hash of their recipe (``content_tag``): an unchanged recipe is never rebuilt,
 so grading many candidates of a task builds nothing after the first.
@@ -16,9 +21,14 @@ pulled, the error says so and, with ``fallback_local_build``, the local build is
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
+import shlex
 import threading
+import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,7 +44,8 @@ from swescale.sandbox import (
 )
 from swescale.sandbox.images import image_exists
 from swescale.swebench.config import GradingConfig
-from swescale.swebench.repos import RepoSource
+from swescale.swebench.recipes import recipes
+from swescale.swebench.repos import RepoSource, mirror_git
 from swescale.swebench.specs import SpecError, conda_to_pip, env_plan, is_mini
 from swescale.types import Task
 
@@ -44,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VENV = "/opt/venv"
+# Where the repository lives in every instance image, as in the official images.
+REPO_DIR = "/testbed"
 CONDA_ENV = {
     "PATH": "/opt/miniconda3/envs/testbed/bin:/opt/miniconda3/bin:/usr/local/sbin:/usr/local/bin:"
     "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -53,14 +66,63 @@ VENV_ENV = {
     "PATH": f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "VIRTUAL_ENV": VENV,
 }
+# pip is pinned to a release of the era the official images were built in: pip 25.3
+# removed `--no-use-pep517` and `setup.py develop`, which every scikit-learn install
+# command uses, and pip 24.1 stopped accepting the non-PEP 440 versions old pins carry.
+PIP_PIN = "pip==24.0"
 # Old pins in the specs break on newer setuptools (pkg_resources, setup.py commands).
-BOOTSTRAP = f"{VENV}/bin/python -m pip install --upgrade pip wheel 'setuptools<70'"
+BOOTSTRAP = f"{VENV}/bin/python -m pip install '{PIP_PIN}' wheel 'setuptools<70'"
 # Installs the repository only when it is a package; works without network for plain
 # setuptools projects because the venv already has setuptools.
 MINI_INSTALL = (
     "if [ -f setup.py ] || [ -f pyproject.toml ]; then "
     f"{VENV}/bin/python -m pip install --no-build-isolation -e .; fi"
 )
+SETUP_SCRIPT = "/root/setup_repo.sh"
+# As the official images do: the setup's changes to tracked files are committed on top
+# of the base commit, so a candidate's diff holds only its own changes.
+COMMIT_SETUP = "git add -u && git commit --allow-empty -q -m 'SWE-bench setup'"
+# Packages a spec leaves unpinned whose newest release drops what older test suites use,
+# capped for instances created before that release: (name, release date, cap, why).
+# pytest 8.0 stopped calling nose-style ``setup``/``teardown`` methods, which the tests of
+# pydicom 1.x-2.x (and others) rely on; their FAIL_TO_PASS/PASS_TO_PASS lists were made
+# with pytest 7.
+ERA_CAPS: tuple[tuple[str, str, str, str], ...] = (
+    ("pytest", "2024-01-27", "pytest<8", "pytest 8 no longer runs nose-style setup methods"),
+)
+# conda-only names of environment.yml files, as their PyPI distribution, or None where
+# nothing on PyPI is the same thing (C libraries, compilers, GUI toolkits the wheels of
+# their users bundle or the tests skip without).
+CONDA_TO_PYPI: dict[str, str | None] = {
+    "dask-core": "dask",
+    "matplotlib-base": "matplotlib",
+    "iris": "scitools-iris",
+    "pytables": "tables",
+    "msgpack-python": "msgpack",
+    "pyqt": None,
+    "hdf5": None,
+    "cdms2": None,
+    "c-compiler": None,
+    "cxx-compiler": None,
+    "fortran-compiler": None,
+    "compilers": None,
+    "pkg-config": None,
+    "gtk4": None,
+    "gtk3": None,
+    "pygobject": None,
+    "wxpython": None,
+    "ffmpeg": None,
+    "graphviz": None,
+    "imagemagick": None,
+    "ghostscript": None,
+    "inkscape": None,
+    "cairo": None,
+    "libgdal": None,
+    "proj": None,
+    "geos": None,
+    "eccodes": None,
+    "python-eccodes": "eccodes",
+}
 
 
 class ImageError(RuntimeError):
@@ -76,12 +138,16 @@ class InstanceImage:
     """An image to grade (or solve) a task in, and where its repository lives."""
 
     tag: str
-    workdir: str = "/repo"
+    workdir: str = REPO_DIR
     official: bool = False
     notes: list[str] = field(default_factory=list)
     # Environment a sandbox needs on top of SandboxConfig's defaults (the venv or the
     # conda env on PATH): sandboxes set their own PATH, so the image's is not enough.
     env: dict[str, str] = field(default_factory=lambda: dict(VENV_ENV))
+    # The interpreter the environment runs and the one its spec asks for (None for
+    # mini tasks and official images, which run the spec's own).
+    python: str | None = None
+    python_wanted: str | None = None
 
     def sandbox_config(self, base: SandboxConfig | None = None, **changes: object) -> SandboxConfig:
         """A SandboxConfig for this image: its workdir and environment over ``base``."""
@@ -135,96 +201,187 @@ def env_recipe(
         raise ImageError(f"{task.id}: no local build: {plan.unsupported}")
     files: list[tuple[str, bytes]] = []
     commands = [f"python3 -m venv {VENV}", BOOTSTRAP]
+    notes = list(plan.notes)
     requirements: list[str] = conda_to_pip(plan.conda_packages)
     if plan.conda_packages in ("requirements.txt", "environment.yml"):
         if repos is None:
             raise ImageError(f"{task.id}: reading {plan.conda_packages} needs the repository")
         commit = task.environment_setup_commit or task.base_commit
         if plan.conda_packages == "requirements.txt":
-            text = requirements_at(repos, task, commit)
-            files.append(("/root/swescale-requirements.txt", text.encode()))
-            commands.append(f"{VENV}/bin/python -m pip install -r /root/swescale-requirements.txt")
+            lines, capped = apply_era_caps(requirements_at(repos, task, commit).split("\n"), task)
+            notes += [f"unpinned {why}" for why in dict.fromkeys(capped)]
+            text = "\n".join(lines)
+            files.append(("/root/requirements.txt", text.encode()))
+            commands.append(f"{VENV}/bin/python -m pip install -r /root/requirements.txt")
         else:
-            requirements += environment_yml_requirements(repos, task, commit)
+            found, skipped = environment_yml_requirements(repos, task, commit)
+            requirements += found
+            if skipped:
+                notes.append(
+                    "environment.yml packages with no PyPI equivalent skipped: "
+                    + ", ".join(skipped)
+                )
+    requirements, capped = apply_era_caps(requirements, task)
+    pip_packages, capped_pip = apply_era_caps(list(plan.pip_packages), task)
+    for why in dict.fromkeys([*capped, *capped_pip]):
+        notes.append(f"unpinned {why}")
     if requirements:
         commands.append(
             f"{VENV}/bin/python -m pip install " + " ".join(_quote(r) for r in requirements)
         )
-    if plan.pip_packages:
+    if pip_packages:
         commands.append(
-            f"{VENV}/bin/python -m pip install " + " ".join(_quote(p) for p in plan.pip_packages)
+            f"{VENV}/bin/python -m pip install " + " ".join(_quote(p) for p in pip_packages)
         )
     label = _slug(f"{task.repo.replace('/', '__')}-{plan.version}")
     tag = content_tag("swescale/env", label, base_tag, commands, files)
-    return Recipe(base_tag, tag, tuple(commands), tuple(files), plan.notes, plan.suite)
+    return Recipe(base_tag, tag, tuple(commands), tuple(files), tuple(notes), plan.suite)
 
 
-def instance_commands(task: Task, grading: GradingConfig) -> tuple[str, ...]:
-    """Setup run in /repo on top of the environment."""
+def apply_era_caps(requirements: list[str], task: Task) -> tuple[list[str], list[str]]:
+    """(requirements, reasons): unpinned names in ``ERA_CAPS`` capped when the task was
+    created before the release that broke them (pure)."""
+    created = str(task.extra.get("created_at") or "")[:10]
+    out, why = [], []
+    for requirement in requirements:
+        for name, date, cap, reason in ERA_CAPS:
+            if requirement.strip().lower() == name and created and created < date:
+                requirement = cap
+                why.append(f"{name} capped as {cap!r}: {reason}")
+        out.append(requirement)
+    return out, why
+
+
+def setup_script(task: Task, grading: GradingConfig, build_requires: list[str] = ()) -> str:
+    """The instance's ``setup_repo.sh``: run by one bash in /testbed with the venv active
+    and ``set -euxo pipefail``, as the official one is. ``build_requires`` (the project's
+    ``[build-system] requires``) are installed after the install step, so the eval
+    script's reinstall can run offline without build isolation."""
+    lines = ["#!/bin/bash", "set -euxo pipefail", f"cd {REPO_DIR}", f"source {VENV}/bin/activate"]
     if is_mini(task):
-        return (MINI_INSTALL,)
-    plan = env_plan(task, grading.python_by_suite)
-    steps = [*plan.pre_install]
-    if plan.install:
-        steps.append(plan.install)
-    # As the official images do: changes the setup makes to tracked files are committed,
-    # so a candidate's diff holds only its own changes (HEAD then is one commit past the
-    # base commit; grading resets test files to the base commit itself).
-    steps.append("git add -u && (git diff --cached --quiet || git commit -q -m 'swescale setup')")
-    return tuple(f"cd /repo && {step}" for step in steps)
+        lines.append(MINI_INSTALL)
+    else:
+        plan = env_plan(task, grading.python_by_suite)
+        repo_install = recipes().repo_install.get(task.repo)
+        if repo_install:
+            lines.append(repo_install)
+        lines += list(plan.pre_install)
+        if plan.install:
+            lines.append(plan.install)
+        if build_requires:
+            lines.append(
+                f"{VENV}/bin/python -m pip install " + " ".join(_quote(r) for r in build_requires)
+            )
+    lines += [f"cd {REPO_DIR}", COMMIT_SETUP]
+    return "\n".join(lines) + "\n"
+
+
+def build_requirements(repos: RepoSource, task: Task) -> list[str]:
+    """The ``[build-system] requires`` of the repository at the base commit ([] without a
+    pyproject.toml or when it cannot be read)."""
+    if is_mini(task):
+        return []
+    text = _show(repos, task, task.base_commit, "pyproject.toml")
+    if not text:
+        return []
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return []
+    requires = data.get("build-system", {}).get("requires", [])
+    return [str(r) for r in requires if isinstance(r, str)]
 
 
 def _quote(requirement: str) -> str:
-    return "'" + requirement.replace("'", "'\\''") + "'"
+    return shlex.quote(requirement)
 
 
 def _show(repos: RepoSource, task: Task, commit: str, path: str) -> str | None:
     try:
-        return git.Repo(repos.ensure_commit(task)).git.show(f"{commit}:{path}")
+        return mirror_git(repos.ensure_commit(task)).show(f"{commit}:{path}")
     except git.GitCommandError:
         return None
 
 
-def requirements_at(repos: RepoSource, task: Task, commit: str) -> str:
-    """The repository's requirements file at ``commit`` (one level of ``-r`` includes
-    inlined, editable self-installs dropped), read from the local mirror."""
-    from swebench.harness.constants import MAP_REPO_TO_REQS_PATHS
+def clean_requirements_text(
+    text: str, read_include: Callable[[str], str | None] | None = None
+) -> str:
+    """A requirements file as the official build installs it (``get_requirements_by_commit``
+    and ``clean_requirements`` of swebench 4.1.0): ``-r`` includes inlined (read with
+    ``read_include(name)``), comments and self-installs (``-e .``, ``.[test]``) dropped,
+    yanked packages replaced."""
+    rules = recipes()
+    kept: list[str] = []
+    included: list[str] = []
+    for line in text.split("\n"):
+        if line.strip().startswith("-r"):
+            inner = read_include(line.strip()[2:].strip()) if read_include else None
+            for extra in (inner or "").split("\n"):
+                if not rules.requirements_line_dropped(extra):
+                    included.append(extra)
+        elif not rules.requirements_line_dropped(line):
+            kept.append(line)
+    return rules.clean_requirements("\n".join([*included, *kept]) + "\n")
 
-    for path in MAP_REPO_TO_REQS_PATHS.get(task.repo, []):
+
+def requirements_at(repos: RepoSource, task: Task, commit: str) -> str:
+    """The repository's requirements file at ``commit``, cleaned as the official build
+    cleans it (see ``clean_requirements_text``), read from the local mirror."""
+    for path in recipes().reqs_paths.get(task.repo, []):
         text = _show(repos, task, commit, path)
         if text is None:
             continue
         folder = path.rsplit("/", 1)[0] if "/" in path else ""
-        lines = []
-        for line in text.splitlines():
-            stripped = line.strip()
-            if stripped.startswith("-r"):
-                included = stripped[2:].strip()
-                inner = _show(repos, task, commit, f"{folder}/{included}" if folder else included)
-                lines += (inner or "").splitlines()
-            elif not stripped.startswith(("-e .", "#", ".[test")):
-                lines.append(line)
-        return "\n".join(lines) + "\n"
+
+        def include(name: str, folder: str = folder) -> str | None:
+            return _show(repos, task, commit, f"{folder}/{name}" if folder else name)
+
+        return clean_requirements_text(text, include)
     raise ImageError(f"{task.id}: no requirements file of {task.repo} found at {commit}")
 
 
-def environment_yml_requirements(repos: RepoSource, task: Task, commit: str) -> list[str]:
-    """The conda and pip dependencies of the repository's environment.yml as pip
-    requirements (conda-only packages are kept by name; pip may lack a few)."""
-    from swebench.harness.constants import MAP_REPO_TO_ENV_YML_PATHS
+def environment_yml_to_pip(text: str) -> tuple[list[str], list[str]]:
+    """(pip requirements, skipped conda names) of an environment.yml: conda-only names
+    mapped to their PyPI distribution (``dask-core`` -> ``dask``) or skipped when PyPI
+    has no equivalent (``hdf5``, compilers, ``pyqt``); ``python`` and ``pip`` themselves
+    dropped, every other name (``python-dateutil`` included) kept; the ``pip:`` list as is."""
+    data = yaml.safe_load(text) or {}
+    out: list[str] = []
+    skipped: list[str] = []
+    for dep in data.get("dependencies", []) or []:
+        if isinstance(dep, dict):
+            out += [str(p) for p in dep.get("pip", []) or []]
+            continue
+        if not isinstance(dep, str):
+            continue
+        spec = dep.replace(" ", "")
+        name = re.match(r"[A-Za-z0-9_.\-]+", spec)
+        if not name:
+            continue
+        base = name.group(0)
+        key = base.lower()
+        if key in ("python", "pip"):
+            continue
+        if key in CONDA_TO_PYPI:
+            mapped = CONDA_TO_PYPI[key]
+            if mapped is None:
+                skipped.append(base)
+                continue
+            spec = mapped + spec[len(base) :]
+        out += conda_to_pip(spec)
+    return out, skipped
 
-    for path in MAP_REPO_TO_ENV_YML_PATHS.get(task.repo, []):
+
+def environment_yml_requirements(
+    repos: RepoSource, task: Task, commit: str
+) -> tuple[list[str], list[str]]:
+    """The repository's environment.yml at ``commit`` as pip requirements (see
+    ``environment_yml_to_pip``), cleaned of yanked packages as the official build does."""
+    for path in recipes().env_yml_paths.get(task.repo, []):
         text = _show(repos, task, commit, path)
         if text is None:
             continue
-        data = yaml.safe_load(text) or {}
-        out: list[str] = []
-        for dep in data.get("dependencies", []):
-            if isinstance(dep, dict):
-                out += [str(p) for p in dep.get("pip", [])]
-            elif isinstance(dep, str) and not re.match(r"(python|pip)\b", dep):
-                out += conda_to_pip(dep.replace(" ", ""))
-        return out
+        return environment_yml_to_pip(recipes().module.clean_environment_yml(text))
     raise ImageError(f"{task.id}: no environment.yml of {task.repo} found at {commit}")
 
 
@@ -252,14 +409,17 @@ def _build(
             archives=archives,
             files=dict(recipe.files),
             env=VENV_ENV,
-            workdir="/repo",
+            workdir=REPO_DIR,
             network=network,
             pip_config=True,
             timeout=timeout,
-            log_path=images.cache_dir
-            / "logs"
-            / f"{recipe.tag.replace('/', '_').replace(':', '_')}.log",
+            log_path=build_log_path(images, recipe.tag),
         )
+
+
+def build_log_path(images: ImagesConfig, tag: str):
+    """Where the build log of an image goes (named in every build error)."""
+    return images.cache_dir / "logs" / f"{tag.replace('/', '_').replace(':', '_')}.log"
 
 
 def base_image(client: docker.DockerClient, images: ImagesConfig, suite: str) -> str:
@@ -275,19 +435,32 @@ def env_image(
     images: ImagesConfig,
     grading: GradingConfig,
     repos: RepoSource | None = None,
-) -> str:
-    """The environment image tag for the task's (repo, version), built if missing."""
+) -> Recipe:
+    """The environment layer of the task's (repo, version), built if missing (its recipe:
+    the tag and the notes on how it differs from the official one)."""
     suite = images.suite if is_mini(task) else env_plan(task, grading.python_by_suite).suite
     base = base_image(client, images, suite)
     recipe = env_recipe(task, base, grading, repos)
-    return _build(client, recipe, images, timeout=grading.build_timeout)
+    _build(client, recipe, images, timeout=grading.build_timeout)
+    return recipe
 
 
-def instance_image_tag(task: Task, env_tag: str, grading: GradingConfig) -> str:
-    commands = instance_commands(task, grading)
-    return content_tag(
-        "swescale/instance", _slug(task.id, 80), env_tag, task.repo, task.base_commit, commands
+def instance_recipe(task: Task, env_tag: str, grading: GradingConfig, repos: RepoSource) -> Recipe:
+    """The instance layer: the setup script as a file, run once by bash."""
+    script = setup_script(task, grading, build_requirements(repos, task))
+    commands = (f"bash {SETUP_SCRIPT}",)
+    files = ((SETUP_SCRIPT, script.encode()),)
+    tag = content_tag(
+        "swescale/instance",
+        _slug(task.id, 80),
+        env_tag,
+        task.repo,
+        task.base_commit,
+        REPO_DIR,
+        commands,
+        files,
     )
+    return Recipe(env_tag, tag, commands, files)
 
 
 def official_image_name(task: Task, grading: GradingConfig) -> str:
@@ -330,7 +503,10 @@ def instance_image(
     if grading.use_official_images and (not is_mini(task) or task.extra.get("image")):
         try:
             return InstanceImage(
-                pull_official_image(client, task, grading), "/testbed", official=True
+                pull_official_image(client, task, grading),
+                REPO_DIR,
+                official=True,
+                env=dict(CONDA_ENV),
             )
         except OfficialImageUnavailable as exc:
             if not grading.fallback_local_build:
@@ -340,16 +516,25 @@ def instance_image(
     # The repository first: a missing commit is a quick, clear error, before any build.
     repos.ensure_commit(task)
     try:
-        env_tag = env_image(client, task, images=images, grading=grading, repos=repos)
+        env = env_image(client, task, images=images, grading=grading, repos=repos)
     except SpecError as exc:
         raise ImageError(str(exc)) from exc
-    tag = instance_image_tag(task, env_tag, grading)
+    recipe = instance_recipe(task, env.tag, grading, repos)
+    notes += list(env.notes)
+    python = wanted = None
     if not is_mini(task):
-        notes += list(env_plan(task, grading.python_by_suite).notes)
-    with _lock_for(tag):
-        if image_exists(client, tag):
-            return InstanceImage(tag, notes=notes)
-        recipe = Recipe(env_tag, tag, instance_commands(task, grading))
-        archive = repos.checkout_tar(task, root="repo")
-        _build(client, recipe, images, archives=[("/", archive)], timeout=grading.build_timeout)
-    return InstanceImage(tag, notes=notes)
+        plan = env_plan(task, grading.python_by_suite)
+        python, wanted = plan.python, plan.python_wanted
+    image = InstanceImage(recipe.tag, notes=notes, python=python, python_wanted=wanted)
+    # Notes on how the checkout differs from a full one (an incomplete mirror) outlive
+    # the build in a file beside the build logs.
+    notes_file = build_log_path(images, recipe.tag).with_suffix(".notes.json")
+    with _lock_for(recipe.tag):
+        if not image_exists(client, recipe.tag):
+            archive = repos.checkout_tar(task, root=REPO_DIR.lstrip("/"))
+            _build(client, recipe, images, archives=[("/", archive)], timeout=grading.build_timeout)
+            notes_file.parent.mkdir(parents=True, exist_ok=True)
+            notes_file.write_text(json.dumps(repos.notes.get(task.id, [])))
+    with contextlib.suppress(OSError, ValueError):
+        image.notes += list(json.loads(notes_file.read_text()))
+    return image

@@ -25,7 +25,9 @@ class Prediction(BaseModel):
 
     @property
     def is_empty(self) -> bool:
-        return not (self.model_patch or "").strip()
+        """Only "" and None, as the official harness counts empty patches: a patch of
+        whitespace is graded (and fails to apply)."""
+        return self.model_patch in ("", None)
 
 
 def _prediction_from(obj: object, where: str) -> tuple[Prediction | None, str | None]:
@@ -54,7 +56,8 @@ def read_predictions(path: str | Path) -> tuple[list[Prediction], list[str]]:
         raw = file.read_bytes()
     except OSError as exc:
         return [], [f"{file}: cannot read: {exc}"]
-    text = raw.decode("utf-8", errors="replace")
+    # utf-8-sig: a byte order mark (Windows editors write one) is not part of line 1.
+    text = raw.decode("utf-8-sig", errors="replace")
     predictions: list[Prediction] = []
     errors: list[str] = []
     stripped = text.lstrip()

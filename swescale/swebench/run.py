@@ -1,41 +1,48 @@
-"""Grading a candidate patch in a fresh sandbox, the way the official harness does.
+"""Grading a candidate patch in a fresh sandbox, the way the official harness (5.x) does.
 
-1. A fresh container from the task's instance image (no network).
-2. The candidate patch is applied with ``git apply --verbose``, then ``git apply
-   --verbose --reject``, then ``patch --batch --fuzz=5 -p1`` (the official order); when
-   none applies, the patch is graded "not applied".
-3. The eval script: the spec's eval commands, the test files reset to the base commit,
-   the test patch applied, the test command between the official markers, the test files
-   reset again. Its output goes to a file (not through the capped command output), so a
-   long test log is graded whole.
-4. The log is graded by the pure functions in ``grading``.
+1. A fresh container from the task's instance image (network as ``GradingConfig`` says).
+2. The candidate is applied with the official commands in order (``GIT_APPLY_CMDS`` of
+   ``swebench.harness.run_evaluation``: ``git apply``, ``--3way``, ``--reject``, then
+   ``patch --batch --forward --fuzz=5``), the tree reset between attempts, and a patch
+   that ``git apply --check --reverse`` shows already applied accepted; which one
+   applied is recorded. None applied: an error of the run (``patch_apply_failed``).
+3. The eval script: the row's own ``eval_script`` (v5 data), else the one swebench 4.1.0
+   writes, with the test command's exit status recorded (5.x ``record_test_exit_code``),
+   adapted only where needed (``adapt_eval_script``; every adaptation is listed in the
+   result). Its output goes to a file, so a long log is graded whole.
+4. The log is graded by the official functions (``grading``).
 
-A hanging test run is killed at the timeout, the container destroyed, and graded failed.
-Every failure of the machinery becomes a GradeResult with ``error`` set; nothing raises.
+A run past the timeout is killed with its container and is an error (``timeout``), as is
+a test patch that does not apply. Every failure becomes a GradeResult; nothing raises.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
 import shlex
 import tarfile
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
+from swebench.harness.constants import APPLY_PATCH_FAIL, END_TEST_OUTPUT, START_TEST_OUTPUT
+from swebench.harness.utils import parse_eval_script, record_test_exit_code
 
-from swescale.sandbox import DockerSandbox
+from swescale.sandbox import DockerSandbox, ImagesConfig
 from swescale.swebench.config import GradingConfig
-from swescale.swebench.grading import GradeResult, error_result, grade_log
-from swescale.swebench.images import InstanceImage
+from swescale.swebench.grading import GradeResult, empty_result, error_result, grade_log
+from swescale.swebench.images import REPO_DIR, VENV, InstanceImage
+from swescale.swebench.network import grading_network
+from swescale.swebench.recipes import recipes
 from swescale.swebench.specs import (
     eval_commands,
+    files_of_test_patch,
     is_mini,
     official_spec,
     task_test_command,
-    task_test_files,
 )
 from swescale.types import Task
 
@@ -44,99 +51,163 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The official harness's order of attempts (swebench.harness.run_evaluation.GIT_APPLY_CMDS).
-APPLY_COMMANDS = (
-    "git apply --verbose",
-    "git apply --verbose --reject",
-    "patch --batch --fuzz=5 -p1 -i",
-)
 WORK_NAME = "swescale-grade"
 WORK = f"/tmp/{WORK_NAME}"
 PATCH_FILE = f"{WORK}/patch.diff"
-TEST_PATCH_FILE = f"{WORK}/test.patch"
 EVAL_SCRIPT = f"{WORK}/eval.sh"
 TEST_OUTPUT = f"{WORK}/test_output.txt"
-
-
-def _reinstall_command(task: Task) -> str | None:
-    """The spec's install step, rerun before the tests as the official eval script does
-    (a candidate may change compiled code or entry points). Offline, so no build isolation
-    and no dependency resolution: the image already has both."""
-    if is_mini(task):
-        return None
-    install = str(official_spec(task).get("install", ""))
-    if re.match(r"(python -m )?pip install", install):
-        return install + " --no-build-isolation --no-deps"
-    return install or None
-
-
-def official_eval_script(task: Task) -> str:
-    """The official eval script (for the official images: /testbed, conda env "testbed"):
-    the row's own ``eval_script`` (v5 datasets), else the one swebench 4.1.0 writes."""
-    if isinstance(task.extra.get("eval_script"), str) and task.extra["eval_script"]:
-        return task.extra["eval_script"]
-    from swebench.harness.test_spec.python import make_eval_script_list_py
-
-    instance = {"repo": task.repo, "version": task.version, "test_patch": task.test_patch or ""}
-    lines = make_eval_script_list_py(
-        instance,
-        official_spec(task),
-        "testbed",
-        "/testbed",
-        task.base_commit,
-        task.test_patch or "",
-    )
-    return "\n".join(["#!/bin/bash", "set -uxo pipefail", *lines]) + "\n"
-
-
-def eval_script(task: Task, workdir: str = "/repo", official: bool = False) -> str:
-    """The bash script that applies the test patch and runs the tests (with ``set -x``, so
-    the markers appear in the log as in the official logs). Local images: the same steps
-    as the official script, with the venv instead of conda and the test patch from a file."""
-    if official:
-        return official_eval_script(task)
-    files = " ".join(shlex.quote(f) for f in task_test_files(task))
-    lines = ["#!/bin/bash", "set -uxo pipefail", f"cd {workdir}", *eval_commands(task)]
-    reinstall = _reinstall_command(task)
-    if reinstall:
-        lines.append(reinstall)
-    if files:
-        lines.append(f"git checkout {task.base_commit} {files}")
-    if task.test_patch:
-        lines.append(f"git apply -v {TEST_PATCH_FILE}")
-    lines += [f": '{START_TEST_OUTPUT}'", task_test_command(task), f": '{END_TEST_OUTPUT}'"]
-    if files:
-        lines.append(f"git checkout {task.base_commit} {files}")
-    return "\n".join(lines) + "\n"
-
-
-def _patch_bytes(patch: str) -> bytes:
-    # A diff missing its final newline is "corrupt" to git apply; the content is the same.
-    return (patch if patch.endswith("\n") else patch + "\n").encode(
-        "utf-8", errors="surrogateescape"
-    )
-
-
-APPLY_FAILED_EXIT = 97
 APPLY_LOG = f"{WORK}/apply.log"
+STRATEGY_FILE = f"{WORK}/strategy"
+APPLY_FAILED_EXIT = 97
+# Printed by the eval script when the test patch does not apply: the run is an error.
+TEST_PATCH_FAILED = ">>>>> Test Patch Apply Failed"
+HEREDOC = "EOF_114329324912"  # the official eval scripts' delimiter
 
 
-def driver_script(has_patch: bool) -> str:
-    """Applies the candidate (the official attempts, in order) and runs the eval script,
-    all in one process: each round trip to the engine costs more than the commands."""
-    attempts = " ".join(shlex.quote(c) for c in APPLY_COMMANDS)
-    lines = ["#!/bin/bash", "set -u", f": > {APPLY_LOG}"]
+@functools.cache
+def apply_commands() -> tuple[str, ...]:
+    """The official apply attempts, in order (``GIT_APPLY_CMDS`` of swebench 5.x)."""
+    from swebench.harness.run_evaluation import GIT_APPLY_CMDS
+
+    return tuple(GIT_APPLY_CMDS)
+
+
+# -- the eval script ------------------------------------------------------------------
+
+
+@dataclass
+class EvalScript:
+    """The script a grading run executes, and how it differs from the official one."""
+
+    text: str
+    adaptations: list[str] = field(default_factory=list)
+
+
+def _reinstall_offline(install: str) -> str | None:
+    """The spec's install step as the eval script reruns it without network: no index,
+    no build isolation (the image carries the build requirements), no dependency
+    resolution (the environment has them). None when it is not a pip install."""
+    if not re.match(r"(python -m )?pip install", install):
+        return None
+    head, _, rest = install.partition("install")
+    return f"{head}install --no-index --no-build-isolation --no-deps{rest}"
+
+
+def base_eval_lines(task: Task, workdir: str = REPO_DIR) -> tuple[list[str], str]:
+    """The official eval script's commands (without shebang and ``set`` line) and where
+    they come from: the row's own ``eval_script``, else what swebench 4.1.0 generates;
+    mini tasks get the same shape from their own recipe."""
+    row_script = task.extra.get("eval_script")
+    if isinstance(row_script, str) and row_script.strip():
+        return parse_eval_script(row_script), "the row's eval_script"
+    test_patch = task.test_patch or ""
+    if is_mini(task):
+        files = " ".join(shlex.quote(f) for f in files_of_test_patch(test_patch).existing)
+        lines = [f"cd {workdir}", *eval_commands(task)]
+        if files:
+            lines.append(f"git checkout {task.base_commit} {files}")
+        if test_patch:
+            lines.append(f"git apply -v - <<'{HEREDOC}'\n{test_patch}\n{HEREDOC}")
+        lines += [f": '{START_TEST_OUTPUT}'", task_test_command(task), f": '{END_TEST_OUTPUT}'"]
+        if files:
+            lines.append(f"git checkout {task.base_commit} {files}")
+        return lines, "the mini task's recipe"
+    instance = {"repo": task.repo, "version": task.version, "test_patch": test_patch}
+    lines = recipes().eval_script_list(instance, official_spec(task), workdir, task.base_commit)
+    return lines, "swebench 4.1.0 make_eval_script_list_py"
+
+
+def adapt_eval_script(
+    lines: list[str], task: Task, official_image: bool
+) -> tuple[list[str], list[str]]:
+    """(lines, adaptations): the official eval script made right for where it runs (pure).
+
+    Everywhere: the test files reset to the base commit are only those that exist there
+    (a ``git checkout`` naming a file the test patch creates fails as a whole and resets
+    nothing), files the test patch creates are removed before it is applied (a candidate
+    cannot plant them), and a test patch that does not apply ends the run as an error.
+    Local images: the venv instead of conda, and the install step rerun offline."""
+    files = files_of_test_patch(task.test_patch or "")
+    existing = " ".join(shlex.quote(f) for f in files.existing)
+    install = "" if is_mini(task) else str(official_spec(task).get("install", "")).strip()
+    out: list[str] = []
+    notes: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if not official_image and stripped == "source /opt/miniconda3/bin/activate":
+            out.append(f"source {VENV}/bin/activate")
+            _note(notes, f"conda activation replaced by the venv at {VENV}")
+            continue
+        if not official_image and re.fullmatch(r"conda activate \S+", stripped):
+            continue
+        if not official_image and install and stripped == install:
+            offline = _reinstall_offline(install)
+            if offline:
+                out.append(offline)
+                _note(notes, f"install step rerun offline: `{offline}`")
+                continue
+        if stripped.startswith(f"git checkout {task.base_commit} "):
+            named = stripped[len(f"git checkout {task.base_commit} ") :].split()
+            if set(named) - set(files.existing):
+                _note(notes, "test-file reset limited to files that exist at the base commit")
+            if existing:
+                out.append(f"git checkout {task.base_commit} {existing}")
+            continue
+        if stripped.startswith("git apply -v - <<"):
+            first, newline, body = line.partition("\n")
+            if files.created:
+                created = " ".join(shlex.quote(f) for f in files.created)
+                out.append(f"rm -rf -- {created}")
+                _note(notes, "files the test patch creates removed before it is applied")
+            fail = f"{{ echo '{TEST_PATCH_FAILED}'; exit 1; }}"
+            out.append(f"{first} || {fail}{newline}{body}")
+            continue
+        out.append(line)
+    return out, notes
+
+
+def _note(notes: list[str], text: str) -> None:
+    if text not in notes:
+        notes.append(text)
+
+
+def eval_script(task: Task, image: InstanceImage) -> EvalScript:
+    """The eval script for ``task`` in ``image``: official lines, exit status recorded,
+    adapted (see ``adapt_eval_script``)."""
+    lines, source = base_eval_lines(task, image.workdir)
+    lines = record_test_exit_code(lines)
+    lines, adaptations = adapt_eval_script(lines, task, image.official)
+    text = "\n".join(["#!/bin/bash", "set -uxo pipefail", *lines]) + "\n"
+    return EvalScript(text, [f"eval script from {source}", *adaptations])
+
+
+def driver_script(has_patch: bool, workdir: str) -> str:
+    """Applies the candidate (the official attempts, in order, the tree reset between
+    them; then the already-applied check) and runs the eval script, in one process:
+    each round trip to the engine costs more than the commands."""
+    attempts = " ".join(shlex.quote(c) for c in apply_commands())
+    lines = ["#!/bin/bash", "set -u", f"cd {workdir}", f": > {APPLY_LOG}"]
     if has_patch:
         lines += [
-            "applied=0",
+            'applied=""',
+            "tried=0",
             f"for attempt in {attempts}; do",
+            # A failed attempt (--reject above all) leaves partial state behind.
+            '  if [ "$tried" = 1 ]; then git checkout -- . >/dev/null 2>&1; git clean -fd >/dev/null 2>&1; fi',
+            "  tried=1",
             f'  echo "$ $attempt" >> {APPLY_LOG}',
-            f"  if $attempt {PATCH_FILE} >> {APPLY_LOG} 2>&1; then applied=1; break; fi",
+            f'  if $attempt {PATCH_FILE} >> {APPLY_LOG} 2>&1; then applied="$attempt"; break; fi',
             "done",
-            f'if [ "$applied" = 0 ]; then cat {APPLY_LOG}; exit {APPLY_FAILED_EXIT}; fi',
+            'if [ -z "$applied" ] && git apply --check --reverse '
+            f'{PATCH_FILE} >> {APPLY_LOG} 2>&1; then applied="already applied"; fi',
+            f'if [ -z "$applied" ]; then echo "{APPLY_PATCH_FAIL}:"; cat {APPLY_LOG}; exit {APPLY_FAILED_EXIT}; fi',
+            f'echo "$applied" > {STRATEGY_FILE}',
         ]
     lines += [f"cat {APPLY_LOG}", f"exec bash {EVAL_SCRIPT} > {TEST_OUTPUT} 2>&1"]
     return "\n".join(lines) + "\n"
+
+
+# -- running ---------------------------------------------------------------------------
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
@@ -149,14 +220,15 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def _read(sb: DockerSandbox, path: str) -> bytes:
-    """A file from the container in one call (the path is ours, not a user's)."""
+def _read(sb: DockerSandbox, path: str) -> bytes | None:
+    """A file from the container in one call (the path is ours, not a user's); None when
+    it (or the container) is gone."""
     import docker.errors
 
     try:
         stream, _ = sb.container.get_archive(path)
     except docker.errors.NotFound:
-        return b""
+        return None
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         member = tar.next()
         handle = tar.extractfile(member) if member else None
@@ -170,50 +242,81 @@ def grade_patch(
     cfg: GradingConfig,
     image: InstanceImage | None = None,
     labels: dict[str, str] | None = None,
+    images: ImagesConfig | None = None,
 ) -> GradeResult:
     """Grade ``patch`` on ``task`` in a fresh sandbox from ``image``. Never raises.
 
-    ``patch`` None is the official "no patch" (nothing is run); an empty patch runs the
-    tests on the base commit with the test patch alone. Without ``image`` the task's
-    instance image is found or built with default image settings (many candidates:
-    use ``evaluate.Grader``, which keeps the image and the repositories at hand)."""
+    ``patch`` None or empty is the official "empty patch": nothing runs (validation runs
+    the test patch alone with ``grade_test_patch_alone``). Without ``image`` the task's
+    instance image is found or built with default image settings (many candidates: use
+    ``evaluate.Grader``, which keeps images and repositories at hand)."""
+    if not patch:
+        return empty_result(task)
+    return _run(client, task, patch, cfg, image, labels, images)
+
+
+def grade_test_patch_alone(
+    client: docker.DockerClient,
+    task: Task,
+    cfg: GradingConfig,
+    image: InstanceImage | None = None,
+    labels: dict[str, str] | None = None,
+    images: ImagesConfig | None = None,
+) -> GradeResult:
+    """The eval script with no candidate at all (the official ``--no-patch`` mode that
+    validation uses): FAIL_TO_PASS must fail, PASS_TO_PASS pass."""
+    return _run(client, task, None, cfg, image, labels, images)
+
+
+def _run(
+    client: docker.DockerClient,
+    task: Task,
+    patch: str | None,
+    cfg: GradingConfig,
+    image: InstanceImage | None,
+    labels: dict[str, str] | None,
+    images: ImagesConfig | None,
+) -> GradeResult:
     start = time.monotonic()
-    if patch is None:
-        return grade_log(task, None, "", seconds=0.0)
     if image is None:
         try:
             image = _default_image(client, task, cfg)
         except Exception as exc:  # builds and clones fail in many ways; all end here
             return error_result(task, f"no instance image: {exc}", time.monotonic() - start)
-    sandbox_cfg = image.sandbox_config(
-        memory=cfg.memory, network=False, command_timeout=cfg.timeout
-    )
+    script = eval_script(task, image)
+    mode = cfg.network_mode(image.official)
     try:
-        sb = DockerSandbox.create(
-            client,
-            image.tag,
-            sandbox_cfg,
-            labels={"task": task.id, **(labels or {})},
-            base_commit=task.base_commit,
-            start_session=False,
-        )
-    except Exception as exc:  # the engine, a missing image: not the patch's fault
-        return error_result(
-            task, f"could not start a sandbox: {exc}", time.monotonic() - start, image.tag
-        )
-    try:
-        with sb:
-            result = _grade_in(sb, task, patch, cfg, image, start)
+        with grading_network(client, task, mode, images, labels) as net:
+            sandbox_cfg = image.sandbox_config(
+                memory=cfg.memory,
+                network=mode == "bridge",
+                network_name=net.name,
+                command_timeout=cfg.timeout,
+            )
+            sandbox_cfg.env.update(net.environment)
+            try:
+                sb = DockerSandbox.create(
+                    client,
+                    image.tag,
+                    sandbox_cfg,
+                    labels={"task": task.id, **(labels or {})},
+                    base_commit=task.base_commit,
+                    start_session=False,
+                )
+            except Exception as exc:  # the engine, a missing image: not the patch's fault
+                return error_result(
+                    task, f"could not start a sandbox: {exc}", time.monotonic() - start, image.tag
+                )
+            with sb:
+                result = _grade_in(sb, task, patch, cfg, image, script, net.files)
+            result.notes = [*net.notes, *result.notes]
     except Exception as exc:
         log.exception("grading %s failed", task.id)
-        return error_result(
-            task,
-            f"grading failed: {exc.__class__.__name__}: {exc}",
-            time.monotonic() - start,
-            image.tag,
-        )
+        result = error_result(task, f"grading failed: {exc.__class__.__name__}: {exc}")
     result.image = image.tag
     result.notes = list(image.notes) + result.notes
+    result.adaptations = script.adaptations
+    result.python, result.python_wanted = image.python, image.python_wanted
     result.seconds = time.monotonic() - start
     return result
 
@@ -231,34 +334,63 @@ def _default_image(client: docker.DockerClient, task: Task, cfg: GradingConfig) 
 def _grade_in(
     sb: DockerSandbox,
     task: Task,
-    patch: str,
+    patch: str | None,
     cfg: GradingConfig,
     image: InstanceImage,
-    start: float,
+    script: EvalScript,
+    extra_files: dict[str, bytes] | None = None,
 ) -> GradeResult:
-    has_patch = bool(patch.strip())
     files = {
-        "eval.sh": eval_script(task, image.workdir, official=image.official).encode(),
-        "drive.sh": driver_script(has_patch).encode(),
+        "eval.sh": script.text.encode(),
+        "drive.sh": driver_script(patch is not None, image.workdir).encode(),
     }
-    if has_patch:
-        files["patch.diff"] = _patch_bytes(patch)
-    if task.test_patch:
-        files["test.patch"] = _patch_bytes(task.test_patch)
+    if patch is not None:
+        # Verbatim, as the official harness writes it (no newline added).
+        files["patch.diff"] = patch.encode("utf-8", errors="surrogateescape")
+    members = {f"{WORK_NAME}/{k}": v for k, v in files.items()}
+    for path, data in (extra_files or {}).items():
+        # The network's files (a stand-in's CA certificate) live under /tmp too.
+        members[path.removeprefix("/tmp/")] = data
     # Extracting at /tmp makes the work directory (the engine creates missing parents).
-    if not sb.container.put_archive(
-        "/tmp", _tar({f"{WORK_NAME}/{k}": v for k, v in files.items()})
-    ):
+    if not sb.container.put_archive("/tmp", _tar(members)):
         return error_result(task, "could not write the grading files into the sandbox")
     run = sb.exec_once(f"bash {WORK}/drive.sh", timeout=cfg.timeout, workdir=image.workdir)
     if run.exit_code == APPLY_FAILED_EXIT:
-        return grade_log(task, patch, "", apply_failed=True, apply_output=run.output)
+        return error_result(
+            task,
+            f"{APPLY_PATCH_FAIL}: " + _last_line(run.output),
+            kind="patch_apply_failed",
+            apply_output=run.output,
+        )
     if run.infra_error and not run.timed_out:
-        return error_result(task, f"test run failed: {run.infra_error}")
-    timed_out = run.timed_out or bool(run.infra_error)
-    result = grade_log(
-        task, patch, _read(sb, TEST_OUTPUT), timed_out=timed_out, apply_output=run.output
-    )
-    if timed_out:
-        result.notes.append(f"tests timed out after {cfg.timeout:g}s; container killed")
-    return result
+        return error_result(task, f"test run failed: {run.infra_error}", apply_output=run.output)
+    output = _read(sb, TEST_OUTPUT)
+    if output is None:
+        # The eval script never wrote its log: the container went away under it.
+        return error_result(task, "the test run left no output", apply_output=run.output)
+    log_text = output.decode("utf-8", errors="replace")
+    strategy = (_read(sb, STRATEGY_FILE) or b"").decode(errors="replace").strip() or None
+    if run.timed_out or run.infra_error:
+        return error_result(
+            task,
+            f"Test timed out after {cfg.timeout:g} seconds.",
+            kind="timeout",
+            log=log_text + f"\n\nTimeout error: {cfg.timeout:g} seconds exceeded.",
+            apply_output=run.output,
+        )
+    if TEST_PATCH_FAILED in log_text.replace(f"echo '{TEST_PATCH_FAILED}'", ""):
+        return error_result(
+            task,
+            "the test patch did not apply (an environment problem, not the candidate's)",
+            kind="test_patch_failed",
+            log=log_text,
+            apply_output=run.output,
+        )
+    # With no candidate (the test patch alone) the log is still graded: "" is the
+    # official way to say "a prediction that changes nothing".
+    return grade_log(task, patch or "", log_text, apply_output=run.output, apply_strategy=strategy)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""

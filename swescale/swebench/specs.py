@@ -1,10 +1,14 @@
-"""What the official ``swebench`` package (4.1.0) says about a task: its install spec, its
-test command, its log parser — and where our offline Debian images differ from it.
+"""What the official ``swebench`` package says about a task: its install recipe, its test
+command, its log parser — and where our offline Debian images differ from it.
 
-The official harness builds a conda environment per (repo, version) on Ubuntu; offline we
-build a venv at /opt/venv on a Debian base image whose system Python is the nearest one
-available (bullseye 3.9, bookworm 3.11, trixie 3.13). ``EnvPlan.notes`` records every way
-a plan differs from the official recipe, so a reader of a grading report knows.
+Two releases of the official package meet here (see ``recipes``): the install recipes and
+test commands come from swebench 4.1.0 (the last release that ships them), the log
+parsers from the current release (5.x), which also grades.
+
+Offline we build a venv at /opt/venv on a Debian base image whose system Python is the
+nearest one available (bullseye 3.9, bookworm 3.11, trixie 3.13). ``EnvPlan.notes``
+records every way a plan differs from the official recipe, so a reader of a grading
+report knows.
 
 Mini-benchmark tasks carry their recipe in ``Task.extra`` (``test_cmd``, ``log_parser``)
 and have no entry in the official tables.
@@ -17,18 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from swebench.harness import log_parsers as official_parsers
-from swebench.harness.constants import (
-    MAP_REPO_TO_EXT,
-    MAP_REPO_VERSION_TO_SPECS,
-    NON_TEST_EXTS,
-)
-from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
-from swebench.harness.log_parsers import python as python_parsers
-from swebench.harness.test_spec.python import get_test_directives
-from swebench.harness.test_spec.test_spec import TestSpec
-from swebench.harness.utils import get_modified_files
+from swebench.harness.constants import NON_TEST_EXTS, EvalType
+from swebench.harness.log_parsers import PARSER_REGISTRY
+from swebench.types import TestSpec
+from unidiff import PatchSet
+from unidiff.errors import UnidiffParseError
 
+from swescale.swebench.recipes import recipes
 from swescale.types import Task
 
 DEFAULT_PYTHON_BY_SUITE = {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
@@ -46,7 +45,7 @@ def is_mini(task: Task) -> bool:
 
 def official_spec(task: Task) -> dict[str, Any]:
     """The official install/test spec of the task's (repo, version)."""
-    by_version = MAP_REPO_VERSION_TO_SPECS.get(task.repo)
+    by_version = recipes().specs.get(task.repo)
     if by_version is None:
         raise SpecError(f"{task.id}: repository {task.repo!r} has no spec in swebench")
     if task.version is None:
@@ -66,7 +65,7 @@ def spec_problem(task: Task) -> str | None:
         return None
     try:
         official_spec(task)
-        log_parser_for(task)
+        log_parser_name(task)
     except SpecError as exc:
         return str(exc)
     if not task.test_patch:
@@ -99,17 +98,43 @@ def nearest_python(wanted: str, available: dict[str, str] | None = None) -> tupl
     return suite, python
 
 
-# -- Test commands ---------------------------------------------------------------------
+# -- Test files and commands -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathsOfTestPatch:
+    """Paths a test patch touches: ``existing`` ones (reset to the base commit before it
+    is applied, as the official script does) and ``created`` ones (new files and rename
+    targets, removed before it is applied, so a candidate cannot plant them)."""
+
+    existing: tuple[str, ...]
+    created: tuple[str, ...]
+
+
+def files_of_test_patch(patch: str) -> PathsOfTestPatch:
+    """The files of a test patch, read with ``unidiff`` as the official
+    ``get_modified_files`` does (existing = every source path that is not /dev/null); a
+    patch unidiff rejects falls back to its ``---``/``+++`` headers."""
+    try:
+        pairs = [(f.source_file, f.target_file) for f in PatchSet(patch)]
+    except UnidiffParseError:
+        pairs = re.findall(r"^--- (\S+).*\n\+\+\+ (\S+)", patch, re.MULTILINE)
+    existing: list[str] = []
+    created: list[str] = []
+    for source, target in pairs:
+        old = source[2:] if source.startswith("a/") else None
+        new = target[2:] if target.startswith("b/") else None
+        if old:
+            existing.append(old)
+        if new and new != old:
+            created.append(new)
+    return PathsOfTestPatch(tuple(dict.fromkeys(existing)), tuple(dict.fromkeys(created)))
 
 
 def task_test_files(task: Task) -> list[str]:
     """Files the test patch touches that exist before it: the official harness resets
     exactly these to the base commit before applying the test patch (and after the run)."""
-    try:
-        return get_modified_files(task.test_patch or "")
-    except Exception:  # unidiff rejects malformed patches; fall back to the headers
-        files = re.findall(r"^--- a/(\S+)$", task.test_patch or "", re.MULTILINE)
-        return list(dict.fromkeys(files))
+    return list(files_of_test_patch(task.test_patch or "").existing)
 
 
 def task_test_directives(task: Task) -> list[str]:
@@ -119,7 +144,7 @@ def task_test_directives(task: Task) -> list[str]:
         # patch touches, minus data files.
         paths = re.findall(r"diff --git a/.* b/(.*)", task.test_patch or "")
         return [p for p in dict.fromkeys(paths) if not any(p.endswith(e) for e in NON_TEST_EXTS)]
-    return get_test_directives({"repo": task.repo, "test_patch": task.test_patch or ""})
+    return recipes().test_directives(task.repo, task.test_patch or "")
 
 
 def task_test_command(task: Task) -> str:
@@ -144,50 +169,53 @@ def eval_commands(task: Task) -> list[str]:
 # -- Log parsers -----------------------------------------------------------------------
 
 
-def _parser_test_spec(task: Task) -> TestSpec:
-    """The official parsers take a TestSpec; the Python ones never read it, the others
-    read only its identity fields, so a spec without scripts is enough."""
-    return TestSpec(
-        instance_id=task.id,
-        repo=task.repo,
-        version=task.version or "",
-        repo_script_list=[],
-        eval_script_list=[],
-        env_script_list=[],
-        arch="x86_64",
-        FAIL_TO_PASS=list(task.fail_to_pass),
-        PASS_TO_PASS=list(task.pass_to_pass),
-        language=MAP_REPO_TO_EXT.get(task.repo, "py"),
-        docker_specs={},
-        namespace=None,
-    )
-
-
-def _named_parser(name: str) -> Callable[..., dict[str, str]] | None:
-    short = name if name.startswith("parse_log_") else f"parse_log_{name}"
-    for module in (python_parsers, official_parsers):
-        found = getattr(module, short, None)
-        if callable(found):
-            return found
-    return None
-
-
-def log_parser_for(task: Task) -> LogParser:
-    """The official parser for the task's repository (or the one its row names, for v5
-    rows and mini tasks), as a function of the log text alone."""
+def log_parser_name(task: Task) -> str:
+    """The name of the task's parser in ``swebench.harness.log_parsers.PARSER_REGISTRY``:
+    the row's ``log_parser`` (v5 rows, mini tasks), else the repository's parser."""
     name = task.extra.get("log_parser")
-    parser = None
     if isinstance(name, str) and name:
-        parser = _named_parser(name)
-        if parser is None:
+        short = name if name.startswith("parse_log_") else f"parse_log_{name}"
+        if short not in PARSER_REGISTRY:
             raise SpecError(
                 f"{task.id}: unknown log parser {name!r} in swebench.harness.log_parsers"
             )
-    else:
-        parser = MAP_REPO_TO_PARSER.get(task.repo)
-        if parser is None:
-            raise SpecError(f"{task.id}: no official log parser for {task.repo!r}")
-    spec = _parser_test_spec(task)
+        return short
+    found = recipes().parser_names.get(task.repo)
+    if found is None or found not in PARSER_REGISTRY:
+        raise SpecError(f"{task.id}: no official log parser for {task.repo!r}")
+    return found
+
+
+def eval_type_of(task: Task) -> str:
+    """``pass_and_fail`` or ``fail_only`` (the row's ``eval_type``, else the official
+    default for the repository)."""
+    from swebench.harness.constants import FAIL_ONLY_REPOS
+
+    given = task.extra.get("eval_type")
+    if given in (EvalType.PASS_AND_FAIL.value, EvalType.FAIL_ONLY.value):
+        return str(given)
+    return (EvalType.FAIL_ONLY if task.repo in FAIL_ONLY_REPOS else EvalType.PASS_AND_FAIL).value
+
+
+def official_test_spec(task: Task, eval_script_list: list[str] | None = None) -> TestSpec:
+    """The official 5.x TestSpec of a task: what its grading functions read."""
+    return TestSpec(
+        instance_id=task.id,
+        image=str(task.extra.get("image") or ""),
+        eval_script_list=list(eval_script_list or []),
+        repo=task.repo,
+        version=task.version or "",
+        FAIL_TO_PASS=list(task.fail_to_pass),
+        PASS_TO_PASS=list(task.pass_to_pass),
+        log_parser=log_parser_name(task),
+        eval_type=eval_type_of(task),
+    )
+
+
+def log_parser_for(task: Task) -> LogParser:
+    """The official parser for the task, as a function of the log text alone."""
+    spec = official_test_spec(task)
+    parser = PARSER_REGISTRY[spec.log_parser]
     return lambda log: parser(log, spec)
 
 
@@ -213,6 +241,11 @@ class EnvPlan:
     unsupported: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def other_python(self) -> bool:
+        """Whether the interpreter differs from the spec's (the report says so)."""
+        return self.python != self.python_wanted
+
 
 def env_plan(task: Task, python_by_suite: dict[str, str] | None = None) -> EnvPlan:
     """The local-build plan for a SWE-bench task (raises SpecError without a spec)."""
@@ -221,7 +254,7 @@ def env_plan(task: Task, python_by_suite: dict[str, str] | None = None) -> EnvPl
     wanted = str(spec.get("python", "3.9"))
     notes: list[str] = ["venv at /opt/venv on Debian instead of a conda env on Ubuntu"]
     unsupported = None
-    if MAP_REPO_TO_EXT.get(task.repo, "py") != "py":
+    if recipes().repo_ext.get(task.repo, "py") != "py":
         unsupported = f"{task.repo} is not a Python repository; only the official image fits"
         suite, python = "bookworm", "3.11"
     else:
@@ -230,7 +263,7 @@ def env_plan(task: Task, python_by_suite: dict[str, str] | None = None) -> EnvPl
             notes.append(f"Python {python} ({suite}) instead of {wanted}")
     packages = str(spec.get("packages", "") or "")
     if packages == "environment.yml":
-        notes.append("environment.yml dependencies installed with pip by name, not conda")
+        notes.append("environment.yml dependencies installed with pip (conda names mapped)")
     elif packages == "requirements.txt":
         notes.append("requirements read from the repository at the environment setup commit")
     elif packages:

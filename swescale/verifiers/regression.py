@@ -137,11 +137,11 @@ def task_test_command(task: Task, fallback: str = DEFAULT_TEST_COMMAND) -> tuple
 def directives_for(task: Task, files: Sequence[str]) -> list[str]:
     """Arguments for the test command: the official directives (Django module labels)."""
     try:
-        from swebench.harness.test_spec.python import get_test_directives
+        from swescale.swebench.recipes import recipes
 
         fake = "".join(f"diff --git a/{f} b/{f}\n--- a/{f}\n+++ b/{f}\n" for f in files)
-        return list(get_test_directives({"repo": task.repo, "test_patch": fake}))
-    except Exception:  # noqa: BLE001
+        return recipes().test_directives(task.repo, fake)
+    except Exception:  # noqa: BLE001 - no recipes: the files themselves still work
         return list(files)
 
 

@@ -11,6 +11,7 @@ from swescale.agent.graph import messages_from_steps, run_agent
 from swescale.agent.models.scripted import ScriptedModel
 from swescale.agent.prompts import render_prompts
 from swescale.agent.record import TrajectoryRecorder, load_trajectory, make_header
+from swescale.agent.tools import REPEATED_CALL_NOTE
 from swescale.sandbox import BlobStore
 from swescale.types import Task
 
@@ -120,6 +121,14 @@ def test_too_many_malformed_turns_in_a_row_end_with_format_error(repo_sandbox):
     result = run_agent(TASK, repo_sandbox, ScriptedModel(script), AgentConfig(max_format_retries=2))
     assert result.exit_status == "format_error"
     assert len(result.steps) == 3
+
+
+def test_a_call_repeated_from_the_previous_turn_gets_a_note(repo_sandbox):
+    script = [bash("ls"), bash("ls"), bash("pwd"), bash("ls"), bash("submit")]
+    result = run_agent(TASK, repo_sandbox, ScriptedModel(script), AgentConfig())
+    notes = [REPEATED_CALL_NOTE in s.observations[0].output for s in result.steps]
+    assert notes == [False, True, False, False, False]
+    assert "calc.py" in result.steps[1].observations[0].output  # the call still ran
 
 
 def test_step_limit_budget_and_model_errors_end_the_trajectory(fresh_repo_sandbox):

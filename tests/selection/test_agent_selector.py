@@ -28,7 +28,7 @@ TELL_APART = [
     "I will write a test from the issue's example.\n\n```bash\ncat > /tmp/test_sel.py <<'EOF'\n"
     "from slugkit import slugify\n\n\ndef test_runs_collapse():\n"
     '    assert slugify("Rock & Roll") == "rock-roll"\nEOF\n```',
-    "Now run it against each finalist.\n\n```bash\ncd /repo && for L in A B; do "
+    "Now run it against each finalist.\n\n```bash\ncd /testbed && for L in A B; do "
     "git apply /tmp/finalists/$L.patch && if python -m pytest -q -p no:cacheprovider "
     "/tmp/test_sel.py >/dev/null 2>&1; then printf 'WINNER: %s\\nits patch passes "
     "/tmp/test_sel.py (Rock & Roll -> rock-roll); the other fails it\\n' $L > "

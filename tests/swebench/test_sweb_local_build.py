@@ -114,4 +114,6 @@ def test_local_build_of_a_swebench_spec_grades_like_the_harness(
     assert result.ok, result.problems
     # the reinstall before the tests picks up the candidate in a non-editable install
     gold = grader.grade(task, GOLD)
-    assert gold.resolved and "--no-build-isolation --no-deps" in gold.log
+    assert gold.resolved and "install --no-index --no-build-isolation --no-deps ." in gold.log
+    # requests suites call httpbin: a local stand-in serves it on an isolated network
+    assert any("httpbin" in n for n in gold.notes)

@@ -1,4 +1,5 @@
-"""Specs, test commands and log parsers for every shared Verified and Lite record."""
+"""Specs, test commands and log parsers for every shared Verified and Lite record: the
+install recipes of swebench 4.1.0 and the parsers of the installed (5.x) package."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
+from swebench.harness.log_parsers import PARSER_REGISTRY
 
 from swescale.swebench.config import DatasetConfig
 from swescale.swebench.datasets import load_tasks
+from swescale.swebench.recipes import RECIPES_RELEASE, recipes
 from swescale.swebench.specs import (
     SpecError,
     conda_to_pip,
     env_plan,
+    files_of_test_patch,
     log_parser_for,
     nearest_python,
     official_spec,
@@ -64,25 +67,47 @@ def test_test_command_equals_the_official_eval_script_for_every_record(
 
 def test_test_files_are_the_ones_the_official_script_resets(shared_tasks: list[Task]) -> None:
     # The v5 scripts also name files the test patch creates or renames to (a `git
-    # checkout` of those fails); swebench 4.1.0, which we follow, names existing ones only.
+    # checkout` of those fails as a whole); we reset the existing ones and remove the
+    # created ones, so the two lists together are exactly what the script names.
     differ = 0
     for task in shared_tasks:
-        files = task_test_files(task)
+        files = files_of_test_patch(task.test_patch or "")
         (line,) = set(
             re.findall(rf"git checkout {task.base_commit} (.*)", task.extra["eval_script"])
         )
-        if set(files) != set(line.split()):
+        named = set(line.split())
+        assert named <= set(files.existing) | set(files.created), task.id
+        if set(files.existing) != named:
             differ += 1
-            assert "new file mode" in task.test_patch or "rename to" in task.test_patch, task.id
-    assert differ < len(shared_tasks) // 4
+            assert files.created, task.id  # only new files and renames make a difference
+        assert task_test_files(task) == list(files.existing)
+    assert 0 < differ < len(shared_tasks) // 4
 
 
 def test_row_log_parser_is_the_repository_parser(shared_tasks: list[Task]) -> None:
+    # A row without the column (older data) gets the parser the recipes name for its
+    # repository, which parses like the one a v5 row names (some are aliases).
     sample = "PASSED a.py::t\nFAILED b.py::u - boom\n"
+    names = recipes().parser_names
     for task in shared_tasks:
-        by_row = log_parser_for(task)(sample)
-        by_repo = MAP_REPO_TO_PARSER[task.repo](sample, None)
-        assert by_row == by_repo, task.id
+        bare = task.model_copy(update={"extra": {}})
+        assert log_parser_for(bare)(sample) == log_parser_for(task)(sample), task.id
+        assert names[task.repo] in PARSER_REGISTRY
+
+
+def test_recipes_are_the_official_4x_release_and_5x_stays_importable() -> None:
+    import swebench
+
+    assert swebench.__version__.startswith("5.")
+    found = recipes()
+    assert found.specs["pytest-dev/pytest"]["5.4"]["test_cmd"] == "pytest -rA"
+    assert found.module.__file__.endswith("swebench/harness/test_spec/python.py")
+    assert f"swebench-{RECIPES_RELEASE}" in found.module.__file__
+    # loading the 4.x recipes did not replace the installed package
+    assert swebench.__version__.startswith("5.")
+    from swebench.harness.grading import get_logs_eval
+
+    assert "SUITE_RAN" in get_logs_eval.__globals__
 
 
 def test_python_mapping_onto_debian_suites() -> None:

@@ -80,7 +80,7 @@ def test_hanging_candidate_is_an_infra_outcome_not_a_failure(mini_by_id, sandbox
     )
     # Build the patch against the real first line of the file.
     sb = make()
-    first = sb.read_file("/repo/slugkit/__init__.py").decode().splitlines()[0]
+    first = sb.read_file("/testbed/slugkit/__init__.py").decode().splitlines()[0]
     sb.close()
     hang_patch += f" {first}\n"
     cands = candidates_from(task.id, {"hang": hang_patch})

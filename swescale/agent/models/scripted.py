@@ -87,7 +87,7 @@ def load_script(path: str | Path) -> list[Completion]:
             for step in trajectory.steps
         ]
     try:
-        data = yaml.safe_load(file.read_text())  # YAML is a superset of JSON
+        data = yaml.safe_load(file.read_text(encoding="utf-8-sig"))  # YAML is a superset of JSON
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ScriptError(f"{file}: not valid JSON/YAML: {exc}") from exc
     if isinstance(data, dict) and "turns" in data:
@@ -103,6 +103,9 @@ class ScriptedModel:
     ``on_exhausted="submit"`` answers a submit once the script runs out, instead of
     raising :class:`ScriptExhausted`.
     """
+
+    # What trajectory headers record as the decoding mode: the turns are planned ones.
+    decoding = "scripted"
 
     def __init__(
         self,
