@@ -310,10 +310,10 @@ class DockerSandbox:
                 except (SandboxError, *ENGINE_ERRORS) as exc:
                     log.debug("state call through the session failed: %s", exc)
                     return None, out
-                if result.infra_error or result.timed_out or out.truncated:
-                    return None, out
-                return result.exit_code, out
-        return None, out
+                break
+        if result.infra_error or result.timed_out or out.truncated:
+            return None, out
+        return result.exit_code, out
 
     def _state_blob(self) -> bytes:
         """The state's bytes: through the session (one round trip; nothing but a stat walk
@@ -355,7 +355,8 @@ class DockerSandbox:
             blob = state.parse_snapshot(self._get_bytes(_SNAP_FILE))
         except ValueError as exc:
             raise SandboxError(f"reading the repository state failed: {exc}") from exc
-        assert blob is not None, "a forced snapshot always holds the patch"
+        if blob is None:
+            raise SandboxError("the state function said UNCHANGED to a forced snapshot")
         self._last_state = (self.base_commit, _ref(blob), blob)
         return blob
 
