@@ -20,6 +20,10 @@ real pytest when a local mirror is present), in sandboxes of its image:
                                 cycle over five files)
   re-run k commands             the same k commands (an edit and a `python3 -c pass` each)
 
+Beside the wall times, the CPU the container's processes use per call: a shared host's
+load stretches wall time roughly in proportion to it, while a round trip, mostly waiting
+on sockets, stretches far less.
+
 Restores and re-runs use a sandbox put back to the base commit between samples (`git
 checkout`, `git clean`): the same work tree as a fresh sandbox's, without timing starts.
 Medians over --rounds, interleaved, so machine load hits every row alike.
@@ -85,13 +89,43 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def container_cpu(sb: DockerSandbox) -> float | None:
+    """CPU seconds the container's processes used so far (cgroup v1 or v2), or None."""
+    cid = sb.id
+    for path, scale in (
+        (f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e-9),
+        (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e-6),
+        (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e-6),
+    ):
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue
+        if path.endswith("cpu.stat"):
+            text = next(
+                line.split()[1] for line in text.splitlines() if line.startswith("usage_usec")
+            )
+        return int(text) * scale
+    return None
+
+
+def cpu_of(sb: DockerSandbox, fn, n: int = 1) -> float:
+    """Container CPU seconds per call of ``fn`` (NaN where the cgroup is not readable)."""
+    before = container_cpu(sb)
+    for _ in range(n):
+        fn()
+    after = container_cpu(sb)
+    return float("nan") if before is None or after is None else (after - before) / n
+
+
 def round_trip(sb: DockerSandbox, n: int = 20) -> float:
     return statistics.median(timed(lambda: sb.execute("true")) for _ in range(n))
 
 
 def previous_snapshot(sb: DockerSandbox) -> bytes:
     junk = " ".join(shlex.quote(p) for p in JUNK_PATHSPECS)
-    made = sb.execute(PREVIOUS.format(junk=junk, base=sb.base_commit), timeout=600)
+    # In a subshell, as it ran: its `set -e` and `trap` must not stay in the session.
+    made = sb.execute(f"( {PREVIOUS.format(junk=junk, base=sb.base_commit)} )", timeout=600)
     assert made.exit_code == 0, made.output
     return sb._get_bytes("/tmp/.bench-previous.patch")
 
@@ -145,9 +179,15 @@ def bench_repo(client, name: str, image: str, texts: list[str], args) -> dict[st
             sb.execute(edit_command(middle[r % len(middle)], r))
             add("edit", timed(sb.snapshot))
             add("none", timed(sb.snapshot))
+            # The container's CPU per call: what the machine's load multiplies.
+            add("cpu_rt", cpu_of(sb, lambda: sb.execute("true"), 20))
+            sb.execute(edit_command(middle[r % len(middle)], r + 1000))
+            add("cpu_edit", cpu_of(sb, sb.snapshot))
+            add("cpu_none", cpu_of(sb, sb.snapshot))
             add("cli", timed(lambda: docker_exec_cli(sb.container.id)))
             if r < args.previous_rounds:
                 add("previous", timed(lambda: previous_snapshot(sb)))
+                add("cpu_previous", cpu_of(sb, lambda: previous_snapshot(sb)))
 
         for k in (1, 10, 50):
             # The edits cycle over five files, as a trajectory revisits the files it fixes.
@@ -199,6 +239,14 @@ def report(title: str, m: dict[str, float]) -> None:
     for key, label in lines:
         value = m.get(key, float("nan"))
         print(f"   {label:<44} {value * 1e3:8.2f} ms   {value / rt:10.1f}x")
+    print("   container CPU per call (the part the machine's load multiplies):")
+    for key, label in (
+        ("cpu_rt", "command round trip"),
+        ("cpu_edit", "snapshot after a one-line edit"),
+        ("cpu_none", "snapshot, nothing changed"),
+        ("cpu_previous", "previous snapshot method"),
+    ):
+        print(f"     {label:<42} {m[key] * 1e3:8.2f} ms")
     print(f"   snapshot after an edit, previous / now        {m['previous'] / m['edit']:8.1f}x")
     print(
         f"   restore k=50 / k=1                            {m['restore50'] / m['restore1']:8.2f}x"
