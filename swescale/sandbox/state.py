@@ -8,8 +8,9 @@ How it stays cheap at repository scale: a private index (``/tmp/.swescale-state-
 never the agent's ``.git/index``, whose staged changes are left alone) persists between
 snapshots. ``git add -A`` on it rehashes only the files whose stat data changed since the
 last snapshot (git's own change detection: size, mtime, ctime, inode), so after the first
-snapshot a step costs a walk of stat calls, not a read of every file. Its ``-v`` listing
-says whether anything changed at all: when nothing did, the diff is not even computed.
+snapshot a step costs a walk of stat calls, not a read of every file (large trees take
+a cheaper walk, see below). ``git add -v`` says whether anything changed at all: when
+nothing did, the diff is not even computed.
 
 The index's stat data is trusted for change detection, so the settings that weaken it
 (``core.trustctime``, ``core.checkStat``, ``core.fsmonitor``) are pinned. A changed
@@ -25,9 +26,9 @@ The function runs in a subshell with whatever the model did to the session undon
 ``set -e`` or ``set -x`` that would stop it or write into its output), in the persistent
 session when there is one (defined there once, called by name) or in a fresh exec.
 
-Exit codes: 90 no work tree, 91 the index could not be built, 92 ``git add`` failed,
-93 ``git diff`` failed, 94 the patch did not apply, 95 bad arguments, 97 the upload of
-the patch to restore did not happen.
+Exit codes: 90 no work tree, 91 the index could not be built, 92 ``git status`` or
+``git add`` failed, 93 ``git diff`` failed, 94 the patch did not apply, 95 bad arguments,
+97 the upload of the patch to restore did not happen.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ FUNCTION = "__swx_state"
 # Files of the state machinery in the container, per base commit: <prefix><base>.index etc.
 STATE_PREFIX = "/tmp/.swescale-state-"
 MISSING = 199  # the session lost the function (the model unset it, or a new shell)
-UPLOAD_FAILED = 97
 APPLY_FAILED = 94
 
 # Files that are never part of a patch: bytecode and tool caches that running code leaves.
