@@ -17,6 +17,19 @@ if ! .venv/bin/python -c 'import torch, transformers' >/dev/null 2>&1; then
   fi
   rm -rf "$wheel_dir"
 fi
+# The Ray executor's tests start a small local Ray cluster: install the optional `ray`
+# extra (one wheel of about 70 MB, a minute) so they run here rather than skip. The
+# registry test needs Debian's docker-registry (a 10 MB package).
+if ! .venv/bin/python -c 'import ray' >/dev/null 2>&1; then
+  echo "[test] installing the ray extra for the cluster executor tests" >&2
+  .venv/bin/pip install -q -e ".[ray]" >/dev/null 2>&1 \
+    || echo "[test] ray install failed; the cluster executor tests will skip" >&2
+fi
+if ! command -v docker-registry >/dev/null 2>&1; then
+  (apt-get install -y -qq docker-registry >/dev/null 2>&1 \
+    || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null 2>&1)) \
+    || echo "[test] docker-registry install failed; the registry test will fail in CI" >&2
+fi
 # The report's browser tests: Debian's chromium (never a browser Playwright downloads)
 # and the Playwright package that drives it. Only here: scripts/run.sh stays light.
 if ! command -v chromium >/dev/null 2>&1; then

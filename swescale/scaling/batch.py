@@ -79,6 +79,7 @@ def versions() -> dict[str, str]:
         "docker",
         "llama_cpp_python",
         "vllm",
+        "ray",
     ):
         try:
             found[name] = version(name)

@@ -28,6 +28,7 @@ def _run(
     from swescale.config import ConfigError, load_config
     from swescale.logs import LOG_FILE, log_to_file, suppressed_note
     from swescale.sandbox.base import SandboxError
+    from swescale.scaling.cluster.executor import ClusterError
     from swescale.scaling.launcher import launch
     from swescale.scaling.rundir import RunDirError, default_run_id, safe_name
 
@@ -47,7 +48,7 @@ def _run(
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: rerun the same command to resume")
             raise typer.Exit(130) from None
-        except (RunDirError, SandboxError, ValueError) as exc:
+        except (RunDirError, SandboxError, ClusterError, ValueError) as exc:
             console.print(f"[red]cannot run:[/red] {exc} (log: {log_path})")
             raise typer.Exit(2) from exc
         except (ServerError, ModelError) as exc:

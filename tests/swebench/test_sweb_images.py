@@ -234,3 +234,11 @@ def test_unpinned_pytest_is_capped_for_instances_older_than_pytest_8() -> None:
     assert any("pytest capped" in n for n in recipe.notes)
     new = swe_task("pydicom/pydicom", "1.3", extra={"created_at": "2024-03-01T00:00:00Z"})
     assert not any("pytest<8" in c for c in env_recipe(new, "b", GradingConfig(), None).commands)
+
+
+def test_grading_cpus_follow_the_spec_else_no_limit() -> None:
+    from swescale.swebench.run import grading_cpus
+
+    assert grading_cpus(swe_task("pylint-dev/pylint", "2.14"), GradingConfig()) == 2.0
+    assert grading_cpus(swe_task("pytest-dev/pytest", "5.4"), GradingConfig()) == 0.0
+    assert grading_cpus(swe_task("pytest-dev/pytest", "5.4"), GradingConfig(cpus=1.5)) == 1.5
