@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 
 import git
 import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from swescale.sandbox import (
     ImagesConfig,
@@ -46,7 +48,7 @@ from swescale.sandbox.images import image_exists
 from swescale.swebench.config import GradingConfig
 from swescale.swebench.recipes import recipes
 from swescale.swebench.repos import RepoSource, mirror_git
-from swescale.swebench.specs import SpecError, conda_to_pip, env_plan, is_mini
+from swescale.swebench.specs import SpecError, conda_to_pip, env_plan, is_mini, official_spec
 from swescale.types import Task
 
 if TYPE_CHECKING:
@@ -89,7 +91,42 @@ COMMIT_SETUP = "git add -u && git commit --allow-empty -q -m 'SWE-bench setup'"
 # with pytest 7.
 ERA_CAPS: tuple[tuple[str, str, str, str], ...] = (
     ("pytest", "2024-01-27", "pytest<8", "pytest 8 no longer runs nose-style setup methods"),
+    (
+        "numpy",
+        "2024-06-16",
+        "numpy<2",
+        "numpy 2.0 removed aliases such as np.Inf and np.float_ and changed the C ABI",
+    ),
+    (
+        "cython",
+        "2023-07-17",
+        "cython<3",
+        "Cython 3.0 changed the language defaults that older extension sources rely on",
+    ),
+    (
+        "docutils",
+        "2025-07-29",
+        "docutils<0.22",
+        "docutils 0.22 removed modules such as docutils.utils.roman that old Sphinx imports",
+    ),
 )
+# `tox --current-env` (sphinx's test command) links the running interpreter into
+# .tox/<env>/bin. A conda env's python found that way still has the env's packages; a
+# venv's does not (it finds its venv by the pyvenv.cfg beside the path it was started
+# from, and falls back to the base installation's prefix). So, for those test commands,
+# the base interpreter loads the venv's site-packages (its .pth files, editable installs
+# included) from a .pth file of its own.
+BASE_SEES_VENV = (
+    "d=$(/usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])') && "
+    'mkdir -p "$d" && '
+    f"{VENV}/bin/python -c 'import sysconfig; "
+    'print("import site; site.addsitedir(%r)" % sysconfig.get_paths()["purelib"])\' '
+    '>"$d/swescale-venv.pth"'
+)
+# The caps in force, as a pip constraints file the venv's own pip.conf names: constraints
+# reach transitive dependencies too (pvlib's numpy comes from its setup.py, not a list).
+CONSTRAINTS_FILE = f"{VENV}/constraints.txt"
+VENV_PIP_CONF = f"{VENV}/pip.conf"
 # conda-only names of environment.yml files, as their PyPI distribution, or None where
 # nothing on PyPI is the same thing (C libraries, compilers, GUI toolkits the wheels of
 # their users bundle or the tests skip without).
@@ -203,14 +240,14 @@ def env_recipe(
     commands = [f"python3 -m venv {VENV}", BOOTSTRAP]
     notes = list(plan.notes)
     requirements: list[str] = conda_to_pip(plan.conda_packages)
+    file_requirements: list[str] = []
     if plan.conda_packages in ("requirements.txt", "environment.yml"):
         if repos is None:
             raise ImageError(f"{task.id}: reading {plan.conda_packages} needs the repository")
         commit = task.environment_setup_commit or task.base_commit
         if plan.conda_packages == "requirements.txt":
-            lines, capped = apply_era_caps(requirements_at(repos, task, commit).split("\n"), task)
-            notes += [f"unpinned {why}" for why in dict.fromkeys(capped)]
-            text = "\n".join(lines)
+            text = requirements_at(repos, task, commit)
+            file_requirements = text.split("\n")
             files.append(("/root/requirements.txt", text.encode()))
             commands.append(f"{VENV}/bin/python -m pip install -r /root/requirements.txt")
         else:
@@ -221,10 +258,23 @@ def env_recipe(
                     "environment.yml packages with no PyPI equivalent skipped: "
                     + ", ".join(skipped)
                 )
-    requirements, capped = apply_era_caps(requirements, task)
-    pip_packages, capped_pip = apply_era_caps(list(plan.pip_packages), task)
-    for why in dict.fromkeys([*capped, *capped_pip]):
-        notes.append(f"unpinned {why}")
+    pip_packages = list(plan.pip_packages)
+    if plan.other_python:
+        requirements, relaxed = relax_exact_pins(requirements)
+        pip_packages, relaxed_pip = relax_exact_pins(pip_packages)
+        if relaxed or relaxed_pip:
+            notes.append(
+                f"exact pins relaxed to the same minor for Python {plan.python}: "
+                + ", ".join([*relaxed, *relaxed_pip])
+            )
+    install_tokens = " ".join([*plan.pre_install, plan.install]).split()
+    constraints, capped = era_constraints(
+        task, [*requirements, *pip_packages, *file_requirements, *install_tokens]
+    )
+    if constraints:
+        files.append((CONSTRAINTS_FILE, ("\n".join(constraints) + "\n").encode()))
+        files.append((VENV_PIP_CONF, f"[global]\nconstraint = {CONSTRAINTS_FILE}\n".encode()))
+        notes += [f"unpinned {why}" for why in capped]
     if requirements:
         commands.append(
             f"{VENV}/bin/python -m pip install " + " ".join(_quote(r) for r in requirements)
@@ -233,23 +283,60 @@ def env_recipe(
         commands.append(
             f"{VENV}/bin/python -m pip install " + " ".join(_quote(p) for p in pip_packages)
         )
+    if "--current-env" in str(official_spec(task).get("test_cmd", "")):
+        commands.append(BASE_SEES_VENV)
+        notes.append("tox --current-env: the base interpreter loads the venv's packages")
     label = _slug(f"{task.repo.replace('/', '__')}-{plan.version}")
     tag = content_tag("swescale/env", label, base_tag, commands, files)
     return Recipe(base_tag, tag, tuple(commands), tuple(files), tuple(notes), plan.suite)
 
 
-def apply_era_caps(requirements: list[str], task: Task) -> tuple[list[str], list[str]]:
-    """(requirements, reasons): unpinned names in ``ERA_CAPS`` capped when the task was
-    created before the release that broke them (pure)."""
+def requirement_name(line: str) -> tuple[str, bool] | None:
+    """(normalized name, pinned) of one requirement line, None when it is not one (an
+    option, a path, a comment); pinned means it carries a version specifier (pure)."""
+    line = line.split("#", 1)[0].strip()
+    if len(line) > 1 and line[0] == line[-1] and line[0] in "'\"":
+        line = line[1:-1]  # a shell-quoted spec entry
+    if not line or line.startswith(("-", ".", "/")) or "://" in line:
+        return None
+    try:
+        req = Requirement(line)
+    except InvalidRequirement:
+        return None
+    return canonicalize_name(req.name), bool(req.specifier) or bool(req.url)
+
+
+def era_constraints(task: Task, requirements: list[str]) -> tuple[list[str], list[str]]:
+    """(constraint lines, reasons): the ``ERA_CAPS`` in force for a task created before the
+    release that broke old code, except for names the requirements pin themselves (a pin
+    is the spec's own choice and a constraint against it would only fail the install)
+    (pure). Stands in for the official images' install date: they were built before
+    those releases."""
     created = str(task.extra.get("created_at") or "")[:10]
-    out, why = [], []
+    if not created:
+        return [], []
+    pinned = {parsed[0] for parsed in map(requirement_name, requirements) if parsed and parsed[1]}
+    lines, why = [], []
+    for name, date, cap, reason in ERA_CAPS:
+        if created < date and canonicalize_name(name) not in pinned:
+            lines.append(cap)
+            why.append(f"{name} capped as {cap!r} (the task predates it): {reason}")
+    return lines, why
+
+
+def relax_exact_pins(requirements: list[str]) -> tuple[list[str], list[str]]:
+    """(requirements, relaxed): ``name==X.Y.Z`` as ``name==X.Y.*`` (pure). For an
+    interpreter newer than the spec's, where the pinned release often has no wheel and
+    no longer builds from source (numpy 1.19.2 and scipy 1.5.2 on Python 3.9), while a
+    later patch release of the same minor has one."""
+    out, relaxed = [], []
     for requirement in requirements:
-        for name, date, cap, reason in ERA_CAPS:
-            if requirement.strip().lower() == name and created and created < date:
-                requirement = cap
-                why.append(f"{name} capped as {cap!r}: {reason}")
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*==\s*(\d+\.\d+)\.\d+\s*", requirement)
+        if match:
+            requirement = f"{match[1]}=={match[2]}.*"
+            relaxed.append(f"{match[0].strip()} as {requirement}")
         out.append(requirement)
-    return out, why
+    return out, relaxed
 
 
 def setup_script(task: Task, grading: GradingConfig, build_requires: list[str] = ()) -> str:

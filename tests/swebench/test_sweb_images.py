@@ -10,13 +10,20 @@ import pytest
 
 from swescale.swebench.config import GradingConfig
 from swescale.swebench.images import (
+    BASE_SEES_VENV,
+    CONSTRAINTS_FILE,
     PIP_PIN,
+    VENV,
+    VENV_PIP_CONF,
     ImageError,
     InstanceImage,
     clean_requirements_text,
     env_recipe,
     environment_yml_to_pip,
+    era_constraints,
     official_image_name,
+    relax_exact_pins,
+    requirement_name,
     requirements_at,
     setup_script,
 )
@@ -227,13 +234,53 @@ def test_driver_script_follows_the_5x_apply_chain() -> None:
     assert "exit 97" in drive and "patch.diff" not in driver_script(False, "/testbed")
 
 
-def test_unpinned_pytest_is_capped_for_instances_older_than_pytest_8() -> None:
+def _constraints(recipe) -> str:
+    files = dict(recipe.files)
+    if CONSTRAINTS_FILE not in files:
+        return ""
+    assert files[VENV_PIP_CONF] == f"[global]\nconstraint = {CONSTRAINTS_FILE}\n".encode()
+    return files[CONSTRAINTS_FILE].decode()
+
+
+def test_era_caps_are_venv_constraints_for_instances_older_than_the_breaking_release() -> None:
     old = swe_task("pydicom/pydicom", "1.3", extra={"created_at": "2019-07-27T00:18:11Z"})
     recipe = env_recipe(old, "b", GradingConfig(), None)
-    assert any("'pytest<8'" in c for c in recipe.commands)
+    # Constraints, not rewritten lines: they also reach what setup.py pulls in (numpy).
+    assert _constraints(recipe).split() == ["pytest<8", "numpy<2", "cython<3", "docutils<0.22"]
     assert any("pytest capped" in n for n in recipe.notes)
+    assert any("numpy capped" in n for n in recipe.notes)
     new = swe_task("pydicom/pydicom", "1.3", extra={"created_at": "2024-03-01T00:00:00Z"})
-    assert not any("pytest<8" in c for c in env_recipe(new, "b", GradingConfig(), None).commands)
+    assert _constraints(env_recipe(new, "b", GradingConfig(), None)).split() == [
+        "numpy<2",
+        "docutils<0.22",
+    ]
+    newest = swe_task("pydicom/pydicom", "1.3", extra={"created_at": "2025-09-01T00:00:00Z"})
+    assert _constraints(env_recipe(newest, "b", GradingConfig(), None)) == ""
+
+
+def test_era_caps_leave_names_the_requirements_pin_alone() -> None:
+    old = swe_task("x/y", "1", extra={"created_at": "2020-01-01"})
+    lines, why = era_constraints(old, ["numpy==1.19.2", "'cython>=0.29'", "pytest", "# numpy"])
+    assert lines == ["pytest<8", "docutils<0.22"] and len(why) == 2
+    assert era_constraints(swe_task("x/y", "1"), ["pytest"]) == ([], [])
+    assert requirement_name("-e .") is None and requirement_name("git+https://x/y") is None
+    assert requirement_name("Scikit_Learn[alldeps]>=0.2 ; python_version<'4'") == (
+        "scikit-learn",
+        True,
+    )
+
+
+def test_exact_pins_are_relaxed_to_the_minor_only_for_another_interpreter() -> None:
+    assert relax_exact_pins(["numpy==1.19.2", "scipy==1.5", "cython", "a>=1.0.0"]) == (
+        ["numpy==1.19.*", "scipy==1.5", "cython", "a>=1.0.0"],
+        ["numpy==1.19.2 as numpy==1.19.*"],
+    )
+    old = swe_task("scikit-learn/scikit-learn", "0.21", extra={"created_at": "2019-03-01"})
+    recipe = env_recipe(old, "b", GradingConfig(), None)
+    assert any("'numpy==1.19.*'" in c and "'scipy==1.5.*'" in c for c in recipe.commands)
+    assert any("exact pins relaxed" in n for n in recipe.notes)
+    same = swe_task("scikit-learn/scikit-learn", "1.3", extra={"created_at": "2023-09-01"})
+    assert not any(".*'" in c for c in env_recipe(same, "b", GradingConfig(), None).commands)
 
 
 def test_grading_cpus_follow_the_spec_else_no_limit() -> None:
@@ -242,3 +289,29 @@ def test_grading_cpus_follow_the_spec_else_no_limit() -> None:
     assert grading_cpus(swe_task("pylint-dev/pylint", "2.14"), GradingConfig()) == 2.0
     assert grading_cpus(swe_task("pytest-dev/pytest", "5.4"), GradingConfig()) == 0.0
     assert grading_cpus(swe_task("pytest-dev/pytest", "5.4"), GradingConfig(cpus=1.5)) == 1.5
+
+
+def test_tox_current_env_suites_get_the_venv_on_the_base_interpreter() -> None:
+    sphinx = swe_task("sphinx-doc/sphinx", "3.5", extra={"created_at": "2021-01-01"})
+    recipe = env_recipe(sphinx, "b", GradingConfig(), None)
+    assert BASE_SEES_VENV in recipe.commands
+    assert any("--current-env" in n for n in recipe.notes)
+    other = swe_task("pydicom/pydicom", "1.3", extra={"created_at": "2021-01-01"})
+    assert BASE_SEES_VENV not in env_recipe(other, "b", GradingConfig(), None).commands
+
+
+@pytest.mark.docker
+def test_an_interpreter_linked_from_elsewhere_sees_the_venv(make_sandbox) -> None:
+    # What `tox --current-env` does: link the venv's python into .tox/<env>/bin.
+    sb = make_sandbox()
+    script = (
+        f"python3 -m venv --without-pip {VENV} && "
+        f"d=$({VENV}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
+        " && echo 'X = 7' > $d/venv_only.py && mkdir -p /tmp/tox/bin && "
+        f"ln -s {VENV}/bin/python /tmp/tox/bin/python && "
+        "/tmp/tox/bin/python -c 'import venv_only' 2>/dev/null && echo UNEXPECTED; "
+        f"{BASE_SEES_VENV} && /tmp/tox/bin/python -c 'import venv_only; print(venv_only.X)'"
+    )
+    result = sb.exec_once(script)
+    assert result.exit_code == 0, result.output
+    assert "UNEXPECTED" not in result.output and result.output.strip().endswith("7")
