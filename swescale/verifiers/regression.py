@@ -74,7 +74,7 @@ def parse_imports(grep_output: str) -> dict[str, set[str]]:
     return imports
 
 
-def _looks_like_test(path: str) -> bool:
+def looks_like_test(path: str) -> bool:
     name = PurePosixPath(path).name
     return path.endswith(".py") and (
         name.startswith("test") or name.endswith("_test.py") or "/tests/" in f"/{path}"
@@ -87,21 +87,42 @@ def related_tests(
     imports: dict[str, set[str]],
     limit: int = 20,
 ) -> list[str]:
-    """Test files related to the changed source files: path matches first, then import
-    matches; changed test files themselves are excluded (a candidate editing a test would
-    otherwise grade itself)."""
-    changed_src = [p for p in changed if p.endswith(".py") and not _looks_like_test(p)]
+    """Test files related to the changed source files, best first: path matches
+    (``test_<module>.py``), then files importing a changed module, then files importing
+    a package that holds one (``from slugkit import slugify`` for ``slugkit/core.py``:
+    packages re-export), the deepest package and the nearest directory first. Changed
+    test files themselves are excluded (a candidate editing a test would otherwise grade
+    itself)."""
+    changed_src = [p for p in changed if p.endswith(".py") and not looks_like_test(p)]
     stems = {PurePosixPath(p).stem for p in changed_src} - {"__init__", "conftest"}
     modules = {m for p in changed_src for m in module_names(p)}
-    by_path, by_import = [], []
+    packages = {m.rsplit(".", k)[0] for m in modules for k in range(1, m.count(".") + 1)}
+    dirs = [PurePosixPath(p).parent.parts for p in changed_src]
+    by_path, by_import, by_package = [], [], []
     for test in sorted(set(test_files) - set(changed)):
         name = PurePosixPath(test).stem
         core = name.removeprefix("tests_").removeprefix("test_").removesuffix("_test")
+        names = imports.get(test, ())
         if core in stems or any(core.startswith(f"{s}_") for s in stems):
             by_path.append(test)
-        elif any(n == m or n.startswith(m + ".") for n in imports.get(test, ()) for m in modules):
+        elif any(n == m or n.startswith(m + ".") for n in names for m in modules):
             by_import.append(test)
-    return (by_path + by_import)[:limit]
+        else:
+            depth = max((n.count(".") + 1 for n in names if n in packages), default=0)
+            if depth:
+                parts = PurePosixPath(test).parent.parts
+                near = max((_common(parts, d) for d in dirs), default=0)
+                by_package.append((-depth, -near, test))
+    return (by_path + by_import + [t for *_, t in sorted(by_package)])[:limit]
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def parse_ra_log(log_text: str) -> dict[str, str]:
@@ -112,6 +133,17 @@ def parse_ra_log(log_text: str) -> dict[str, str]:
         if m:
             status[m.group(2)] = m.group(1)
     return status
+
+
+def changed_outcomes(base: dict[str, str], candidate: dict[str, str]) -> dict[str, str]:
+    """Tests whose outcome differs from base: test -> "pass" / "fail" (absent counts as
+    fail). What two candidates share here is what makes them behave alike."""
+    out = {}
+    for test in sorted(set(base) | set(candidate)):
+        before, after = base.get(test) in GOOD, candidate.get(test) in GOOD
+        if before != after:
+            out[test] = "pass" if after else "fail"
+    return out
 
 
 def broken_tests(base: dict[str, str], candidate: dict[str, str]) -> list[str]:
@@ -234,20 +266,42 @@ class RegressionVerifier:
                 )
                 for c in candidates
             }
-        command = self._command(task, files)
         parse = status_parser(task)
-        base_run = self._run("", command)
-        if not base_run.judged:
-            why = f"base run failed ({base_run.outcome})"
+        # Real suites can be slow: when the related files do not finish on base within
+        # the timeout, keep the better half (path matches come first) and try again, so
+        # every candidate run fits the budget the base run proved.
+        base_seconds = 0.0
+        while True:
+            command = self._command(task, files)
+            base_run = self._run("", command)
+            base_seconds += base_run.seconds
+            if base_run.outcome != "timeout" or len(files) == 1:
+                break
+            files = files[: len(files) // 2]
+        base = parse(base_run.output_tail) if base_run.judged else {}
+        if not base:
+            why = (
+                f"base run failed ({base_run.outcome})"
+                if not base_run.judged
+                else "the base run reported no test outcomes"
+            )
             return {
-                c.id: Verdict(verifier=self.name, score=0.5, infra_error=why) for c in candidates
+                c.id: Verdict(
+                    verifier=self.name,
+                    score=0.5,
+                    details={"tests": files},
+                    cost=Cost(sandbox_seconds=base_seconds / len(candidates)),
+                    infra_error=why,
+                )
+                for c in candidates
             }
-        base = parse(base_run.output_tail)
         with ThreadPoolExecutor(max_workers=max(self.workers, 1)) as pool:
             runs = list(pool.map(lambda c: self._run(c.patch, command), candidates))
         verdicts = {}
         for cand, run in zip(candidates, runs, strict=True):
-            verdicts[cand.id] = self._verdict(cand, run, base, parse, command, files)
+            verdict = self._verdict(cand, run, base, parse, command, files)
+            verdict.cost = verdict.cost + Cost(sandbox_seconds=base_seconds / len(candidates))
+            verdicts[cand.id] = verdict
         return verdicts
 
     def _verdict(self, cand, run, base, parse, command, files) -> Verdict:
@@ -260,13 +314,17 @@ class RegressionVerifier:
             return Verdict(
                 verifier=self.name, score=0.5, details=details, cost=cost, infra_error=run.outcome
             )
-        broken = broken_tests(base, parse(run.output_tail))
+        statuses = parse(run.output_tail)
+        broken = broken_tests(base, statuses)
+        details["outcomes"] = changed_outcomes(base, statuses)
         for _ in range(self.reruns if broken else 0):
             again = self._run(cand.patch, command)
             if again.judged:
                 still = set(broken_tests(base, parse(again.output_tail)))
                 details["flaky"] = sorted(set(broken) - still)
                 broken = [t for t in broken if t in still]
+                for test in details["flaky"]:
+                    details["outcomes"].pop(test, None)
         base_passing = max(details["base_passing"], 1)
         details.update(applied=True, broken=broken)
         return Verdict(

@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from swescale.selection.calibration import PRIOR, features, fit_calibration, labelled_rows, log_loss
+from swescale.selection.calibration import (
+    FEATURES,
+    PRIOR,
+    features,
+    fit_calibration,
+    labelled_rows,
+    log_loss,
+)
 from swescale.selection.candidates import candidates_from, read_foreign_predictions
 from swescale.selection.config import SelectionConfig
 from swescale.selection.ranking import (
@@ -170,7 +177,10 @@ def test_calibration_roundtrip_and_bad_file(tmp_path):
 
 def test_features_with_missing_verifiers_are_neutral():
     c = cand("a")
-    assert features(c, [c]) == [0.5, 0.5, 0.5, 1.0, 0.0, 0.0]
+    named = dict(zip(FEATURES, features(c, [c]), strict=True))
+    assert named["model"] == named["repro"] == named["regression"] == named["static"] == 0.5
+    assert named["has_model"] == named["has_tests"] == named["has_regression"] == 0.0
+    assert named["vote_share"] == named["behaviour_share"] == 1.0
 
 
 def test_apply_threshold_keeps_confident_picks():
