@@ -135,6 +135,9 @@ def ensemble_command(
     workers: int = typer.Option(1, "--workers", "-w", help="Instances in parallel."),
     verifier_workers: int = typer.Option(2, help="Sandboxes in parallel within an instance."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds for one test command."),
+    regression_files: int = typer.Option(
+        4, "--regression-files", help="Existing test files the regression verifier runs, at most."
+    ),
     no_sandbox: bool = typer.Option(
         False, "--no-sandbox", help="Only pool signals (votes, size, locality): no images."
     ),
@@ -197,7 +200,9 @@ def ensemble_command(
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     problems = [str(e) for e in taskset.errors] + found.problems + label_file.errors
-    if found.unknown_ids:
+    if found.unknown_ids and (instance or regex or slice_):
+        console.print(f"{len(found.unknown_ids)} instance(s) outside the selection skipped")
+    elif found.unknown_ids:
         problems.append(
             f"{len(found.unknown_ids)} instance id(s) not in the dataset: "
             + ", ".join(found.unknown_ids[:5])
@@ -214,6 +219,7 @@ def ensemble_command(
         workers=workers,
         verifier_workers=verifier_workers,
         test_timeout=timeout,
+        regression_max_files=regression_files,
     )
     console.print(
         f"{len(tasks)} instances, {sum(len(p) for p in found.pools.values())} distinct "

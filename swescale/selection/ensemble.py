@@ -59,7 +59,7 @@ class EnsembleConfig(BaseModel):
     workers: int = 1  # instances in parallel
     verifier_workers: int = 2  # sandboxes in parallel within one instance
     test_timeout: float = 300.0
-    regression_max_files: int = 6
+    regression_max_files: int = 4
 
 
 class LabelFile(BaseModel):
