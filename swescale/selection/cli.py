@@ -233,6 +233,7 @@ def ensemble_command(
         stop = None
         if client is not None:
             from swescale.sandbox import DockerSandbox
+            from swescale.sandbox.base import SandboxError
             from swescale.swebench.evaluate import Grader
 
             stop = stack.enter_context(stop_on_signals(client, run_id))
@@ -245,6 +246,10 @@ def ensemble_command(
                 labels_ = {"run": run_id, "task": task.id, "role": "verifier"}
 
                 def make():
+                    if stop.is_set():
+                        # Interrupted: verifiers in flight get no new sandboxes, so the
+                        # command stops within seconds instead of finishing their loops.
+                        raise SandboxError("interrupted")
                     return DockerSandbox.create(
                         client,
                         image.tag,

@@ -54,7 +54,12 @@ def execution_score(cand: Candidate) -> float | None:
 
 
 def static_gate(cand: Candidate) -> float:
-    """1 passed the static checks, 0 failed them, 0.5 unknown."""
+    """1 passed the static checks, 0 failed them (or changes nothing but tests and
+    reproduction scripts, which needs no sandbox to see), 0.5 unknown."""
+    from swescale.verifiers.harvest import changes_source
+
+    if not changes_source(cand.patch):
+        return 0.0
     verdict = cand.verdicts.get(STATIC)
     if verdict is None or verdict.infra_error or verdict.passed is None:
         return 0.5

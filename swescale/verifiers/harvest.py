@@ -33,7 +33,7 @@ from swescale.sandbox.base import Sandbox, SandboxError
 from swescale.selection.normalize import parse_patch
 from swescale.types import Candidate, Cost, Task, Verdict
 from swescale.verifiers.base import HARVEST
-from swescale.verifiers.execution import SandboxFactory, apply_candidate
+from swescale.verifiers.execution import WORK, SandboxFactory, apply_candidate
 from swescale.verifiers.regression import (
     GOOD,
     directives_for,
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _SCRIPT = re.compile(r"^(reproduce|repro|reproduction|bug|issue|check|verify)[\w.-]*\.py$", re.I)
 FILE_UNIT = "<file>"
+LOG = f"{WORK}/harvest.log"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,15 @@ class Run:
 
 def is_script(path: str) -> bool:
     return bool(_SCRIPT.match(PurePosixPath(path).name))
+
+
+def changes_source(patch_text: str) -> bool:
+    """Whether a patch changes anything besides tests and reproduction scripts: a patch
+    that only adds a ``reproduce.py`` fixes nothing."""
+    return any(
+        fp.path and not looks_like_test(fp.path) and not is_script(fp.path)
+        for fp in parse_patch(patch_text).files
+    )
 
 
 def new_file_content(patch_text: str, path: str) -> str | None:
@@ -133,8 +143,16 @@ def _run_one(sandbox: Sandbox, task: Task, test: HarvestedTest, timeout: float) 
     parse = status_parser(task)
     start = time.monotonic()
     sandbox.write_file(test.path, test.content)
-    run = sandbox.execute(f"cd {workdir} && {_command(task, test)} 2>&1", timeout=timeout)
+    # The log goes through a file: a long test file's output exceeds what a command's
+    # output keeps, and a cut log loses test outcomes.
+    run = sandbox.execute(
+        f"mkdir -p {WORK}; cd {workdir} && {_command(task, test)} > {LOG} 2>&1", timeout=timeout
+    )
     seconds = time.monotonic() - start
+    try:
+        log_text = sandbox.read_file(LOG).decode("utf-8", "replace")
+    except (FileNotFoundError, SandboxError):
+        log_text = run.output
     # Back to the candidate's state (committed below) for the next test.
     sandbox.execute(f"cd {workdir} && git reset -q --hard && git clean -qfd", timeout=120)
     if run.infra_error:
@@ -143,7 +161,7 @@ def _run_one(sandbox: Sandbox, task: Task, test: HarvestedTest, timeout: float) 
         return Run(error="timeout", seconds=seconds)
     if test.kind == "test":
         # Only this file ran: every status the parser finds belongs to it.
-        statuses = parse(run.output)
+        statuses = parse(log_text)
         if statuses:
             return Run({t: s in GOOD for t, s in statuses.items()}, seconds=seconds)
     return Run({FILE_UNIT: run.exit_code == 0}, seconds=seconds)

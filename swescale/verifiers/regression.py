@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 GOOD = ("PASSED", "XFAIL")
 DEFAULT_TEST_COMMAND = "python -m pytest -rA -p no:cacheprovider"
 LOG_FILE = "/tmp/swescale-verify/regression.log"
+IMPORTS_FILE = "/tmp/swescale-verify/test-imports.txt"
 _IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+(.*)|import\s+(.*))$")
 _RA_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)")
 
@@ -243,12 +244,16 @@ class RegressionVerifier:
             return []
 
         def work(sandbox) -> dict[str, CellResult]:
-            run = sandbox.execute(
-                f"cd {shlex.quote(sandbox.workdir)} && git grep -E "
-                "'^\\s*(from\\s+\\S+\\s+import|import)\\s' -- '*test*.py' '*/tests/*.py'",
+            # Through a file: a real suite's import lines (sympy: ~4000) exceed what a
+            # command's output keeps, and a cut listing silently loses test files.
+            sandbox.execute(
+                f"mkdir -p /tmp/swescale-verify; cd {shlex.quote(sandbox.workdir)} && git grep -E "
+                "'^\\s*(from\\s+\\S+\\s+import|import)\\s' -- '*test*.py' '*/tests/*.py' "
+                f"> {IMPORTS_FILE}",
                 timeout=120,
             )
-            return {"grep": CellResult(outcome="pass", output_tail=run.output)}
+            text = sandbox.read_file(IMPORTS_FILE).decode("utf-8", "replace")
+            return {"grep": CellResult(outcome="pass", output_tail=text)}
 
         grep = run_in_fresh_sandbox(self.make_sandbox, "", work, ["grep"])["grep"].output_tail
         imports = parse_imports(grep)

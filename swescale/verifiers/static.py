@@ -8,13 +8,14 @@ Per candidate, in one fresh sandbox of the task's instance image:
   undefined    names pyflakes reports undefined in a changed file after the patch and not
                before it (``pyflakes.messages.UndefinedName``, run here on the files read
                back from the sandbox, so the environment needs no pyflakes)
+  source       the patch changes something besides tests and reproduction scripts
 Pool signals (pure, no sandbox; ``pool_signals``):
   lines        added + removed lines; ``size_ratio`` is lines over the pool's median
   locality     the vote-weighted share of the pool touching the same files (1.0: every
                other producer edited exactly these files)
 
-score 1.0 and ``passed`` when the candidate applies, compiles, imports and adds no
-undefined name; 0.0 otherwise. The pool signals ride along in ``details`` for the
+score 1.0 and ``passed`` when the candidate changes source, applies, compiles, imports
+and adds no undefined name; 0.0 otherwise. The pool signals ride along in ``details`` for the
 selectors and never decide ``passed``.
 """
 
@@ -35,6 +36,7 @@ from swescale.selection.normalize import parse_patch
 from swescale.types import Candidate, Cost, Task, Verdict
 from swescale.verifiers.base import STATIC
 from swescale.verifiers.execution import WORK, SandboxFactory, apply_candidate
+from swescale.verifiers.harvest import changes_source
 from swescale.verifiers.regression import looks_like_test, module_names
 
 log = logging.getLogger(__name__)
@@ -255,8 +257,10 @@ class StaticVerifier:
                     verifier=self.name, score=0.5, details=details, cost=cost, infra_error=error
                 )
                 continue
+            details["changes_source"] = changes_source(cand.patch)
             ok = bool(
-                details.get("applied")
+                details["changes_source"]
+                and details.get("applied")
                 and details.get("compiles")
                 and details.get("imports")
                 and not details.get("new_undefined")
