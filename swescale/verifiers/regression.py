@@ -91,7 +91,8 @@ def related_tests(
     """Test files related to the changed source files, best first: path matches
     (``test_<module>.py``), then files importing a changed module, then files importing
     a package that holds one (``from slugkit import slugify`` for ``slugkit/core.py``:
-    packages re-export), the deepest package and the nearest directory first. Changed
+    packages re-export), the deepest package and the nearest directory first; with path
+    matches, one importing file at most joins them. Changed
     test files themselves are excluded (a candidate editing a test would otherwise grade
     itself)."""
     changed_src = [p for p in changed if p.endswith(".py") and not looks_like_test(p)]
@@ -114,7 +115,13 @@ def related_tests(
                 parts = PurePosixPath(test).parent.parts
                 near = max((_common(parts, d) for d in dirs), default=0)
                 by_package.append((-depth, -near, test))
-    return (by_path + by_import + [t for *_, t in sorted(by_package)])[:limit]
+    by_package_sorted = [t for *_, t in sorted(by_package)]
+    if by_path:
+        # The tests named after the changed modules are the ones that exercise them; a
+        # file that merely imports them (sympy's test_args imports everything) adds run
+        # time more than evidence: one such file at most.
+        return (by_path + (by_import + by_package_sorted)[:1])[:limit]
+    return (by_import + by_package_sorted)[:limit]
 
 
 def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
