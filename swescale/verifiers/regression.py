@@ -279,18 +279,19 @@ class RegressionVerifier:
                 for c in candidates
             }
         parse = status_parser(task)
-        # Real suites can be slow: when the related files do not finish on base within
-        # the timeout, keep the better half (path matches come first) and try again, so
-        # every candidate run fits the budget the base run proved.
+        # Real suites are slow and fragile: when the related files do not finish on base
+        # within the timeout, or the runner reports nothing (sympy's runner crashes when
+        # one of several files fails to import), keep the better half (path matches come
+        # first) and try again, so every candidate run fits what the base run proved.
         base_seconds = 0.0
         while True:
             command = self._command(task, files)
             base_run = self._run("", command)
             base_seconds += base_run.seconds
-            if base_run.outcome != "timeout" or len(files) == 1:
+            base = parse(base_run.output_tail) if base_run.judged else {}
+            if base or base_run.outcome == "infra" or len(files) == 1:
                 break
             files = files[: len(files) // 2]
-        base = parse(base_run.output_tail) if base_run.judged else {}
         if not base:
             why = (
                 f"base run failed ({base_run.outcome})"
