@@ -144,12 +144,11 @@ def pool_signals(candidates: Sequence[Candidate]) -> dict[str, dict[str, float]]
 
 def _checks(sandbox: Sandbox, files: list[str], modules: list[str]) -> dict[str, dict[str, str]]:
     workdir = shlex.quote(sandbox.workdir)
-    present = [f for f in files]
     sandbox.execute(f"mkdir -p {WORK}", timeout=30)
     sandbox.write_file(f"{WORK}/static_check.py", _CHECK)
     run = sandbox.execute(
         f"cd {workdir} && python {WORK}/static_check.py "
-        f"{shlex.quote(json.dumps(present))} {shlex.quote(json.dumps(modules))} 2>/dev/null "
+        f"{shlex.quote(json.dumps(files))} {shlex.quote(json.dumps(modules))} 2>/dev/null "
         f"| grep '^{_MARK}' | tail -1",
         timeout=300,
     )
