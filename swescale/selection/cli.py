@@ -147,6 +147,12 @@ def ensemble_command(
         None, "--fit-calibration", help="Fit a calibration on these labelled pools, save it here."
     ),
     abstain_below: float = typer.Option(0.0, help="Abstain (calibrated) below this P(resolved)."),
+    judge: bool = typer.Option(
+        False,
+        "--judge",
+        help="Add the model judge (the config's model) to the evidence; without it the "
+        "evidence is model-free and the selectors say so.",
+    ),
     config: str = typer.Option(None, "--config", "-c"),
     override: list[str] = typer.Option(None, "--set", help="Config override key=value."),
 ) -> None:
@@ -229,7 +235,22 @@ def ensemble_command(
     client = None
     if not no_sandbox:
         client = _engine()
+    model_verifiers = {}
+    if judge:
+        from swescale.agent.models import ModelError, build_model, close_model
+        from swescale.verifiers.judge import JudgeVerifier
+
+        try:
+            model = build_model(cfg.model)
+        except ModelError as exc:
+            raise fail(f"--judge: {exc}") from exc
+        model_verifiers["judge"] = JudgeVerifier(model, samples=cfg.verifiers.judge_samples)
+        # The judge reads every candidate; behaviour, which reads the others, stays last.
+        at = wanted.index("behaviour") if "behaviour" in wanted else len(wanted)
+        ecfg.verifiers.insert(at, "judge")
     with contextlib.ExitStack() as stack:
+        if judge:
+            stack.callback(close_model, model)
         stop = None
         if client is not None:
             from swescale.sandbox import DockerSandbox
@@ -266,7 +287,7 @@ def ensemble_command(
             env = f" ({info['environment'][:80]})" if info.get("environment") else ""
             console.print(f"{task_id}: {spent:.0f}s{env}{note}")
 
-        run_ensemble(tasks, found.pools, out_dir, sandbox_for, ecfg, stop, tick)
+        run_ensemble(tasks, found.pools, out_dir, sandbox_for, ecfg, stop, tick, model_verifiers)
     records = read_records(out_dir, [t.id for t in tasks])
     scfg = SelectionConfig(
         abstain_below=abstain_below,

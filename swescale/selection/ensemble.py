@@ -148,11 +148,15 @@ def verify_task(
     make_sandbox: Callable[[], Any] | str,
     cfg: EnsembleConfig,
     stop: threading.Event | None = None,
+    model_verifiers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the configured verifiers on one task's pool (skipping those already stored),
     writing each verifier's verdicts as it finishes. ``make_sandbox`` is a factory, or
     the reason the task has no environment (then only pool signals are computed).
+    ``model_verifiers`` (name -> verifier, e.g. a ``JudgeVerifier`` over the configured
+    model) run too, need no sandbox, and add to the same evidence.
     Returns the task's ``ensemble.json`` content."""
+    model_verifiers = model_verifiers or {}
     from swescale.verifiers.behaviour import BehaviourVerifier
     from swescale.verifiers.static import pool_only_verdicts
 
@@ -179,6 +183,8 @@ def verify_task(
         try:
             if name == BEHAVIOUR:
                 verdicts = BehaviourVerifier().verify(task, candidates)
+            elif name in model_verifiers:
+                verdicts = model_verifiers[name].verify(task, candidates)
             elif isinstance(make_sandbox, str):
                 if name != STATIC:
                     continue
@@ -190,7 +196,7 @@ def verify_task(
             log.warning("%s: verifier %s failed: %s", task.id, name, exc)
             continue
         info["errors"].pop(name, None)
-        if name not in (BEHAVIOUR,) and not isinstance(make_sandbox, str):
+        if name not in (BEHAVIOUR, *model_verifiers) and not isinstance(make_sandbox, str):
             info["seconds"][name] = round(time.monotonic() - start, 2)
         for cand in candidates:
             if cand.id in verdicts:
@@ -278,6 +284,7 @@ def run_ensemble(
     cfg: EnsembleConfig,
     stop: threading.Event | None = None,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
+    model_verifiers: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Gather evidence for every task with a pool, ``cfg.workers`` at a time. A task
     whose environment cannot be had gets pool signals only; an unexpected failure is
@@ -297,7 +304,7 @@ def run_ensemble(
             factory: Callable[[], Any] | str = (
                 "sandboxes disabled" if sandbox_for is None else sandbox_for(task)
             )
-            return verify_task(task, pools[task_id], task_dir, factory, cfg, stop)
+            return verify_task(task, pools[task_id], task_dir, factory, cfg, stop, model_verifiers)
         except Exception as exc:  # noqa: BLE001 - one instance never stops the batch
             info = {"errors": {"task": f"{type(exc).__name__}: {exc}"}}
             (task_dir / "ensemble.json").write_text(json.dumps(info, indent=1))

@@ -79,3 +79,30 @@ def test_pool_only_run_writes_predictions_reasons_and_report(tmp_path):
     assert report["no_environment"][TASK] == "sandboxes disabled"
     assert any("b.jsonl:2: not valid JSON" in p for p in report["problems"])
     assert (out / TASK / "selection.calibrated.json").exists()
+
+
+def test_a_configured_model_adds_the_judge_to_the_same_evidence(tmp_path):
+    """--judge: the config's model judges every candidate (here the scripted model, over
+    the OpenAI-shaped completion with logprobs); hybrid then cuts by model score."""
+    turns = tmp_path / "judge.json"
+    logprobs = [
+        {"token": "YES", "logprob": -0.2, "top_logprobs": [{"token": "NO", "logprob": -1.8}]}
+    ]
+    turns.write_text(json.dumps([{"content": "ANSWER: YES", "logprobs": logprobs}]))
+    a = tmp_path / "a.jsonl"
+    a.write_text(_row("sysA", _patch("one")) + "\n" + _row("sysB", _patch("two")) + "\n")
+    out = tmp_path / "out"
+    result = invoke(
+        str(a), "--dataset", "mini", "--no-sandbox", "--judge", "--out", str(out),
+        "--set", "model.kind=scripted", "--set", f"model.script={turns}", "-s", "hybrid",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    judged = json.loads((out / TASK / "verdicts" / "judge.json").read_text())
+    assert len(judged) == 2
+    assert all(v["details"]["method"] == "logprobs" for v in judged.values())
+    assert all(abs(v["score"] - 0.832) < 0.01 for v in judged.values())
+    pick = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
+    assert "by model score" in pick["swescale"]["rationale"]
+    bad = invoke(str(a), "--dataset", "mini", "--no-sandbox", "--judge", "--out", str(out),
+                 "--set", "model.kind=scripted", "--set", "model.script=")  # fmt: skip
+    assert bad.exit_code == 2 and "--judge" in bad.text
