@@ -4,7 +4,12 @@
    through the real LangGraph agent, against bare ``sandbox.execute("true")`` round trips
    in the same sandbox. Marginal cost per step (2N-step run minus N-step run), with the
    per-step record off, and on (state + blob + fsynced JSON line, as in a run) for
-   read-only steps (state reused by fingerprint) and editing steps (a snapshot each).
+   read-only steps (the snapshot finds nothing changed) and editing steps (a new state
+   each); against them a bare snapshot after an edit, so an editing step's framework
+   overhead is what it costs beyond one round trip and one snapshot. The same overhead is
+   also measured within one recorded run: its wall time minus the time spent inside the
+   sandbox's calls (recording, the blob store, the graph, the prompt), which the noise of
+   a shared machine disturbs far less than a difference between runs.
 2. Memory per in-flight trajectory: Python heap (tracemalloc) held while K trajectories
    are paused mid-run, per trajectory, against the heap one idle sandbox object holds.
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import tempfile
 import threading
@@ -78,6 +84,83 @@ def agent_run(sb: DockerSandbox, turns: list[str], record: bool, root: Path) -> 
     return elapsed
 
 
+class TimedSandbox:
+    """Forwards to a real sandbox and adds up the seconds spent inside its calls, so a
+    run's framework time is its wall time minus these, measured in the same run (the
+    machine's noise in the sandbox calls then does not land in the difference)."""
+
+    def __init__(self, sandbox: DockerSandbox) -> None:
+        self.inner = sandbox
+        self.workdir, self.base_commit = sandbox.workdir, sandbox.base_commit
+        self.seconds = 0.0
+
+    def _timed(self, name: str, *args, **kw):
+        start = time.perf_counter()
+        try:
+            return getattr(self.inner, name)(*args, **kw)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def execute(self, *a, **kw):
+        return self._timed("execute", *a, **kw)
+
+    def exec_once(self, *a, **kw):
+        return self._timed("exec_once", *a, **kw)
+
+    def read_file(self, *a, **kw):
+        return self._timed("read_file", *a, **kw)
+
+    def write_file(self, *a, **kw):
+        return self._timed("write_file", *a, **kw)
+
+    def diff(self):
+        return self._timed("diff")
+
+    def snapshot(self):
+        return self._timed("snapshot")
+
+    def restore(self, blob):
+        return self._timed("restore", blob)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def fsync_seconds(root: Path, n: int = 10) -> float:
+    """Median seconds of one fsync of a small new file here: a recorded editing step
+    makes two (its blob and its record line), for durability."""
+    samples = []
+    for i in range(n):
+        with open(root / f"fsync-{i}", "wb") as fh:
+            fh.write(b"x" * 512)
+            fh.flush()
+            start = time.perf_counter()
+            os.fsync(fh.fileno())
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def framework_seconds(sb: DockerSandbox, steps: int, root: Path) -> float:
+    """Per editing step, recorded: wall time minus time inside the sandbox's calls."""
+    timed = TimedSandbox(sb)
+    sb.execute("cd /repo && git checkout -q -- . && git clean -qfd")
+    model = ScriptedModel(editing(steps))
+    path = root / f"f{time.monotonic_ns()}.jsonl"
+    start = time.perf_counter()
+    with TrajectoryRecorder(path, make_header("bench", TASK.id)) as rec:
+        result = run_agent(
+            TASK,
+            timed,
+            model,
+            AgentConfig(step_limit=steps),
+            recorder=rec,
+            blob_store=BlobStore(root / "blobs"),
+        )
+    wall = time.perf_counter() - start
+    assert result.exit_status == "step_limit" and len(result.steps) == steps
+    return (wall - timed.seconds) / steps
+
+
 def per_step(sb: DockerSandbox, turns, steps: int, record: bool, root: Path) -> float:
     """Marginal seconds per step: the difference between a 2N-step and an N-step run, so
     fixed costs (prompt, graph start, the final diff) cancel out."""
@@ -100,7 +183,7 @@ def bench_overhead(client, image: str, steps: int, repeats: int) -> None:
         root = Path(tmp)
         agent_run(sb, read_only(3), record=True, root=root)  # warm imports and the graph
         rows: dict[str, list[float]] = {
-            k: [] for k in ("bare", "plain", "rec_read", "rec_edit", "snap")
+            k: [] for k in ("bare", "plain", "rec_read", "rec_edit", "snap", "frame")
         }
         for _ in range(repeats):  # interleaved, so machine load hits all of them alike
             rows["bare"].append(bare_round_trips(sb, steps))
@@ -108,12 +191,14 @@ def bench_overhead(client, image: str, steps: int, repeats: int) -> None:
             rows["plain"].append(per_step(sb, read_only, steps, record=False, root=root))
             rows["rec_read"].append(per_step(sb, read_only, steps, record=True, root=root))
             rows["rec_edit"].append(per_step(sb, editing, steps, record=True, root=root))
+            rows["frame"].append(framework_seconds(sb, steps, root))
+            rows.setdefault("fsync", []).append(fsync_seconds(root))
     m = {k: statistics.median(v) for k, v in rows.items()}
     b = m["bare"]
     print(f"\n1. Per step, marginal cost over {steps} extra steps, {repeats} repeats (medians)")
     for key, label in (
         ("bare", "bare sandbox round trip (execute)"),
-        ("snap", "bare sandbox.snapshot()"),
+        ("snap", "bare snapshot() after an edit"),
         ("plain", "agent step, no record"),
         ("rec_read", "agent step, recorded, read-only"),
         ("rec_edit", "agent step, recorded, editing"),
@@ -122,13 +207,29 @@ def bench_overhead(client, image: str, steps: int, repeats: int) -> None:
     print(
         f"   framework overhead per step (no record) {(m['plain'] - b) * 1e3:6.2f} ms  {(m['plain'] - b) / b:7.2f}x of a round trip"
     )
+    edit_overhead = m["rec_edit"] - b - m["snap"]
+    print(
+        f"   framework overhead per editing step     {edit_overhead * 1e3:6.2f} ms  "
+        "(recorded step minus round trip minus snapshot, across runs)"
+    )
+    print(
+        f"   one fsync of a small file (two per recorded editing step) {m['fsync'] * 1e3:6.2f} ms"
+    )
+    print(
+        f"   framework overhead per editing step     {m['frame'] * 1e3:6.2f} ms  "
+        f"{m['frame'] / b:7.2f}x of a round trip (wall minus time inside sandbox calls, same run)"
+    )
 
 
 def bare_snapshots(sb: DockerSandbox, n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
+    """Seconds of one snapshot after an edit like the editing steps' (the edit not timed)."""
+    total = 0.0
+    for i in range(n):
+        sb.execute(f"echo s{i} >> /repo/m.py")
+        start = time.perf_counter()
         sb.snapshot()
-    return (time.perf_counter() - start) / n
+        total += time.perf_counter() - start
+    return total / n
 
 
 class _Gate:

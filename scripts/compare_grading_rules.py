@@ -28,22 +28,27 @@ from swescale.swebench.recipes import import_release_modules, install_recipes
 from swescale.swebench.specs import log_parser_for
 
 
-def legacy_resolved(grading4, task, log: str) -> bool:
-    """The 4.1.0 verdict: its validity rules (markers, bad codes) and its test report."""
-    from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
-
-    bad = (
-        ">>>>> Patch Apply Failed",
-        ">>>>> Reset Failed",
-        ">>>>> Tests Errored",
-        ">>>>> Tests Timed Out",
+def legacy_resolved(release, task, log_path: Path) -> bool:
+    """The 4.1.0 verdict: its own get_logs_eval (its parsers and validity rules),
+    get_eval_tests_report and get_resolution_status on the same log file."""
+    grading4 = release["swebench.harness.grading"]
+    spec = release["swebench.harness.test_spec.test_spec"].TestSpec(
+        instance_id=task.id,
+        repo=task.repo,
+        version=task.version or "",
+        repo_script_list=[],
+        eval_script_list=[],
+        env_script_list=[],
+        arch="x86_64",
+        FAIL_TO_PASS=list(task.fail_to_pass),
+        PASS_TO_PASS=list(task.pass_to_pass),
+        language="py",
+        docker_specs={},
+        namespace=None,
     )
-    if any(code in log for code in bad) or not (
-        START_TEST_OUTPUT in log and END_TEST_OUTPUT in log
-    ):
+    status, found = grading4.get_logs_eval(spec, str(log_path))
+    if not found:
         return False
-    parse = log_parser_for(task)
-    status = parse(log.split(START_TEST_OUTPUT)[1].split(END_TEST_OUTPUT)[0]) or parse(log)
     gold = {"FAIL_TO_PASS": task.fail_to_pass, "PASS_TO_PASS": task.pass_to_pass}
     report = grading4.get_eval_tests_report(status, gold)
     return grading4.get_resolution_status(report) == "RESOLVED_FULL"
@@ -79,9 +84,9 @@ def main() -> None:
     parser.add_argument("folders", nargs="+", type=Path)
     args = parser.parse_args()
     tasks = {t.id: t for t in load_tasks(DatasetConfig(name=args.dataset))}
-    grading4 = import_release_modules(install_recipes(), ["swebench.harness.grading"])[
-        "swebench.harness.grading"
-    ]
+    release = import_release_modules(
+        install_recipes(), ["swebench.harness.grading", "swebench.harness.test_spec.test_spec"]
+    )
     logs = [p for folder in args.folders for p in sorted(folder.rglob("test_output.txt"))]
     changed: list[tuple[str, str, bool, bool, str]] = []
     total = 0
@@ -92,7 +97,7 @@ def main() -> None:
         task, log = tasks[iid], path.read_text(errors="replace")
         total += 1
         new = bool(instance_report(task, "x", log)[iid]["resolved"])
-        old = legacy_resolved(grading4, task, log)
+        old = legacy_resolved(release, task, path)
         if new != old:
             changed.append((iid, path.parent.name, old, new, reason(task, log)))
     print(f"{total} logs graded under both rule sets; {len(changed)} verdicts differ")

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-log() { printf '[setup] %s\n' "$*" >&2; }
+# Silent when everything is already in place (scripts/run.sh calls this every time).
+changed=0
+log() { changed=1; printf '[setup] %s\n' "$*" >&2; }
 
 # 1. System packages: the Docker engine (Debian's docker.io), debootstrap for base images,
 #    git, and Python's venv module.
@@ -45,7 +47,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     [ -n "$dir" ] && [ -d "$dir" ] && links+=(--find-links "$dir")
   done
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q "${links[@]}" -e ".[dev,local-model]"
+  .venv/bin/pip install -q "${links[@]}" -e ".[dev,local-model,report]"
   echo "$want" >"$stamp"
 fi
 
@@ -53,6 +55,11 @@ fi
 #    swebench 4.1.0 beside the environment (see swescale/swebench/recipes.py).
 .venv/bin/python -c 'from swescale.swebench.recipes import install_recipes; install_recipes()'
 
-# 5. The base image (found by its content tag when the recipe is unchanged).
-.venv/bin/swescale images build >/dev/null
-log "ready"
+# 5. The base image (found by its content tag when the recipe is unchanged). Quiet when
+#    there is nothing to do; its output is shown only when it fails.
+if ! out=$(.venv/bin/swescale images build 2>&1); then
+  printf '%s\n' "$out" >&2
+  log "building the base image failed"
+  exit 1
+fi
+if [ "$changed" = 1 ]; then log "ready"; fi

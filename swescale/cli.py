@@ -7,7 +7,6 @@ stays a table of contents. Imports are lazy inside the commands to keep ``--help
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 
 import typer
@@ -32,15 +31,19 @@ _COMMAND_MODULES = [
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    # The HTTP and Docker clients are chatty at INFO; their news is ours only on -v.
-    for noisy in ("httpx", "urllib3", "docker", "openai", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+def _root(
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        help="More on the terminal: -v info (HTTP request logs too), -vv debug. "
+        "Runs keep every log record in <run dir>/swescale.log whatever this says.",
+    ),
+) -> None:
+    from swescale.logs import setup_logging
+
+    setup_logging(verbose)
 
 
 def _register_all() -> None:

@@ -48,8 +48,11 @@ class RunConfig(BaseModel):
     grading: GradingConfig = Field(default_factory=GradingConfig)
 
     def digest(self) -> str:
-        """A stable hash of everything that changes results (not where they are written)."""
-        data = self.model_dump(mode="json", exclude={"run_id", "runs_dir"})
+        """A stable hash of everything that changes results (not where they are written,
+        nor where they are computed: the executor settings are left out)."""
+        data = self.model_dump(
+            mode="json", exclude={"run_id": True, "runs_dir": True, "scaling": {"executor", "ray"}}
+        )
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -110,6 +110,8 @@ class Step(BaseModel):
     tokens_out: int = 0
     seconds: float = 0.0
     logprob: float | None = None
+    # Output tokens of the turn spent on reasoning (included in tokens_out).
+    reasoning_tokens: int = 0
 
 
 class Trajectory(BaseModel):
@@ -133,11 +135,14 @@ class Cost(BaseModel):
     dollars: float = 0.0
     model_seconds: float = 0.0
     sandbox_seconds: float = 0.0
+    # The part of tokens_out a thinking model spent reasoning (not an extra charge).
+    reasoning_tokens: int = 0
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
             tokens_in=self.tokens_in + other.tokens_in,
             tokens_out=self.tokens_out + other.tokens_out,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             dollars=self.dollars + other.dollars,
             model_seconds=self.model_seconds + other.model_seconds,
             sandbox_seconds=self.sandbox_seconds + other.sandbox_seconds,

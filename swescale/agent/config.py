@@ -40,6 +40,16 @@ class ModelConfig(BaseModel):
     top_logprobs: int = 0
     # "native": OpenAI tool calls; "text": a fenced bash block per turn.
     tool_mode: Literal["native", "text"] = "text"
+    # Constrained decoding of tool calls (native tool_mode) and fixed-choice answers:
+    # "auto" constrains where the server is known to support it (llama.cpp, vLLM; detected
+    # once per endpoint), "on" also asks other servers (tool_choice="required"), "off"
+    # sends plain requests.
+    constrained: Literal["auto", "off", "on"] = "auto"
+    # Thinking models: the most reasoning tokens per turn (None: no cap). vLLM and
+    # llama-server cap it themselves; other servers are streamed and cut at the budget.
+    reasoning_budget: int | None = Field(default=None, ge=0)
+    # Send a turn's reasoning back on later turns (in reasoning_content); off by default.
+    resend_reasoning: bool = False
     # Dollars per million tokens (in, out); zero for local models, which count seconds.
     price_in: float = 0.0
     price_out: float = 0.0
@@ -55,6 +65,9 @@ class ModelConfig(BaseModel):
     n_threads: int = 0
     # vLLM: the parser that turns the model's text into OpenAI tool calls.
     tool_call_parser: str = "hermes"
+    # vLLM: the parser that splits a thinking model's reasoning from its answer
+    # (e.g. "qwen3", "deepseek_r1"); "" for models that do not think.
+    reasoning_parser: str = ""
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.9
     # Scripted model: a JSON/YAML file of planned turns, or a trajectory to replay.

@@ -31,6 +31,7 @@ from swescale.agent.snapshots import StateTracker
 from swescale.agent.tools import (
     FORMAT_ERROR_PREFIX,
     INFRA_ERROR_PREFIX,
+    REPEATED_CALL_NOTE,
     SUBMIT,
     TOOL_SCHEMAS,
     FormatError,
@@ -141,6 +142,7 @@ class _Run:
     sandbox_seconds: float = 0.0
     tokens_in: int = 0
     tokens_out: int = 0
+    reasoning_tokens: int = 0
 
 
 class _State(TypedDict, total=False):
@@ -164,6 +166,8 @@ def _model_node(state: _State, config: RunnableConfig) -> dict[str, Any]:
     if run.cfg.temperature is not None:
         kw["temperature"] = run.cfg.temperature
     tools = TOOL_SCHEMAS if run.tool_mode == "native" else None
+    if tools is None:
+        kw["bash_block"] = True  # a server that can constrain decodes one bash block
     started = time.monotonic()
     try:
         completion = run.model.complete(state["messages"], tools=tools, **kw)
@@ -175,13 +179,17 @@ def _model_node(state: _State, config: RunnableConfig) -> dict[str, Any]:
     run.model_seconds += completion.seconds or (time.monotonic() - started)
     run.tokens_in += completion.tokens_in
     run.tokens_out += completion.tokens_out
+    run.reasoning_tokens += completion.reasoning_tokens
     over_budget = run.budget is not None and not run.budget(completion)
     return {"completion": completion, "turn_started": started, "over_budget": over_budget}
 
 
-def _act(run: _Run, completion: Completion) -> tuple[list[Action], list[Observation], str]:
+def _act(
+    run: _Run, completion: Completion, previous: Step | None = None
+) -> tuple[list[Action], list[Observation], str]:
     """Run a turn's actions. Returns the actions, one observation each, and an exit
-    status decided by them ("" to go on)."""
+    status decided by them ("" to go on). An action the previous step already took gets
+    a note saying so: small models loop on one call, and the note is what breaks it."""
     try:
         actions = parse_actions(completion, run.tool_mode)
     except FormatError as exc:
@@ -207,6 +215,13 @@ def _act(run: _Run, completion: Completion) -> tuple[list[Action], list[Observat
             error = f"{INFRA_ERROR_PREFIX}{type(exc).__name__}: {exc}"
             observation, status = Observation(output="", error=error), "sandbox_error"
         run.sandbox_seconds += observation.seconds
+        repeated = previous is not None and any(
+            a.tool == action.tool and a.args == action.args for a in previous.actions
+        )
+        if repeated and action.tool != SUBMIT and not status:
+            observation = observation.model_copy(
+                update={"output": observation.output + REPEATED_CALL_NOTE}
+            )
         observations.append(observation)
         if action.tool == SUBMIT and not status:
             status = "submitted"
@@ -218,7 +233,7 @@ def _tools_node(state: _State, config: RunnableConfig) -> dict[str, Any]:
     completion = state["completion"]
     assert completion is not None
     steps = list(state["steps"])
-    actions, observations, status = _act(run, completion)
+    actions, observations, status = _act(run, completion, steps[-1] if steps else None)
     error = next((o.error for o in observations if status == "sandbox_error" and o.error), "")
     ref = None
     if run.tracker is not None:
@@ -236,6 +251,7 @@ def _tools_node(state: _State, config: RunnableConfig) -> dict[str, Any]:
         tokens_out=completion.tokens_out,
         seconds=time.monotonic() - state["turn_started"],
         logprob=completion.total_logprob,
+        reasoning_tokens=completion.reasoning_tokens,
     )
     if run.recorder is not None:
         run.recorder.write_step(step)
@@ -355,6 +371,7 @@ def run_agent(
     totals = Cost(
         tokens_in=run.tokens_in,
         tokens_out=run.tokens_out,
+        reasoning_tokens=run.reasoning_tokens,
         dollars=dollars,
         model_seconds=run.model_seconds,
         sandbox_seconds=run.sandbox_seconds,
@@ -367,6 +384,7 @@ def run_agent(
                 "steps": len(all_steps),
                 "tokens_in": sum(s.tokens_in for s in all_steps),
                 "tokens_out": sum(s.tokens_out for s in all_steps),
+                "reasoning_tokens": sum(s.reasoning_tokens for s in all_steps),
                 "seconds": sum(s.seconds for s in all_steps),
                 "this_run": totals.model_dump(),
                 "error": error,

@@ -11,14 +11,19 @@ as observations with ``error`` set; only the sandbox itself failing ends a traje
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
+import jsonschema
+
 from swescale.agent.config import AgentConfig
-from swescale.agent.models.base import Completion
+from swescale.agent.models.base import Completion, parse_tool_call
 from swescale.agent.models.condense import shorten
+from swescale.agent.models.constrained import calls_from_json_reply
 from swescale.sandbox.base import PathRefused, Sandbox
 from swescale.types import Action, Observation
 
@@ -27,6 +32,11 @@ SUBMIT = "submit"
 FORMAT_ERROR_PREFIX = "format_error: "
 # Marks observations where the sandbox failed (the session died, the engine erred).
 INFRA_ERROR_PREFIX = "sandbox_error: "
+# Appended to the output of a call identical to one of the previous turn.
+REPEATED_CALL_NOTE = (
+    "\n[You made this same call in your previous turn; repeating it will not help. "
+    "Take a different action.]"
+)
 _FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.S)
 _SHELL_LANGS = {"bash", "sh", "shell", "console"}
 
@@ -102,6 +112,25 @@ TOOL_SCHEMAS: list[dict[str, Any]] = [
 TOOL_NAMES = {schema["function"]["name"] for schema in TOOL_SCHEMAS}
 
 
+@cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    schema = next(
+        s["function"]["parameters"] for s in TOOL_SCHEMAS if s["function"]["name"] == name
+    )
+    return jsonschema.Draft202012Validator({**schema, "additionalProperties": False})
+
+
+def argument_problems(name: str, arguments: dict[str, Any]) -> list[str]:
+    """Why ``arguments`` do not fit tool ``name``'s JSON schema (empty when they do)."""
+    if name not in TOOL_NAMES:
+        return [f"unknown tool {name!r}"]
+    problems = []
+    for error in sorted(_validator(name).iter_errors(arguments), key=lambda e: list(e.path)):
+        where = ".".join(str(p) for p in error.path)
+        problems.append(f"{where}: {error.message}" if where else error.message)
+    return problems
+
+
 # ------------------------------------------------------------------------ parsing turns
 def parse_text_action(text: str) -> Action:
     """The one shell block of a text-mode turn, as a bash or submit action."""
@@ -141,6 +170,11 @@ def parse_actions(completion: Completion, tool_mode: str) -> list[Action]:
     try:
         return [parse_text_action(completion.text)]
     except FormatError as exc:
+        written = calls_from_json_reply(completion.text.strip()) if tool_mode == "native" else None
+        if written:
+            # A tool call written as the JSON object {"name", "arguments"} in the text.
+            call = parse_tool_call("call_text", written[0]["name"], written[0]["arguments"])
+            return [Action(tool=call["name"], args=call["arguments"], call_id=call["id"])]
         if tool_mode == "native":
             raise FormatError(
                 "Your reply called no tool. Call exactly one of the tools "
@@ -155,6 +189,9 @@ def call_problem(call: dict[str, Any]) -> str | None:
         return f"tool call {call.get('name')!r}: {call['parse_error']}"
     if call.get("name") not in TOOL_NAMES:
         return f"unknown tool {call.get('name')!r}; available: {', '.join(sorted(TOOL_NAMES))}"
+    problems = argument_problems(call["name"], dict(call.get("arguments") or {}))
+    if problems:
+        return f"tool call {call['name']!r}: " + "; ".join(problems[:3])
     return None
 
 
@@ -274,7 +311,7 @@ def tool_str_replace(sandbox: Sandbox, args: dict[str, Any], cfg: AgentConfig) -
     count = text.count(old)
     if count == 0:
         raise ToolInputError(
-            f"old_str was not found in {path}; nothing was changed. Check whitespace and indentation (view the file first)."
+            f"old_str was not found in {path}; nothing was changed. {why_not_found(text, old)}"
         )
     if count > 1:
         lines = [text[: m.start()].count("\n") + 1 for m in re.finditer(re.escape(old), text)]
@@ -291,6 +328,43 @@ def tool_str_replace(sandbox: Sandbox, args: dict[str, Any], cfg: AgentConfig) -
     return Observation(
         output=f"Edited {path}. Lines {lo}-{hi} now read:\n" + _numbered(lines[lo - 1 : hi], lo),
         exit_code=0,
+    )
+
+
+def _lines_text(lines: list[str], first: int, last: int) -> str:
+    return _numbered(lines[first - 1 : last], first)
+
+
+def why_not_found(text: str, old: str, max_chars: int = 600) -> str:
+    """Why ``old`` is not in ``text``, briefly, and the text the model probably meant:
+    literal backslash-n where the file has line breaks, a difference in whitespace only,
+    or the most similar lines (difflib ratio)."""
+    if "\\n" in old and old.replace("\\n", "\n") in text:
+        return "Your old_str holds the two characters \\n where the file has line breaks; send real newlines."
+    lines = text.splitlines()
+    wanted = [line for line in old.splitlines() if line.strip()] or [old]
+    size = len(wanted)
+    squash = [" ".join(w.split()) for w in wanted]
+    best, best_ratio = 0, 0.0
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2("\n".join(squash))
+    for start in range(max(len(lines) - size + 1, 1)):
+        window = [" ".join(line.split()) for line in lines[start : start + size]]
+        if window == squash:
+            shown = _lines_text(lines, start + 1, start + size)
+            return (
+                f"Lines {start + 1}-{start + size} match it except for whitespace "
+                f"(indentation, spaces or tabs); copy them exactly:\n{shown[:max_chars]}"
+            )
+        matcher.set_seq1("\n".join(window))
+        if matcher.real_quick_ratio() > best_ratio and matcher.ratio() > best_ratio:
+            best, best_ratio = start, matcher.ratio()
+    if best_ratio < 0.5 or not lines:
+        return "Nothing in the file resembles it; view the file and copy the exact text."
+    shown = _lines_text(lines, best + 1, min(best + size, len(lines)))
+    return (
+        f"The most similar text (lines {best + 1}-{min(best + size, len(lines))}, "
+        f"{best_ratio:.0%} alike) is:\n{shown[:max_chars]}"
     )
 
 

@@ -1,15 +1,18 @@
-"""Run reports: a terminal summary and a plain HTML page for a run directory."""
+"""Run reports: a terminal summary, and a static site in the run directory
+(``<run>/report/index.html``) to drill from the overview into tasks, candidates and
+trajectories."""
 
-from swescale.report.render import print_summary, render_html, svg_plot, write_html
+from swescale.report.render import print_summary
+from swescale.report.site import SiteResult, build_site, write_redirect
 from swescale.report.summary import RunSummary, TaskSummary, load_run, pass_at_k
 
 __all__ = [
     "RunSummary",
+    "SiteResult",
     "TaskSummary",
+    "build_site",
     "load_run",
     "pass_at_k",
     "print_summary",
-    "render_html",
-    "svg_plot",
-    "write_html",
+    "write_redirect",
 ]

@@ -11,12 +11,16 @@ def register(app: typer.Typer) -> None:
     @app.command("report")
     def report_command(
         run_dir: Path = typer.Argument(..., help="A run directory (runs/<run_id>)."),
-        html: bool = typer.Option(True, "--html/--no-html", help="Write RUN_DIR/report.html."),
+        site: bool = typer.Option(
+            True, "--site/--no-site", "--html/--no-html", help="Write RUN_DIR/report/."
+        ),
+        out: Path = typer.Option(None, "--out", help="Write the site here instead."),
     ) -> None:
-        """Summarize a run: per task trajectories, candidates, the pick, resolved, cost."""
+        """Summarize a run in the terminal and write its report site: an overview, a page
+        per task (the candidate pool and the selection), per candidate and per trajectory."""
         from rich.console import Console
 
-        from swescale.report import load_run, print_summary, write_html
+        from swescale.report import load_run, print_summary
 
         console = Console()
         try:
@@ -25,5 +29,24 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
         print_summary(summary, console)
-        if html:
-            console.print(f"report: {write_html(summary, Path(run_dir) / 'report.html')}")
+        if site:
+            console.print(f"report: {write_report(run_dir, out)}")
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> str:
+    """Build the site (and the run's report.html pointing at it); returns what to print:
+    the index path, or one line saying why there is no report. Never raises: a report is
+    the last step of a command whose results are already on disk."""
+    import logging
+
+    from swescale.report.site import build_site, write_redirect
+
+    try:
+        result = build_site(run_dir, out)
+        if out is None:
+            write_redirect(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the run's results stand without a report
+        logging.getLogger(__name__).warning("the report could not be built", exc_info=True)
+        return f"not written ({type(exc).__name__}: {exc})"
+    note = "" if result.plots else " (no plots: pip install 'swescale[report]')"
+    return f"{result.index}{note}"

@@ -1,10 +1,9 @@
-"""A run summary as a rich table in the terminal and as a plain HTML page with a small
-inline SVG plot (pass@k against the number of samples, with the selector's resolve rate)."""
+"""A run summary in the terminal: a compact task table (long runs summarized with a
+count), one headline, failures stated once with where the detail is, and the selector
+comparison. The report site (``swescale.report.site``) has everything else."""
 
 from __future__ import annotations
 
-import html
-from pathlib import Path
 from typing import Any
 
 from swescale.report.summary import RunSummary, TaskSummary
@@ -27,44 +26,6 @@ def _cost_text(cost: dict[str, Any]) -> str:
     )
 
 
-def _exits(task: TaskSummary) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(task.exit_statuses.items())) or "-"
-
-
-def task_rows(summary: RunSummary) -> list[list[str]]:
-    rows = []
-    for t in summary.tasks:
-        rows.append(
-            [
-                t.task_id,
-                t.status + (f" ({t.reason[:60]})" if t.reason else ""),
-                f"{t.finished}/{t.trajectories}",
-                _exits(t),
-                str(t.candidates),
-                t.selected or "-",
-                _yes_no(t.resolved),
-                "-"
-                if t.resolving_trajectories is None
-                else f"{t.resolving_trajectories}/{t.finished}",
-                _cost_text(t.cost),
-            ]
-        )
-    return rows
-
-
-HEADERS = [
-    "task",
-    "status",
-    "trajectories",
-    "exit statuses",
-    "candidates",
-    "selected",
-    "resolved",
-    "resolving trajs",
-    "cost",
-]
-
-
 def headline(summary: RunSummary) -> str:
     done = sum(1 for t in summary.tasks if t.status == "done")
     parts = [f"{done}/{len(summary.tasks)} tasks done"]
@@ -85,14 +46,33 @@ def headline(summary: RunSummary) -> str:
         parts.append(f"{total} trajectories ({detail})")
     parts.append(_cost_text(summary.totals))
     parts.append(f"wall {summary.wall_seconds:.0f}s")
-    if summary.failures:
-        parts.append(f"{len(summary.failures)} failure record(s)")
     return " · ".join(parts)
 
 
-def print_summary(summary: RunSummary, console: Any = None) -> None:
-    """A compact table (fits 80 columns for short task ids), the headline, failures, and
-    the selection comparison when there is one."""
+# Task rows the terminal table shows before it summarizes the rest with a count.
+MAX_TASK_ROWS = 20
+# Failure reasons the terminal shows before it points at failures.jsonl for the rest.
+MAX_FAILURE_LINES = 3
+
+
+def _interesting_first(tasks: list[TaskSummary]) -> list[TaskSummary]:
+    """Failed and unresolved tasks first (what a reader looks for), then the rest; each
+    group in run order."""
+
+    def weight(t: TaskSummary) -> int:
+        if t.status == "failed":
+            return 0
+        if t.resolved is False:
+            return 1
+        return 2
+
+    return sorted(tasks, key=weight)
+
+
+def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_TASK_ROWS) -> None:
+    """A compact table (fits 80 columns for short task ids; beyond ``max_rows`` tasks the
+    failed and unresolved ones are shown and the rest counted), the headline, failures
+    once with the path to their detail, and the selection comparison when there is one."""
     from rich.console import Console
     from rich.table import Table
 
@@ -109,7 +89,10 @@ def print_summary(summary: RunSummary, console: Any = None) -> None:
         ("tokens", "right"),
     ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for t in summary.tasks:
+    tasks = summary.tasks
+    shown = tasks if len(tasks) <= max_rows else _interesting_first(tasks)[:max_rows]
+    order = {id(t): i for i, t in enumerate(tasks)}
+    for t in sorted(shown, key=lambda t: order[id(t)]):
         tokens = int(t.cost.get("tokens_in", 0) or 0) + int(t.cost.get("tokens_out", 0) or 0)
         table.add_row(
             t.task_id,
@@ -121,15 +104,23 @@ def print_summary(summary: RunSummary, console: Any = None) -> None:
             "-" if t.resolving_trajectories is None else f"{t.resolving_trajectories}/{t.finished}",
             f"{tokens:,}",
         )
+    if len(shown) < len(tasks):
+        table.caption = f"… and {len(tasks) - len(shown)} more tasks (all in the report)"
     console.print(table)
     console.print(headline(summary))
-    for t in summary.tasks:
-        if t.reason:
-            console.print(f"[red]{t.task_id}[/red]: {t.reason[:400]}")
-    comparison = comparison_rows(summary.comparison)
+    failed = [t for t in tasks if t.status == "failed"]
+    if failed:
+        where = summary.run_dir / "failures.jsonl"
+        console.print(f"[red]{len(failed)} task(s) failed[/red]; every reason is in {where}")
+        for t in failed[:MAX_FAILURE_LINES]:
+            reason = (t.reason.splitlines() or [""])[0]
+            console.print(f"  {t.task_id}: {reason[:160]}", highlight=False)
+        if len(failed) > MAX_FAILURE_LINES:
+            console.print(f"  … and {len(failed) - MAX_FAILURE_LINES} more")
+    comparison = comparison_rows(summary.comparison) if _labelled(summary.comparison) else []
     if comparison:
         # The terminal gets the columns that answer "which selector picks right";
-        # report.html has them all.
+        # the report has them all.
         keep = [i for i, name in enumerate(comparison[0]) if name in CONSOLE_COMPARISON] or list(
             range(len(comparison[0]))
         )
@@ -139,6 +130,14 @@ def print_summary(summary: RunSummary, console: Any = None) -> None:
         for row in comparison[1:]:
             ctable.add_row(*[str(row[i]) for i in keep])
         console.print(ctable)
+
+
+def _labelled(comparison: Any) -> bool:
+    """Whether a selector comparison has any labelled task (else it is a table of dashes,
+    not worth a terminal screen)."""
+    if isinstance(comparison, list):
+        return any(isinstance(r, dict) and (r.get("labelled") or 0) for r in comparison)
+    return comparison is not None
 
 
 CONSOLE_COMPARISON = (
@@ -187,119 +186,3 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "-"
     return str(value)
-
-
-# ------------------------------------------------------------------------------- HTML
-
-
-def svg_plot(
-    points: list[tuple[int, float]], selected: float | None, width: int = 420, height: int = 240
-) -> str:
-    """pass@k by number of samples as a polyline, the selector's resolve rate as a dashed
-    line; axes 0..100%. Plain SVG, no scripts."""
-    if not points:
-        return "<p>No graded candidates: run with scaling.grade=all on a labelled dataset for this plot.</p>"
-    left, bottom, top, right = 48, 32, 16, 16
-    plot_w, plot_h = width - left - right, height - top - bottom
-    max_k = max(k for k, _ in points)
-
-    def x(k: float) -> float:
-        return left + (plot_w * (k - 1) / (max_k - 1) if max_k > 1 else plot_w / 2)
-
-    def y(v: float) -> float:
-        return top + plot_h * (1 - v)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        'aria-label="resolve rate versus number of samples">',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#333"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>',
-    ]
-    for frac in (0.0, 0.5, 1.0):
-        parts.append(
-            f'<text x="{left - 6}" y="{y(frac) + 4:.1f}" font-size="11" text-anchor="end">{frac:.0%}</text>'
-        )
-    for k, _ in points:
-        parts.append(
-            f'<text x="{x(k):.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle">{k}</text>'
-        )
-    parts.append(
-        f'<text x="{left + plot_w / 2}" y="{height - 2}" font-size="11" text-anchor="middle">samples per task (k)</text>'
-    )
-    line = " ".join(f"{x(k):.1f},{y(v):.1f}" for k, v in points)
-    parts.append(f'<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="2"/>')
-    for k, v in points:
-        parts.append(
-            f'<circle cx="{x(k):.1f}" cy="{y(v):.1f}" r="3" fill="#1f77b4"><title>pass@{k} = {v:.2f}</title></circle>'
-        )
-    if selected is not None:
-        parts.append(
-            f'<line x1="{left}" y1="{y(selected):.1f}" x2="{left + plot_w}" y2="{y(selected):.1f}" '
-            'stroke="#d62728" stroke-dasharray="5,4"><title>selected patch resolve rate</title></line>'
-        )
-    parts.append(
-        f'<text x="{left + 6}" y="{top + 12}" font-size="11" fill="#1f77b4">pass@k (any sample resolves)</text>'
-    )
-    if selected is not None:
-        parts.append(
-            f'<text x="{left + 6}" y="{top + 26}" font-size="11" fill="#d62728">selected: {selected:.0%}</text>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def render_html(summary: RunSummary) -> str:
-    """The whole report page as one string (no external files, no scripts)."""
-    esc = html.escape
-    sections = [
-        f"<h1>swescale run {esc(summary.run_id)}</h1>",
-        f"<p>{esc(headline(summary))}</p>",
-        "<h2>Tasks</h2>",
-        _table(HEADERS, task_rows(summary)),
-        "<h2>Resolve rate versus number of samples</h2>",
-        svg_plot(summary.pass_at(), summary.resolve_rate),
-    ]
-    comparison = comparison_rows(summary.comparison)
-    if comparison:
-        sections += [
-            "<h2>Selection comparison</h2>",
-            _table([str(h) for h in comparison[0]], comparison[1:]),
-        ]
-    if summary.by_kind:
-        rows = [[kind, _cost_text(cost)] for kind, cost in sorted(summary.by_kind.items())]
-        sections += ["<h2>Spending by kind</h2>", _table(["kind", "cost"], rows)]
-    if summary.failures:
-        rows = [
-            [str(f.get("task_id", "")), str(f.get("stage", "")), str(f.get("reason", ""))[:300]]
-            for f in summary.failures
-        ]
-        sections += ["<h2>Failures</h2>", _table(["task", "stage", "reason"], rows)]
-    meta = [[k, str(v)] for k, v in sorted(summary.versions.items())]
-    meta.insert(0, ["config digest", summary.config_digest])
-    sections += ["<h2>Versions</h2>", _table(["", ""], meta)]
-    style = (
-        "body{font-family:sans-serif;margin:2em;max-width:1200px}"
-        "table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}"
-        "th{background:#f4f4f4}"
-    )
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>swescale run {esc(summary.run_id)}</title><style>{style}</style></head><body>\n"
-        + "\n".join(sections)
-        + "\n</body></html>\n"
-    )
-
-
-def write_html(summary: RunSummary, path: str | Path) -> Path:
-    target = Path(path)
-    target.write_text(render_html(summary), encoding="utf-8")
-    return target

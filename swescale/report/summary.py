@@ -146,8 +146,9 @@ def _task_summary(
     return summary
 
 
-def load_run(run_dir: str | Path) -> RunSummary:
-    """Summarize a run directory (finished, running or killed)."""
+def load_run(run_dir: str | Path, comparison: bool = True) -> RunSummary:
+    """Summarize a run directory (finished, running or killed); ``comparison=False``
+    skips the selector comparison (the report site computes its own)."""
     root = Path(run_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a run directory")
@@ -171,6 +172,7 @@ def load_run(run_dir: str | Path) -> RunSummary:
         if (
             child.is_dir()
             and child.name not in by_dir
+            and child.name != "report"  # the report site, not a task
             and ((child / "trajectories").exists() or (child / "result.json").exists())
         ):
             by_dir[child.name] = (child, {})
@@ -178,7 +180,7 @@ def load_run(run_dir: str | Path) -> RunSummary:
     for _name, (folder, state) in sorted(by_dir.items()):
         task = _task_summary(folder, state, ledger_tasks.get(state.get("task_id", ""), {}))
         summary.tasks.append(task)
-    summary.comparison = _comparison(root)
+    summary.comparison = _comparison(root) if comparison else None
     return summary
 
 

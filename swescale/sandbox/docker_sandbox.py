@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
+from swescale.sandbox import state
 from swescale.sandbox.base import ImageNotFound, PathRefused, SandboxError
 from swescale.sandbox.config import SandboxConfig
 from swescale.sandbox.engine import ENGINE_ERRORS, LABEL, owner_labels
 from swescale.sandbox.shell import ShellSession
-from swescale.sandbox.stream import CappedOutput, FrameReader, raw_socket
+from swescale.sandbox.stream import CappedOutput, FrameReader, RawOutput, raw_socket
 from swescale.types import ExecResult, StateRef
 
 if TYPE_CHECKING:
@@ -32,24 +33,6 @@ if TYPE_CHECKING:
     from docker.models.containers import Container
 
 log = logging.getLogger(__name__)
-
-# Files that are never part of a patch: bytecode and tool caches that running code leaves.
-JUNK_PATHSPECS = [
-    ":(exclude,glob)**/__pycache__/**",
-    ":(exclude,glob)**/*.pyc",
-    ":(exclude,glob)**/*.pyo",
-    ":(exclude,glob)**/.pytest_cache/**",
-    ":(exclude,glob)**/*.egg-info/**",
-]
-
-# The state of the work tree as a binary diff against the base commit, new files included,
-# computed through a throwaway index so the agent's own `git add`s are left alone.
-_STATE_DIFF = (
-    "set -e; idx=$(mktemp); trap 'rm -f \"$idx\"' EXIT; "
-    'if [ -f .git/index ]; then cp .git/index "$idx"; fi; '
-    'GIT_INDEX_FILE="$idx" command git add -A -- . {junk} >/dev/null 2>&1; '
-    'GIT_INDEX_FILE="$idx" command git -c core.quotepath=off diff --cached --binary --no-color --no-ext-diff {base}'
-)
 
 # Undo, inside a subshell, what a model's commands may have done to the session that would
 # mislead our own git and file commands.
@@ -59,7 +42,9 @@ _CLEAN_SUBSHELL = (
     "GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_NAMESPACE GIT_CEILING_DIRECTORIES;"
 )
 
-_STATE_FILE = "/tmp/.swescale-state.patch"
+# The state's bytes come back through the session up to this size; a larger state is
+# written to a file and copied out as an archive instead.
+_STATE_LIMIT = 64 << 20
 _SNAP_FILE = "/tmp/.swescale-snapshot.patch"
 
 
@@ -79,6 +64,9 @@ class DockerSandbox:
         self._session: ShellSession | None = None
         self._closed = False
         self._oom_seen = 0
+        # The last state read, per base commit: a snapshot whose step changed nothing
+        # reuses it (the container says UNCHANGED instead of sending the bytes again).
+        self._last_state: tuple[str, StateRef, bytes] | None = None
 
     # ---------------------------------------------------------------- lifecycle
     @classmethod
@@ -106,7 +94,11 @@ class DockerSandbox:
         """Start the shell session and learn the base commit (HEAD of the repository)."""
         if start_session:
             self._session = ShellSession(
-                self.container, self.workdir, self.cfg.env, self.cfg.output_limit
+                self.container,
+                self.workdir,
+                self.cfg.env,
+                self.cfg.output_limit,
+                prelude=state.FUNCTIONS,
             )
         if base_commit is not None:
             self.base_commit = base_commit
@@ -126,6 +118,10 @@ class DockerSandbox:
             self.container.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            # 409: someone else (an interrupt handler, the reaper) is removing it already.
+            if exc.status_code != 409:
+                log.warning("could not remove container %s: %s", self.container.short_id, exc)
         except Exception as exc:  # noqa: BLE001 - closing must not mask the caller's error
             log.warning("could not remove container %s: %s", self.container.short_id, exc)
 
@@ -279,22 +275,6 @@ class DockerSandbox:
             raise SandboxError(f"writing {real} failed")
 
     # ---------------------------------------------------------------- repository state
-    def _state_diff(self) -> bytes:
-        if not self.base_commit:
-            raise SandboxError(f"no git repository with a base commit at {self.workdir}")
-        junk = " ".join(shlex.quote(p) for p in JUNK_PATHSPECS)
-        command = _STATE_DIFF.format(junk=junk, base=self.base_commit)
-        # Through the session the diff goes to a file and comes back as an archive: two
-        # cheap calls instead of spawning an exec process (the slow part of `docker exec`).
-        result = self._quick(
-            f"cd {shlex.quote(self.workdir)} && {command} > {_SNAP_FILE}", timeout=300
-        )
-        if not result.ok:
-            raise SandboxError(
-                f"reading the repository state failed in {self.workdir}: {result.output[-500:]}"
-            )
-        return self._get_bytes(_SNAP_FILE)
-
     def _get_bytes(self, real: str) -> bytes:
         try:
             stream, _ = self.container.get_archive(real)
@@ -308,29 +288,125 @@ class DockerSandbox:
             assert handle is not None
             return handle.read()
 
+    def _state_call(
+        self, args: tuple[str, ...], limit: int, upload: tuple[bytes, str] | None = None
+    ) -> tuple[int | None, RawOutput]:
+        """Call the state function in the session: ``(exit code, output)``, the exit code
+        None when there is no usable session (callers then use a fresh exec)."""
+        out = RawOutput(limit)
+        if self._session is None:
+            return None, out
+        with self._lock:
+            for attempt in range(2):
+                out = RawOutput(limit)
+                try:
+                    result = self._session.run(
+                        state.call(*args), timeout=300, out=out, upload=upload
+                    )
+                    if result.exit_code == state.MISSING and attempt == 0:
+                        # The model unset the function, or the shell was replaced.
+                        self._session.define(state.FUNCTIONS)
+                        continue
+                except (SandboxError, *ENGINE_ERRORS) as exc:
+                    log.debug("state call through the session failed: %s", exc)
+                    return None, out
+                break
+        if result.infra_error or result.timed_out or out.truncated:
+            return None, out
+        return result.exit_code, out
+
+    def _state_blob(self) -> bytes:
+        """The state's bytes: through the session (one round trip; nothing but a stat walk
+        when nothing changed), else a fresh exec and an archive copy."""
+        if not self.base_commit:
+            raise SandboxError(f"no git repository with a base commit at {self.workdir}")
+        last = self._last_state
+        if last is not None and last[0] != self.base_commit:
+            last = None
+        self._last_state = None  # kept again only once this read is known to be complete
+        force = "0" if last else "1"
+        code, out = self._state_call(
+            ("snapshot", self.workdir, self.base_commit, force), _STATE_LIMIT
+        )
+        if code == 0:
+            try:
+                blob = state.parse_snapshot(bytes(out.data))
+            except ValueError as exc:
+                log.debug("state through the session: %s", exc)
+            else:
+                if blob is None and last is not None:
+                    self._last_state = last
+                    return last[2]
+                if blob is not None:
+                    self._last_state = (self.base_commit, _ref(blob), blob)
+                    return blob
+        elif code is not None:
+            log.debug("state through the session failed (exit %s): %s", code, out.text()[-300:])
+        # No session, a failure in it (a model's PATH without git, say), or a state too
+        # large for it: a fresh exec that shares nothing with the session, the bytes
+        # copied out as an archive.
+        command = state.standalone("snapshot", self.workdir, self.base_commit, "1")
+        made = self.exec_once(f"{command} > {_SNAP_FILE}", timeout=300)
+        if not made.ok:
+            raise SandboxError(
+                f"reading the repository state failed in {self.workdir}: {made.output[-500:]}"
+            )
+        try:
+            blob = state.parse_snapshot(self._get_bytes(_SNAP_FILE))
+        except ValueError as exc:
+            raise SandboxError(f"reading the repository state failed: {exc}") from exc
+        if blob is None:
+            raise SandboxError("the state function said UNCHANGED to a forced snapshot")
+        self._last_state = (self.base_commit, _ref(blob), blob)
+        return blob
+
     def diff(self) -> str:
         """The patch against the base commit (new and binary files included, junk excluded)."""
-        return self._state_diff().decode("utf-8", errors="replace")
+        return self._state_blob().decode("utf-8", errors="replace")
 
     def snapshot(self) -> tuple[StateRef, bytes]:
-        blob = self._state_diff()
-        return StateRef(sha256=hashlib.sha256(blob).hexdigest(), size=len(blob)), blob
+        """The state as ``(StateRef, bytes)``: a binary diff against the base commit, named
+        by its sha256. See :mod:`swescale.sandbox.state` for what it holds and why a
+        snapshot after a small change costs about one stat walk of the work tree."""
+        blob = self._state_blob()
+        last = self._last_state
+        if last is not None and last[2] is blob:
+            return last[1], blob
+        return _ref(blob), blob
 
     def restore(self, blob: bytes) -> None:
         """Apply a snapshot onto this sandbox's base commit: one ``git apply``, so the cost
-        depends on the size of the change, not on how many steps produced it."""
+        depends on the size of the change, not on how many steps produced it. The bytes
+        go through the session as they are (no archive, no encoding)."""
         if not blob:
             return
-        self._put_bytes(_STATE_FILE, blob)
-        applied = self._quick(
-            f"cd {shlex.quote(self.workdir)} && command git apply --binary --whitespace=nowarn"
-            f" {_STATE_FILE} && rm -f {_STATE_FILE}",
-            timeout=300,
+        if not self.base_commit:
+            raise SandboxError(f"no git repository with a base commit at {self.workdir}")
+        self._last_state = None
+        path = f"{state.STATE_PREFIX}{self.base_commit}.restore"
+        if self._session is not None:
+            # Wrapped in a here-document that a shell would skip as data, should one ever
+            # parse it; `git apply` skips lines outside the patch.
+            end = f"{self._session.token}-END".encode()
+            wrapped = b": <<'" + end + b"'\n" + blob + b"\n" + end + b"\n"
+            args = ("restore", self.workdir, self.base_commit, path)
+            code, out = self._state_call(args, self.cfg.output_limit, upload=(wrapped, path))
+            if code == 0:
+                return
+            if code == state.APPLY_FAILED:
+                raise SandboxError(f"restoring the repository state failed: {out.text()[-500:]}")
+        self._put_bytes(path, blob)
+        applied = self.exec_once(
+            state.standalone("restore", self.workdir, self.base_commit, path), timeout=300
         )
         if not applied.ok:
             raise SandboxError(
                 f"restoring the repository state failed: {applied.output.strip()[-500:]}"
             )
+
+
+def _ref(blob: bytes) -> StateRef:
+    return StateRef(sha256=hashlib.sha256(blob).hexdigest(), size=len(blob))
 
 
 def start_container(

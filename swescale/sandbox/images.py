@@ -284,15 +284,69 @@ def build_layer(
         changes += [f"LABEL {LABEL}=1", 'CMD ["sleep", "infinity"]']
         if workdir:
             changes.append(f"WORKDIR {workdir}")
-        container.commit(repository=repo, tag=label, changes=changes)
+        has_repo = workdir is not None and _is_git_work_tree(container, workdir)
+        if has_repo:
+            layer = container.commit(changes=changes)
+        else:
+            container.commit(repository=repo, tag=label, changes=changes)
     finally:
         container.remove(force=True)
+    if has_repo:
+        assert workdir is not None
+        _commit_refreshed_index(client, layer.id, repo, label, workdir, changes, log_path, tag)
     if cache:
         cache.touch(tag)
         removed = cache.enforce(client, keep={tag, base})
         if removed:
             log.info("image cache over its limit: removed %s", ", ".join(removed))
     return tag
+
+
+def _is_git_work_tree(container, workdir: str) -> bool:
+    probe = container.exec_run(["test", "-f", f"{workdir}/.git/index"])
+    return probe.exit_code == 0
+
+
+def _commit_refreshed_index(
+    client: docker.DockerClient,
+    layer: str,
+    repo: str,
+    label: str,
+    workdir: str,
+    changes: list[str],
+    log_path: Path,
+    tag: str,
+) -> None:
+    """Commit ``layer`` as ``repo:label`` with one more layer: the git index refreshed from
+    a container in which the repository's files already sit in a lower layer.
+
+    Why: git tells an unchanged file by the stat data its index recorded. Files written
+    in a build container get a new inode and ctime when the layer is stored, so an index
+    written in the same layer never matches, and the first ``git status``, ``git diff`` or
+    snapshot in every sandbox rereads every file (seconds on a large repository). Lower
+    layers keep their inodes and ctimes in every container of the image on this host, so
+    an index refreshed over them stays valid there.
+    """
+    container = client.containers.run(
+        layer,
+        command=["sleep", "infinity"],
+        detach=True,
+        labels={**owner_labels(), f"{LABEL}.build": tag},
+        network_mode="none",
+    )
+    try:
+        _exec_logged(
+            container,
+            "git update-index -q --refresh >/dev/null || true",
+            {},
+            workdir,
+            600,
+            log_path,
+            tag,
+        )
+        container.commit(repository=repo, tag=label, changes=changes)
+    finally:
+        container.remove(force=True)
 
 
 def _exec_logged(

@@ -9,9 +9,12 @@ How a command is framed, so that no command text can break the framing:
     IFS= read -r -d '' __swx_cmd <<'SENTINEL'   # the command text, literally
     ...command...
     SENTINEL
-    { eval "$__swx_cmd"; } </dev/null 2>&1; printf '\\nSENTINEL %d %s\\n' $? "$PWD"
+    { eval "$__swx_cmd"; } </dev/null 2>&1; { builtin printf '\\nSENTINEL %d %s\\n' $? "$PWD"; } 2>/dev/null
 An unclosed quote or a syntax error becomes an ``eval`` error (exit 2), not a hung parser;
-``</dev/null`` keeps commands from eating the session's own input.
+``</dev/null`` keeps commands from eating the session's own input; ``builtin printf``
+frames even when a command defined a function named ``printf``, and is not traced under
+a model's ``set -x``. (The first line is left as it is: after a syntax error in ``eval``
+bash may not take a ``{`` that starts the next line as a reserved word.)
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import contextlib
 import logging
 import re
 import secrets
+import shlex
 import time
 from typing import TYPE_CHECKING
 
 from swescale.sandbox.base import SandboxError
-from swescale.sandbox.stream import CappedOutput, FrameReader, raw_socket
+from swescale.sandbox.config import BASE_PATH as _BASE_PATH
+from swescale.sandbox.stream import CappedOutput, FrameReader, RawOutput, raw_socket
 from swescale.types import ExecResult
 
 if TYPE_CHECKING:
@@ -42,18 +47,30 @@ for pass in 1 2; do for c in $(cat /proc/{pid}/task/*/children 2>/dev/null); do 
 
 
 class ShellSession:
-    """One long-lived bash in a container. Not thread-safe: one caller at a time."""
+    """One long-lived bash in a container. Not thread-safe: one caller at a time.
+
+    ``prelude``: shell code run at the start of every shell (the first and any restarted
+    one), e.g. function definitions that internal commands call by a short name instead
+    of sending their text each time (bash reads a command's text a byte at a time).
+    """
 
     def __init__(
-        self, container: Container, workdir: str, env: dict[str, str], output_limit: int
+        self,
+        container: Container,
+        workdir: str,
+        env: dict[str, str],
+        output_limit: int,
+        prelude: str = "",
     ) -> None:
         self.container = container
         self.api = container.client.api
         self.env = env
         self.output_limit = output_limit
+        self.prelude = prelude
         self.cwd = workdir
         self.token = "__SWX_" + secrets.token_hex(8)
         self._sentinel = re.compile(re.escape(self.token).encode() + rb" (-?\d+) ([^\n]*)\n")
+        self._ready = re.compile(re.escape(self.token).encode() + rb"-(READY|NOTREADY)\n")
         self.pid: int | None = None
         self._start()
 
@@ -71,15 +88,41 @@ class ShellSession:
         self._exec_socket = self.api.exec_start(exec_id, socket=True)
         self.sock = raw_socket(self._exec_socket)
         self.reader = FrameReader(self.sock)
+        # The shell's own messages (traces of `set -x`, `set -v` echoes, its errors) join
+        # the command output in one stream: two streams would interleave in any order.
+        self._send(b"exec 2>&1\n")
         hello = self._run_framed("echo $$", timeout=30.0, kill_on_timeout=False)
         if hello.exit_code != 0 or not hello.output.strip().isdigit():
             raise SandboxError(f"shell session did not start: {hello.output[-500:]!r}")
         self.pid = int(hello.output.strip())
+        if self.prelude:
+            self.define(self.prelude)
 
-    def run(self, command: str, timeout: float) -> ExecResult:
+    def define(self, code: str) -> None:
+        """Run ``code`` (definitions) in the session's shell itself, not in a subshell."""
+        done = self._run_framed(code, timeout=30.0, kill_on_timeout=True)
+        if done.exit_code != 0:
+            raise SandboxError(f"the session's prelude failed: {done.output[-500:]!r}")
+
+    def run(
+        self,
+        command: str,
+        timeout: float,
+        *,
+        out: CappedOutput | RawOutput | None = None,
+        upload: tuple[bytes, str] | None = None,
+    ) -> ExecResult:
         """Run ``command`` in the session. On timeout the command's processes are killed and
-        the session stays usable; if the shell itself is stuck or gone it is restarted."""
-        result = self._run_framed(command, timeout=timeout, kill_on_timeout=True)
+        the session stays usable; if the shell itself is stuck or gone it is restarted.
+
+        ``out``: where the output goes (default: capped to ``output_limit`` and returned
+        as text). With a :class:`RawOutput` the bytes stay exact and ``output`` is empty.
+        ``upload``: ``(payload, path)``, written to ``path`` in the container before the
+        command runs, in large reads (not through bash's byte-at-a-time parser); the
+        command sees ``$__swx_up`` = 0 when the file was written."""
+        result = self._run_framed(
+            command, timeout=timeout, kill_on_timeout=True, out=out, upload=upload
+        )
         if result.infra_error and "session ended" in result.infra_error:
             # `exit`, `exec`, `set -e` + failure, or a killed shell: start a new one where
             # the old one was. Variables set in the old shell are gone; say so.
@@ -105,30 +148,86 @@ class ShellSession:
         except OSError as exc:
             raise SandboxError(f"shell session lost: {exc}") from exc
 
-    def _run_framed(self, command: str, timeout: float, kill_on_timeout: bool) -> ExecResult:
+    def _upload_line(self, size: int, path: str) -> str:
+        """A line that opens ``path``, says READY, and then lets ``head`` read exactly
+        ``size`` bytes of the shell's own input into it. READY comes only once the file is
+        open and ``head`` exists, so the payload is never sent to a shell that would parse
+        it as commands; NOTREADY says the upload did not happen."""
+        t = self.token
+        return (
+            f"( PATH={_BASE_PATH}; \\exec 3>{shlex.quote(path)} || \\exit 1; "
+            "\\command -v head >/dev/null || \\exit 1; "
+            f"builtin printf '%s\\n' '{t}-READY'; \\exec head -c {size} >&3 ); __swx_up=$?; "
+            f"[ $__swx_up = 0 ] || builtin printf '%s\\n' '{t}-NOTREADY'\n"
+        )
+
+    def _await_ready(self, out: CappedOutput | RawOutput, deadline: float) -> bool | None:
+        """True on READY, False on NOTREADY, None if neither came before ``deadline``."""
+        window = bytearray()
+        while True:
+            chunk = self.reader.read(deadline)
+            if not chunk:
+                out.add(bytes(window))
+                return None
+            window += chunk
+            match = self._ready.search(window)
+            if match:
+                out.add(bytes(window[: match.start()]))
+                # Nothing else can follow READY until the payload is sent.
+                return match.group(1) == b"READY"
+
+    def _run_framed(
+        self,
+        command: str,
+        timeout: float,
+        kill_on_timeout: bool,
+        out: CappedOutput | RawOutput | None = None,
+        upload: tuple[bytes, str] | None = None,
+    ) -> ExecResult:
         token = self.token
         if f"\n{token}" in f"\n{command}":
             raise SandboxError("command contains the session sentinel")
-        script = (
-            f"IFS= read -r -d '' __swx_cmd <<'{token}'\n{command}\n{token}\n"
-            f'{{ eval "$__swx_cmd"; }} </dev/null 2>&1; printf \'\\n{token} %d %s\\n\' $? "$PWD"\n'
+        head = f"IFS= read -r -d '' __swx_cmd <<'{token}'\n{command}\n{token}\n"
+        tail = (
+            f'{{ eval "$__swx_cmd"; }} </dev/null 2>&1; '
+            f"{{ builtin printf '\\n{token} %d %s\\n' $? \"$PWD\"; }} 2>/dev/null\n"
         )
+        out = out if out is not None else CappedOutput(self.output_limit)
         start = time.monotonic()
+        deadline = start + timeout
         try:
-            self._send(script.encode("utf-8", errors="surrogateescape"))
+            if upload is None:
+                self._send((head + tail).encode("utf-8", errors="surrogateescape"))
+            else:
+                payload, path = upload
+                line = self._upload_line(len(payload), path)
+                self._send((head + line).encode("utf-8", errors="surrogateescape"))
+                ready = self._await_ready(out, deadline)
+                if ready is None:
+                    self._kill_shell()
+                    return ExecResult(
+                        output=out.text() if isinstance(out, CappedOutput) else "",
+                        exit_code=None,
+                        seconds=time.monotonic() - start,
+                        timed_out=True,
+                        infra_error="session ended (no answer to an upload)",
+                    )
+                self._send((payload if ready else b"") + tail.encode())
         except SandboxError as exc:
             return ExecResult(output="", exit_code=None, infra_error=f"session ended: {exc}")
-        out = CappedOutput(self.output_limit)
         window = bytearray()  # bytes not yet known to be output rather than the sentinel
         keep = len(token) + 4096
-        deadline = start + timeout
         timed_out = False
+
+        def text() -> str:
+            return out.text() if isinstance(out, CappedOutput) else ""
+
         while True:
             chunk = self.reader.read(deadline)
             if chunk is None:
                 out.add(bytes(window))
                 return ExecResult(
-                    output=out.text(),
+                    output=text(),
                     exit_code=self._shell_exit_code(),
                     seconds=time.monotonic() - start,
                     timed_out=timed_out,
@@ -148,7 +247,7 @@ class ShellSession:
                     # command; it is output too.
                     out.add(bytes(window[match.end() :]))
                     return ExecResult(
-                        output=out.text(),
+                        output=text(),
                         exit_code=code,
                         seconds=time.monotonic() - start,
                         timed_out=timed_out,
@@ -166,7 +265,7 @@ class ShellSession:
                 out.add(bytes(window))
                 self._kill_shell()
                 return ExecResult(
-                    output=out.text(),
+                    output=text(),
                     exit_code=None,
                     seconds=time.monotonic() - start,
                     timed_out=True,

@@ -50,6 +50,29 @@ class CappedOutput:
         )
 
 
+class RawOutput:
+    """Keeps a stream's bytes exactly, up to ``limit``; past it, counts and drops them and
+    says so (``truncated``), so a caller can take another way instead of using a cut copy."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.limit - len(self.data)
+        if room > 0:
+            self.data += data[:room]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.data)
+
+    def text(self) -> str:
+        return bytes(self.data).decode("utf-8", errors="replace")
+
+
 class FrameReader:
     """Demultiplexes ``docker exec`` frames (8-byte header: stream id, size) from a socket.
 

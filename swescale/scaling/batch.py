@@ -79,6 +79,7 @@ def versions() -> dict[str, str]:
         "docker",
         "llama_cpp_python",
         "vllm",
+        "ray",
     ):
         try:
             found[name] = version(name)
@@ -126,6 +127,7 @@ class BatchRunner:
         self._verifiers = verifiers
         self._task_verifiers: dict[str, list[Any]] = {}
         self._verifier_lock = threading.Lock()
+        self._notes_seen: set[str] = set()
         self._selector = selector
 
     # -- collaborators ------------------------------------------------------------------
@@ -162,7 +164,14 @@ class BatchRunner:
                     run_id=self.rundir.run_id,
                 )
                 for note in notes:
-                    log.warning("%s: %s", task.id, note)
+                    # A note (e.g. "judge: no shared model") is usually the same for every
+                    # task: said once on the terminal, every time in the log file (the
+                    # lock is held here).
+                    if note not in self._notes_seen:
+                        self._notes_seen.add(note)
+                        log.warning("verifier unavailable: %s (first seen on %s)", note, task.id)
+                    else:
+                        log.info("%s: %s", task.id, note)
                 self._task_verifiers[task.id] = built
             return self._task_verifiers[task.id]
 
@@ -298,7 +307,8 @@ class BatchRunner:
             return {"task_id": task.id, "status": "interrupted"}
         except Exception as exc:  # noqa: BLE001 - one task failing never stops the batch
             reason = f"{type(exc).__name__}: {exc}"
-            log.warning("task %s failed at %s: %s", task.id, stage, reason)
+            # Recorded in failures.jsonl and stated once in the summary at the end.
+            log.info("task %s failed at %s: %s", task.id, stage, reason, exc_info=True)
             self.rundir.record_failure(task.id, stage, reason)
             self.rundir.set_task_state(task.id, status="failed", stage=stage, reason=reason)
             self.progress.task_finished(task.id, "failed")
@@ -357,7 +367,14 @@ class BatchRunner:
             grades: dict[str, Any] = {}
             for cand in to_grade:
                 cand.resolved, report = grade(
-                    self.client, task, cand.patch, image, self.cfg, self.ledger, self.rundir.run_id
+                    self.client,
+                    task,
+                    cand.patch,
+                    image,
+                    self.cfg,
+                    self.ledger,
+                    self.rundir.run_id,
+                    log_path=self.rundir.task_dir(task.id) / "grades" / f"{cand.id}.log",
                 )
                 grades[cand.id] = report
             resolved = chosen.resolved if chosen is not None else False

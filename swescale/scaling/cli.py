@@ -26,9 +26,11 @@ def _run(
     from swescale.agent.models.base import ModelError
     from swescale.agent.models.servers import ServerError
     from swescale.config import ConfigError, load_config
+    from swescale.logs import LOG_FILE, log_to_file, suppressed_note
     from swescale.sandbox.base import SandboxError
+    from swescale.scaling.cluster.executor import ClusterError
     from swescale.scaling.launcher import launch
-    from swescale.scaling.rundir import RunDirError, default_run_id
+    from swescale.scaling.rundir import RunDirError, default_run_id, safe_name
 
     console = Console(stderr=False)
     try:
@@ -38,35 +40,37 @@ def _run(
         raise typer.Exit(2) from exc
     run_id = run_id or cfg.run_id or default_run_id(config, cfg)
     cfg = cfg.model_copy(update={"run_id": run_id})
-    console.print(f"run [bold]{run_id}[/bold] -> {Path(cfg.runs_dir) / run_id}")
-    try:
-        result = launch(cfg, run_id=run_id, force=force, console=console, live=live)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/yellow]: rerun the same command to resume")
-        raise typer.Exit(130) from None
-    except (RunDirError, SandboxError, ValueError) as exc:
-        console.print(f"[red]cannot run:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    except (ServerError, ModelError) as exc:
-        console.print(f"[red]the model is not available:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    run_dir = result.run_dir.root
-    from swescale.report import load_run, print_summary, write_html
+    run_path = Path(cfg.runs_dir) / safe_name(run_id)
+    console.print(f"run [bold]{run_id}[/bold] -> {run_path}")
+    with log_to_file(run_path / LOG_FILE) as log_path:
+        try:
+            result = launch(cfg, run_id=run_id, force=force, console=console, live=live)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]: rerun the same command to resume")
+            raise typer.Exit(130) from None
+        except (RunDirError, SandboxError, ClusterError, ValueError) as exc:
+            console.print(f"[red]cannot run:[/red] {exc} (log: {log_path})")
+            raise typer.Exit(2) from exc
+        except (ServerError, ModelError) as exc:
+            console.print(f"[red]the model is not available:[/red] {exc} (log: {log_path})")
+            raise typer.Exit(2) from exc
+        run_dir = result.run_dir.root
+        from swescale.report import load_run, print_summary
+        from swescale.report.cli import write_report
 
-    summary = load_run(run_dir)
-    print_summary(summary, console)
-    if report:
-        html = write_html(summary, run_dir / "report.html")
-        console.print(f"report: {html}")
-    console.print(f"run directory: {run_dir}")
-    console.print(f"predictions: {run_dir / 'predictions.jsonl'}")
+        print_summary(load_run(run_dir), console)
+        where = write_report(run_dir) if report else "not written (--no-report)"
+    console.print(f"report: {where}", highlight=False)
+    console.print(
+        f"predictions: {run_dir / 'predictions.jsonl'} · log: {log_path}", highlight=False
+    )
+    note = suppressed_note()
+    if note:
+        console.print(f"[dim]{note}[/dim]", highlight=False)
     if result.interrupted:
         console.print("[yellow]stopped early[/yellow]: rerun the same command to finish")
         raise typer.Exit(130)
     if result.failed:
-        console.print(
-            f"[red]{len(result.failed)} task(s) failed[/red]: see {run_dir / 'failures.jsonl'}"
-        )
         raise typer.Exit(1)
 
 
@@ -86,7 +90,7 @@ def register(app: typer.Typer) -> None:
             False, "--force", help="Continue a run directory made with another config."
         ),
         report: bool = typer.Option(
-            True, "--report/--no-report", help="Write report.html at the end."
+            True, "--report/--no-report", help="Write the report site (RUN_DIR/report/) at the end."
         ),
         live: bool = typer.Option(True, "--live/--no-live", help="Live progress display."),
     ) -> None:
@@ -111,7 +115,7 @@ def register(app: typer.Typer) -> None:
         """The full loop on a slice of the mini benchmark with the tiny local model.
 
         Trajectories in Docker sandboxes, candidates, verifiers, selection, grading;
-        prints a summary and writes the run directory and report.html."""
+        prints a summary and writes the run directory and its report site."""
         if tasks < 1 or trajectories < 1:
             raise typer.BadParameter("--tasks and --trajectories must be at least 1")
         demo_overrides = [

@@ -288,6 +288,16 @@ def _run_in_sandbox(
     cfg = env.cfg
     path = env.rundir.trajectory_path(spec.task_id, spec.traj_id)
     blobs = BlobStore(env.rundir.blobs_dir(spec.task_id))
+    inner_model = env.model_for(state.task, spec)
+    model = MeteredModel(
+        inner_model,
+        ledger=env.ledger,
+        task_id=spec.task_id,
+        slots=env.request_slots,
+        stop=env.stop,
+        model_name=cfg.model.name,
+        on_completion=lambda cost: env.progress.spent(spec.task_id, cost),
+    )
     resume_steps: list[Any] | None = None
     parent: tuple[str, int] | None = None
     status = RAN
@@ -323,20 +333,13 @@ def _run_in_sandbox(
                 resume_steps = list(parent_rec.steps[: k + 1])
         header = _header(env, spec, image, parent, feedback)
         header["feedback_text"] = feedback
+        # How the model's actions are constrained (detected once per endpoint).
+        header["decoding"] = getattr(inner_model, "decoding", None)
     # The agent asks step i with seed + i, so a resumed or branched trajectory asks for
     # step i exactly as the original did.
     agent_cfg = cfg.agent.model_copy(update={"seed": spec.seed})
     if spec.temperature is not None:
         agent_cfg = agent_cfg.model_copy(update={"temperature": spec.temperature})
-    model = MeteredModel(
-        env.model_for(state.task, spec),
-        ledger=env.ledger,
-        task_id=spec.task_id,
-        slots=env.request_slots,
-        stop=env.stop,
-        model_name=cfg.model.name,
-        on_completion=lambda cost: env.progress.spent(spec.task_id, cost),
-    )
     opened_at = time.monotonic()
     raw = env.open_sandbox(state.task, image, spec.traj_id)
     metered = MeteredSandbox(

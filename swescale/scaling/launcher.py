@@ -53,16 +53,20 @@ def launch(
     console: Any = None,
     live: bool = True,
 ) -> BatchResult:
-    """Run (or resume) the batch ``cfg`` describes in ``cfg.runs_dir/run_id``."""
-    from swescale.sandbox import docker_client
+    """Run (or resume) the batch ``cfg`` describes in ``cfg.runs_dir/run_id``, in this
+    process or on a Ray cluster (``scaling.executor``)."""
     from swescale.swebench.datasets import load_tasks
 
     rundir = RunDir.open(cfg.runs_dir, run_id, cfg, force=force)
-    client = docker_client()
-    reaped = reap_run_containers(client, rundir.run_id)
-    if reaped:
-        log.info("removed %d container(s) left by an earlier session of this run", len(reaped))
-        rundir.update_run_json(lambda r: r.setdefault("reaped", []).extend(reaped))
+    client = None
+    if cfg.scaling.executor == "local":
+        from swescale.sandbox import docker_client
+
+        client = docker_client()
+        reaped = reap_run_containers(client, rundir.run_id)
+        if reaped:
+            log.info("removed %d container(s) left by an earlier session of this run", len(reaped))
+            rundir.update_run_json(lambda r: r.setdefault("reaped", []).extend(reaped))
     tasks = load_tasks(cfg.dataset)
     if not tasks:
         raise ValueError(f"dataset {cfg.dataset.name!r} with these filters has no tasks")
@@ -73,13 +77,20 @@ def launch(
         if live
         else NullProgress()
     )
-    with run_model(cfg) as model:
+    shown = progress if isinstance(progress, LiveProgress) else contextlib.nullcontext()
+    with run_model(cfg) as model, shown:
+        if cfg.scaling.executor == "ray":
+            from swescale.scaling.cluster import run_on_ray
+
+            # A model server started here serves every node (model.endpoints, when set,
+            # name servers the nodes reach themselves).
+            endpoints = list(getattr(model, "endpoints", None) or cfg.model.endpoints)
+            return run_on_ray(cfg, rundir, tasks, progress=progress, endpoints=endpoints)
         runner = BatchRunner(cfg, rundir, model=model, client=client, progress=progress)
-        with progress if isinstance(progress, LiveProgress) else contextlib.nullcontext():
-            try:
-                result = runner.run(tasks)
-            finally:
-                reap_run_containers(client, rundir.run_id)
+        try:
+            result = runner.run(tasks)
+        finally:
+            reap_run_containers(client, rundir.run_id)
     return result
 
 

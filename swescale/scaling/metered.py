@@ -66,6 +66,7 @@ class MeteredModel:
         cost = Cost(
             tokens_in=int(getattr(completion, "tokens_in", 0) or 0),
             tokens_out=int(getattr(completion, "tokens_out", 0) or 0),
+            reasoning_tokens=int(getattr(completion, "reasoning_tokens", 0) or 0),
             model_seconds=seconds,
         )
         self.ledger.charge(self.task_id, cost, self.kind, model=self.model_name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from swescale.config import RunConfig
@@ -178,9 +179,11 @@ def grade(
     cfg: RunConfig,
     ledger: BudgetLedger,
     run_id: str = "",
+    log_path: Path | None = None,
 ) -> tuple[bool | None, dict[str, Any]]:
     """Grade one patch with the task's own tests: (resolved, report). Never raises: an
-    infrastructure failure gives (None, report with "error")."""
+    infrastructure failure gives (None, report with "error"). With ``log_path`` the test
+    output is kept there and the report names it (``log_path``)."""
     from swescale.swebench.run import grade_patch
 
     labels = {"run": run_id} if run_id else None
@@ -189,6 +192,13 @@ def grade(
     except Exception as exc:  # noqa: BLE001 - grading is a record, never a crash
         return None, {"error": f"{type(exc).__name__}: {exc}"}
     data = result.model_dump(mode="json", exclude={"log"})
+    if log_path is not None and result.log:
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(result.log, encoding="utf-8", errors="replace")
+            data["log_path"] = str(log_path)
+        except OSError as exc:  # the verdict stands without its log
+            data["log_error"] = f"{type(exc).__name__}: {exc}"
     ledger.charge(task.id, Cost(sandbox_seconds=float(result.seconds or 0.0)), "grading")
     # A patch that does not apply, or hangs the tests, does not resolve the task; an
     # engine or environment failure says nothing about it.

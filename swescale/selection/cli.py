@@ -98,11 +98,16 @@ def select_command(
         console.print(
             f"[yellow]{len(unknown)} foreign ids not in this run: {unknown[:10]}[/yellow]"
         )
-    for problem in problems[:20]:
+    for problem in problems[:5]:
         console.print(f"[yellow]skipped: {problem}[/yellow]")
+    if len(problems) > 5:
+        console.print(f"[yellow]… and {len(problems) - 5} more skipped records[/yellow]")
     console.print(
         f"wrote selection.<selector>.json per task and predictions.<selector>.jsonl in {run}"
     )
+    from swescale.report.cli import write_report
+
+    console.print(f"report: {write_report(run)}", highlight=False)
 
 
 def ensemble_command(

@@ -72,8 +72,10 @@ def write_selection(task_dir: Path, selection: Selection, name: str | None = Non
     return path
 
 
-def read_task_record(task_dir: Path) -> TaskRecord:
-    """Candidates with their verdicts and labels attached, the run's selection, costs."""
+def read_task_record(task_dir: Path, trajectories: bool = True) -> TaskRecord:
+    """Candidates with their verdicts and labels attached, the run's selection, costs.
+    ``trajectories=False`` skips reading the trajectory files (ids and cost stay empty),
+    for a caller that reads them itself."""
     task_dir = Path(task_dir)
     record = TaskRecord(task_id=task_dir.name, path=task_dir, candidates=[])
     cand_file = task_dir / CANDIDATES
@@ -116,7 +118,8 @@ def read_task_record(task_dir: Path) -> TaskRecord:
             record.task = Task.model_validate_json(task_file.read_text())
         except ValidationError as exc:
             record.problems.append(f"{task_file}: {exc.errors()[0]['msg']}")
-    _read_trajectory_costs(record)
+    if trajectories:
+        _read_trajectory_costs(record)
     return record
 
 

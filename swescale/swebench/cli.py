@@ -48,7 +48,7 @@ def _dataset(
 
 
 @contextlib.contextmanager
-def stop_on_signals(client, run_label: str) -> Iterator[threading.Event]:
+def stop_on_signals(client) -> Iterator[threading.Event]:
     """Ctrl-C or SIGTERM (a CI job's timeout): stop starting work, remove this process's
     containers of the run at once (runs in flight end within seconds), and let the
     command write the summary of what finished. A second Ctrl-C exits immediately."""
@@ -62,7 +62,8 @@ def stop_on_signals(client, run_label: str) -> Iterator[threading.Event]:
         stop.set()
         name = signal.Signals(signum).name
         typer.echo(f"\n{name}: stopping; removing containers, then writing the summary", err=True)
-        remove_owned(client, run_label)
+        # Every container of this process: grading runs, and image builds in flight.
+        remove_owned(client)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -71,7 +72,7 @@ def stop_on_signals(client, run_label: str) -> Iterator[threading.Event]:
         for sig, old in previous.items():
             signal.signal(sig, old)
         if stop.is_set():
-            remove_owned(client, run_label)
+            remove_owned(client)
 
 
 def _engine():
@@ -130,6 +131,8 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn,
         )
 
+        from swescale.logs import LOG_FILE, log_to_file
+        from swescale.report.evaluations import report_evaluation, swescale_dir
         from swescale.swebench.datasets import DatasetError
         from swescale.swebench.evaluate import evaluate, summarize_names
 
@@ -155,7 +158,7 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn(),
             TextColumn("{task.description}"),
         )
-        with Progress(*columns, transient=False) as bar, stop_on_signals(client, run) as stop:
+        with Progress(*columns, transient=False) as bar, stop_on_signals(client) as stop:
             job = bar.add_task("", total=None)
 
             def tick(model: str, instance_id: str, result) -> None:
@@ -163,9 +166,17 @@ def register(app: typer.Typer) -> None:
                 bar.update(job, advance=1, description=f"{instance_id}: {what}")
 
             try:
-                outcome = evaluate(
-                    predictions, data, grading, cfg.images, run, client, progress=tick, stop=stop
-                )
+                with log_to_file(swescale_dir(grading.eval_dir, run) / LOG_FILE):
+                    outcome = evaluate(
+                        predictions,
+                        data,
+                        grading,
+                        cfg.images,
+                        run,
+                        client,
+                        progress=tick,
+                        stop=stop,
+                    )
             except DatasetError as exc:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(2) from exc
@@ -203,6 +214,7 @@ def register(app: typer.Typer) -> None:
                     f"  needs network: {summarize_names(report['needs_network_ids'], 5)}"
                     " (tests that call outside hosts; graded offline)"
                 )
+        typer.echo(f"per instance: {report_evaluation(predictions, grading.eval_dir, outcome)}")
         if outcome.interrupted:
             typer.echo("interrupted: rerun the same command to grade the rest", err=True)
             raise typer.Exit(130)
@@ -268,7 +280,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"       {problem[:400]}")
 
         log_dir = Path(eval_dir or grading.eval_dir) / RUN_VALIDATION_LOG_DIR / run_id
-        with stop_on_signals(client, "validate") as stop:
+        with stop_on_signals(client) as stop:
             results = validate(
                 grader,
                 tasks,

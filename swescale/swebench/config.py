@@ -58,6 +58,10 @@ class GradingConfig(BaseModel):
     build_timeout: float = 3600.0
     # Memory for grading containers; the sandbox default is small for big test suites.
     memory: str = "4g"
+    # CPUs for a grading container: 0 is no limit, as the official containers have; a
+    # spec's own ``nano_cpus`` (pylint: 2) wins. Tests that count CPUs from the cgroup
+    # quota skip with fewer (pylint's multiprocessing tests need 2).
+    cpus: float = 0.0
     # Debian suites we can base environments on, and the Python each ships.
     python_by_suite: dict[str, str] = Field(
         default_factory=lambda: {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}

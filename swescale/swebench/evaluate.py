@@ -58,8 +58,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Progress = Callable[[str, str, GradeResult], None]
 # Signatures of a test run that needed the internet (names that did not resolve,
-# connections refused or timed out towards outside hosts).
+# connections refused or timed out towards outside hosts, a dependency the offline
+# reinstall could not fetch).
 NETWORK_SIGNS = (
+    "No matching distribution found for",
     "Temporary failure in name resolution",
     "Name or service not known",
     "Could not resolve host",
@@ -205,7 +207,12 @@ def store_result(
     if result.status == "error":
         report_path.unlink(missing_ok=True)
     else:
-        report_path.write_text(json.dumps(result.report, indent=4))
+        report = json.loads(json.dumps(result.report))
+        entry = report.get(pred.instance_id)
+        if entry is not None and result.python and result.python != result.python_wanted:
+            # Beside the official keys: the tests ran on another interpreter.
+            entry["python"] = {"ran": result.python, "spec": result.python_wanted}
+        report_path.write_text(json.dumps(report, indent=4))
     return summary
 
 
@@ -414,9 +421,8 @@ def _extra_keys(
         if result.get("status") == "error":
             by_kind.setdefault(str(result.get("error_kind") or "infra"), []).append(iid)
             reasons[iid] = str(result.get("error") or "")
-        for note in result.get("notes", []):
-            if note.startswith("Python ") and "instead of" in note:
-                other_python[iid] = note
+        if result.get("python") and result.get("python") != result.get("python_wanted"):
+            other_python[iid] = f"Python {result['python']} instead of {result['python_wanted']}"
         folder = instance_dir(grading.eval_dir, run_id, pool[iid])
         with contextlib.suppress(OSError):
             if needs_network(result, (folder / LOG_TEST_OUTPUT).read_text(errors="replace")):

@@ -102,6 +102,9 @@ class GradeResult(BaseModel):
     notes: list[str] = Field(default_factory=list)
     # How the eval script differs from the official one (local images, safety).
     adaptations: list[str] = Field(default_factory=list)
+    # The interpreter the tests ran on and the one the spec asks for (local builds).
+    python: str | None = None
+    python_wanted: str | None = None
 
     @property
     def verdict(self) -> bool | None:

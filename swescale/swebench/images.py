@@ -82,6 +82,14 @@ SETUP_SCRIPT = "/root/setup_repo.sh"
 # As the official images do: the setup's changes to tracked files are committed on top
 # of the base commit, so a candidate's diff holds only its own changes.
 COMMIT_SETUP = "git add -u && git commit --allow-empty -q -m 'SWE-bench setup'"
+# Packages a spec leaves unpinned whose newest release drops what older test suites use,
+# capped for instances created before that release: (name, release date, cap, why).
+# pytest 8.0 stopped calling nose-style ``setup``/``teardown`` methods, which the tests of
+# pydicom 1.x-2.x (and others) rely on; their FAIL_TO_PASS/PASS_TO_PASS lists were made
+# with pytest 7.
+ERA_CAPS: tuple[tuple[str, str, str, str], ...] = (
+    ("pytest", "2024-01-27", "pytest<8", "pytest 8 no longer runs nose-style setup methods"),
+)
 # conda-only names of environment.yml files, as their PyPI distribution, or None where
 # nothing on PyPI is the same thing (C libraries, compilers, GUI toolkits the wheels of
 # their users bundle or the tests skip without).
@@ -200,7 +208,9 @@ def env_recipe(
             raise ImageError(f"{task.id}: reading {plan.conda_packages} needs the repository")
         commit = task.environment_setup_commit or task.base_commit
         if plan.conda_packages == "requirements.txt":
-            text = requirements_at(repos, task, commit)
+            lines, capped = apply_era_caps(requirements_at(repos, task, commit).split("\n"), task)
+            notes += [f"unpinned {why}" for why in dict.fromkeys(capped)]
+            text = "\n".join(lines)
             files.append(("/root/requirements.txt", text.encode()))
             commands.append(f"{VENV}/bin/python -m pip install -r /root/requirements.txt")
         else:
@@ -211,17 +221,35 @@ def env_recipe(
                     "environment.yml packages with no PyPI equivalent skipped: "
                     + ", ".join(skipped)
                 )
+    requirements, capped = apply_era_caps(requirements, task)
+    pip_packages, capped_pip = apply_era_caps(list(plan.pip_packages), task)
+    for why in dict.fromkeys([*capped, *capped_pip]):
+        notes.append(f"unpinned {why}")
     if requirements:
         commands.append(
             f"{VENV}/bin/python -m pip install " + " ".join(_quote(r) for r in requirements)
         )
-    if plan.pip_packages:
+    if pip_packages:
         commands.append(
-            f"{VENV}/bin/python -m pip install " + " ".join(_quote(p) for p in plan.pip_packages)
+            f"{VENV}/bin/python -m pip install " + " ".join(_quote(p) for p in pip_packages)
         )
     label = _slug(f"{task.repo.replace('/', '__')}-{plan.version}")
     tag = content_tag("swescale/env", label, base_tag, commands, files)
     return Recipe(base_tag, tag, tuple(commands), tuple(files), tuple(notes), plan.suite)
+
+
+def apply_era_caps(requirements: list[str], task: Task) -> tuple[list[str], list[str]]:
+    """(requirements, reasons): unpinned names in ``ERA_CAPS`` capped when the task was
+    created before the release that broke them (pure)."""
+    created = str(task.extra.get("created_at") or "")[:10]
+    out, why = [], []
+    for requirement in requirements:
+        for name, date, cap, reason in ERA_CAPS:
+            if requirement.strip().lower() == name and created and created < date:
+                requirement = cap
+                why.append(f"{name} capped as {cap!r}: {reason}")
+        out.append(requirement)
+    return out, why
 
 
 def setup_script(task: Task, grading: GradingConfig, build_requires: list[str] = ()) -> str:

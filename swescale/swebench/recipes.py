@@ -9,8 +9,9 @@ the eval script generator — are those of swebench 4.1.0, the last release that
 
 Both releases are called ``swebench`` and cannot be installed side by side, so 4.1.0 is
 installed (``pip install --no-deps --target``) into a directory of its own and imported
-under isolation: its modules see each other, and ``import swebench`` everywhere else keeps
-meaning 5.x. Only the recipe modules are loaded, never 4.1.0's harness or grading.
+under another name (``ALIAS``), its own ``import swebench...`` statements redirected
+there: its modules see each other, and ``import swebench`` everywhere else (in any
+thread, at any time) keeps meaning 5.x. Only the recipe modules are loaded.
 
 ``recipes()`` installs on first use (one ``pip`` call, needs the package index) unless
 ``SWESCALE_RECIPES_DIR`` or the default directory already holds it; ``scripts/setup.sh``
@@ -19,7 +20,11 @@ installs it ahead of time.
 
 from __future__ import annotations
 
+import builtins
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import logging
 import os
 import subprocess
@@ -134,27 +139,69 @@ def recipes() -> Recipes:
         return _loaded
 
 
+# The 4.x modules live under this name, never under ``swebench``: their own
+# ``import swebench...`` statements are redirected here, so nothing the rest of the
+# process imports (and no other thread) ever sees them, and ``sys.modules['swebench']``
+# is never touched.
+ALIAS = "_swebench_recipes"
+_finder_lock = threading.Lock()
+
+
+def _redirected_import(name, globals=None, locals=None, fromlist=(), level=0):
+    if level == 0 and (name == "swebench" or name.startswith("swebench.")):
+        name = ALIAS + name[len("swebench") :]
+    return builtins.__import__(name, globals, locals, fromlist, level)
+
+
+_BUILTINS = {**builtins.__dict__, "__import__": _redirected_import}
+
+
+class _ReleaseLoader(importlib.machinery.SourceFileLoader):
+    """Runs a module of the installed release with imports of ``swebench`` redirected."""
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__builtins__ = _BUILTINS
+        super().exec_module(module)
+
+
+class _ReleaseFinder(importlib.abc.MetaPathFinder):
+    """Finds ``_swebench_recipes.*`` in the release's ``swebench`` folder. The package
+    itself and ``.harness`` are bare (their ``__init__`` imports the whole 4.x harness)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != ALIAS and not fullname.startswith(ALIAS + "."):
+            return None
+        parts = fullname.split(".")[1:]
+        folder = self.root.joinpath("swebench", *parts)
+        if fullname in (ALIAS, f"{ALIAS}.harness"):
+            spec = importlib.machinery.ModuleSpec(fullname, None, is_package=True)
+            spec.submodule_search_locations = [str(folder)]
+            return spec
+        if (folder / "__init__.py").is_file():
+            origin = folder / "__init__.py"
+            locations: list[str] | None = [str(folder)]
+        elif folder.with_suffix(".py").is_file():
+            origin, locations = folder.with_suffix(".py"), None
+        else:
+            return None
+        loader = _ReleaseLoader(fullname, str(origin))
+        return importlib.util.spec_from_file_location(
+            fullname, origin, loader=loader, submodule_search_locations=locations
+        )
+
+
 def import_release_modules(root: Path, names: list[str]) -> dict[str, types.ModuleType]:
-    """Import modules of the swebench release installed at ``root`` in isolation: they
-    see each other, and afterwards ``sys.modules`` holds the installed release again."""
-    ours = {k: v for k, v in sys.modules.items() if k == "swebench" or k.startswith("swebench.")}
-    for name in ours:
-        del sys.modules[name]
-    try:
-        # Bare packages instead of running `swebench/__init__.py` and
-        # `swebench/harness/__init__.py`: those import the whole 4.x harness.
-        for name in ("swebench", "swebench.harness"):
-            package = types.ModuleType(name)
-            package.__path__ = [str(root.joinpath(*name.split(".")))]
-            sys.modules[name] = package
-        sys.path.insert(0, str(root))
-        return {name: importlib.import_module(name) for name in names}
-    finally:
-        if sys.path and sys.path[0] == str(root):
-            sys.path.pop(0)
-        for name in [k for k in sys.modules if k == "swebench" or k.startswith("swebench.")]:
-            del sys.modules[name]
-        sys.modules.update(ours)
+    """Modules of the swebench release installed at ``root`` (``names`` as the release
+    spells them, ``swebench.harness....``), imported under ``ALIAS``: thread-safe, and the
+    installed ``swebench`` stays what every other import sees."""
+    with _finder_lock:
+        if not any(isinstance(f, _ReleaseFinder) and f.root == root for f in sys.meta_path):
+            # First: the path finder would load these files without the redirection.
+            sys.meta_path.insert(0, _ReleaseFinder(root))
+    return {name: importlib.import_module(ALIAS + name[len("swebench") :]) for name in names}
 
 
 def _import(root: Path) -> Recipes:

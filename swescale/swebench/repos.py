@@ -177,25 +177,23 @@ class RepoSource:
 
         A mirror that lacks objects: missing in the base commit's tree is an error
         (``incomplete mirror: <path> missing``); missing only in older history or in a
-        tag's, the checkout goes without the tags, or with the base commit alone, and
-        ``notes[task.id]`` says so."""
+        tag's, what the mirror has is copied and ``notes[task.id]`` says what is not."""
         source = self.ensure_commit(task)
         self.notes.pop(task.id, None)
-        if self.history_depth > 0:
-            attempts = [(f"file://{source.resolve()}", self.history_depth, False)]
-        else:
-            attempts = [(str(source.resolve()), 0, True)]
-        last: git.GitCommandError | None = None
-        while attempts:
-            url, depth, with_tags = attempts.pop(0)
-            shutil.rmtree(dest, ignore_errors=True)
-            try:
-                self._fetch_into(task, dest, url, depth, with_tags)
-                break
-            except git.GitCommandError as exc:
-                last = exc
-            if depth or self.history_depth:
-                continue
+        shutil.rmtree(dest, ignore_errors=True)
+        try:
+            if self.history_depth > 0:
+                self._fetch_into(
+                    task, dest, f"file://{source.resolve()}", self.history_depth, False
+                )
+            else:
+                self._fetch_into(task, dest, str(source.resolve()), 0, True)
+        except git.GitCommandError as exc:
+            if self.history_depth:
+                raise RepoError(
+                    f"task {task.id}: cannot check out {task.base_commit} of {task.repo}: "
+                    f"{_git_message(exc)}"
+                ) from exc
             missing = missing_paths(source, task.base_commit)
             if missing:
                 shown = ", ".join(missing[:5]) + (
@@ -204,28 +202,54 @@ class RepoSource:
                 raise RepoError(
                     f"task {task.id}: incomplete mirror: {shown} missing at {task.base_commit[:12]} "
                     f"in {source} (objects cut from the copy; use a complete mirror)"
-                ) from last
-            lost = missing_in_history(source, task.base_commit)
-            if with_tags and not lost:
-                self.notes[task.id] = ["tags left out: the mirror lacks objects of their history"]
-                attempts = [(url, 0, False)]
-            elif lost:
-                self.notes[task.id] = [
-                    "history before the base commit left out: the mirror lacks "
-                    f"{len(lost)} object(s) of older commits ({', '.join(lost[:3])})"
-                ]
-                attempts = [(f"file://{source.resolve()}", 1, False)]
-        else:
-            raise RepoError(
-                f"task {task.id}: cannot check out {task.base_commit} of {task.repo}: "
-                f"{_git_message(last) if last else 'unknown error'}"
-            ) from last
+                ) from exc
+            # Only older history (or a tag's) lacks objects: copy what there is.
+            shutil.rmtree(dest, ignore_errors=True)
+            try:
+                lost = self._copy_tolerant(task, source, dest)
+            except (git.GitCommandError, subprocess.CalledProcessError) as again:
+                raise RepoError(
+                    f"task {task.id}: cannot check out {task.base_commit} of {task.repo}: "
+                    f"{_git_message(exc)}"
+                ) from again
+            self.notes[task.id] = [
+                f"incomplete mirror: {len(lost)} object(s) of older commits or tags missing "
+                f"({', '.join(lost[:3])}); the base commit's tree is whole"
+            ]
         # FETCH_HEAD names the mirror's path on this host; it is no business of the image.
         (dest / ".git" / "FETCH_HEAD").unlink(missing_ok=True)
         head = git.Repo(dest).head.commit.hexsha
         if not head.startswith(task.base_commit) and head != task.base_commit:
             raise RepoError(f"task {task.id}: HEAD is {head}, expected {task.base_commit}")
         return dest
+
+    def _copy_tolerant(self, task: Task, source: Path, dest: Path) -> list[str]:
+        """What a fetch would bring (the base commit's history and the tags), packed from
+        the mirror with the objects it lacks left out; returns those (paths or ids)."""
+        lost = missing_in_history(source, task.base_commit)
+        tags = tags_not_newer_than(source, task.base_commit)
+        refs = [task.base_commit, *(f"refs/tags/{t}" for t in tags)]
+        repo = git.Repo.init(dest, initial_branch=CHECKOUT_BRANCH)
+        gd = f"--git-dir={git_dir(source)}"
+        listing = subprocess.run(
+            ["git", gd, "rev-list", "--objects", "--missing=allow-any", *refs],
+            capture_output=True,
+            check=True,
+        ).stdout
+        pack = subprocess.run(
+            ["git", gd, "pack-objects", "--stdout", "-q", "--missing=allow-any"],
+            input=listing,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(
+            ["git", "index-pack", "--stdin"], cwd=dest, input=pack, capture_output=True, check=True
+        )
+        peeled = mirror_git(source).rev_parse(*(f"refs/tags/{t}" for t in tags)) if tags else ""
+        for tag, sha in zip(tags, peeled.split(), strict=True):
+            repo.git.update_ref(f"refs/tags/{tag}", sha)
+        repo.git.checkout("--quiet", "-B", CHECKOUT_BRANCH, task.base_commit)
+        return lost or ["objects of tags' history"]
 
     def _fetch_into(self, task: Task, dest: Path, url: str, depth: int, with_tags: bool) -> None:
         dest.mkdir(parents=True, exist_ok=True)

@@ -289,6 +289,7 @@ def _run(
         with grading_network(client, task, mode, images, labels) as net:
             sandbox_cfg = image.sandbox_config(
                 memory=cfg.memory,
+                cpus=grading_cpus(task, cfg),
                 network=mode == "bridge",
                 network_name=net.name,
                 command_timeout=cfg.timeout,
@@ -316,8 +317,19 @@ def _run(
     result.image = image.tag
     result.notes = list(image.notes) + result.notes
     result.adaptations = script.adaptations
+    result.python, result.python_wanted = image.python, image.python_wanted
     result.seconds = time.monotonic() - start
     return result
+
+
+def grading_cpus(task: Task, cfg: GradingConfig) -> float:
+    """CPUs of a grading container: the spec's ``nano_cpus`` (as the official harness
+    sets it), else the configured number (0: no limit)."""
+    if not is_mini(task):
+        nano = official_spec(task).get("nano_cpus")
+        if nano:
+            return int(nano) / 1e9
+    return cfg.cpus
 
 
 def _default_image(client: docker.DockerClient, task: Task, cfg: GradingConfig) -> InstanceImage:

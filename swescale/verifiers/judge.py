@@ -3,7 +3,9 @@ given, a condensed trajectory) and answers YES or NO; the score is P(YES).
 
 P(YES) comes from the top logprobs at the answer token: the probability mass of every
 YES-like token ("YES", " yes", "Yes.") against every NO-like one, normalized over the two.
-It is averaged over k samples. A reply without logprobs is read as text (score 1 or 0,
+It is averaged over k samples. Where the server can constrain the answer (llama.cpp,
+vLLM), the reply is exactly ``YES`` or ``NO`` (a token or two, however small the
+model; the logprobs are the model's own, before the constraint). A reply without logprobs is read as text (score 1 or 0,
 flagged ``method: text``); a reply with neither gives 0.5, flagged ``method: garbage``.
 """
 
@@ -20,9 +22,11 @@ from swescale.verifiers.base import JUDGE
 SYSTEM = (
     "You review patches for a software repository. Given an issue and a candidate patch, "
     "decide whether the patch resolves the issue correctly without breaking other "
-    "behaviour. Think briefly if you must, then end with a last line of the form "
-    "'ANSWER: YES' or 'ANSWER: NO'."
+    "behaviour. Answer with one word: YES or NO."
 )
+# The only answers a constrained server lets the judge give (see complete(choices=...)):
+# the reply is the answer, so its token's logprobs hold P(YES) against P(NO).
+ANSWER_CHOICES = ("YES", "NO")
 _YES = {"yes", "y", "true"}
 _NO = {"no", "n", "false"}
 _ANSWER_LINE = re.compile(r"answer\s*[:=-]?\s*\**\s*(yes|no)\b", re.I)
@@ -126,7 +130,7 @@ def judge_messages(task: Task, patch: str, trajectory: str = "") -> list[dict[st
     user = f"<issue>\n{task.problem_statement}\n</issue>\n\n<patch>\n{patch}\n</patch>\n"
     if trajectory:
         user += f"\n<how_the_patch_was_made>\n{trajectory}\n</how_the_patch_was_made>\n"
-    user += "\nDoes this patch resolve the issue? End with 'ANSWER: YES' or 'ANSWER: NO'."
+    user += "\nDoes this patch resolve the issue? Answer YES or NO."
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -175,6 +179,7 @@ class JudgeVerifier:
                         max_tokens=self.max_tokens,
                         temperature=self.temperature,
                         seed=index,
+                        choices=list(ANSWER_CHOICES),
                     )
                 )
             except ModelError as exc:
@@ -182,6 +187,7 @@ class JudgeVerifier:
         cost = Cost(
             tokens_in=sum(c.tokens_in for c in completions),
             tokens_out=sum(c.tokens_out for c in completions),
+            reasoning_tokens=sum(getattr(c, "reasoning_tokens", 0) for c in completions),
             model_seconds=sum(c.seconds for c in completions),
         )
         if not completions:

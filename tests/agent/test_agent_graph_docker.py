@@ -11,6 +11,7 @@ from swescale.agent.graph import messages_from_steps, run_agent
 from swescale.agent.models.scripted import ScriptedModel
 from swescale.agent.prompts import render_prompts
 from swescale.agent.record import TrajectoryRecorder, load_trajectory, make_header
+from swescale.agent.tools import REPEATED_CALL_NOTE
 from swescale.sandbox import BlobStore
 from swescale.types import Task
 
@@ -120,6 +121,14 @@ def test_too_many_malformed_turns_in_a_row_end_with_format_error(repo_sandbox):
     result = run_agent(TASK, repo_sandbox, ScriptedModel(script), AgentConfig(max_format_retries=2))
     assert result.exit_status == "format_error"
     assert len(result.steps) == 3
+
+
+def test_a_call_repeated_from_the_previous_turn_gets_a_note(repo_sandbox):
+    script = [bash("ls"), bash("ls"), bash("pwd"), bash("ls"), bash("submit")]
+    result = run_agent(TASK, repo_sandbox, ScriptedModel(script), AgentConfig())
+    notes = [REPEATED_CALL_NOTE in s.observations[0].output for s in result.steps]
+    assert notes == [False, True, False, False, False]
+    assert "calc.py" in result.steps[1].observations[0].output  # the call still ran
 
 
 def test_step_limit_budget_and_model_errors_end_the_trajectory(fresh_repo_sandbox):
@@ -232,7 +241,7 @@ def test_rebuilt_chat_is_what_the_model_was_sent(repo_sandbox):
     assert "SECRET" not in json.dumps(model.sent)
 
 
-def test_state_tracker_reuses_unchanged_states_and_matches_full_snapshots(repo_sandbox, tmp_path):
+def test_state_tracker_reuses_unchanged_states_and_matches_snapshots(repo_sandbox, tmp_path):
     from swescale.agent.snapshots import StateTracker
 
     tracker = StateTracker(repo_sandbox, BlobStore(tmp_path / "blobs"))
@@ -252,17 +261,18 @@ def test_state_tracker_reuses_unchanged_states_and_matches_full_snapshots(repo_s
         ref = tracker.state_after_step()
         assert ref == repo_sandbox.snapshot()[0], command
         refs.append(ref)
-    assert tracker.snapshots == 5 and tracker.reused == 3
+    assert tracker.snapshots == 8 and tracker.reused == 4
     assert refs[0] == refs[1] and refs[2] == refs[3] == refs[4] == refs[5]
     assert len({refs[0].sha256, refs[2].sha256, refs[6].sha256, refs[7].sha256}) == 4
-    # Whatever the model does to its shell, the check sees the real work tree.
-    repo_sandbox.execute("export PATH=/nowhere; alias find=true; find() { :; }; cd /")
-    assert tracker.unchanged()
+    # Whatever the model does to its shell, the state is the real work tree's.
+    repo_sandbox.execute("export PATH=/nowhere; alias find=true; git() { :; }; set -xC; cd /")
+    assert tracker.state_after_step() == refs[7] and tracker.reused == 5
     repo_sandbox.execute("/bin/rm /repo/README.md")
-    assert not tracker.unchanged()
-    assert tracker.unchanged()  # nothing since the last look
-    repo_sandbox.execute("/bin/rm -f /tmp/.swescale-state-stamp")
-    assert not tracker.unchanged()  # no stamp: no claim
+    removed = tracker.state_after_step()
+    assert removed not in refs
+    # The private index gone (a model cleaning /tmp): rebuilt, and the same state.
+    repo_sandbox.execute("/bin/rm -f /tmp/.swescale-state-*")
+    assert tracker.state_after_step() == removed
 
 
 def test_a_container_that_dies_mid_run_ends_with_sandbox_error(repo_sandbox, tmp_path):

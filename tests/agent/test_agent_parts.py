@@ -17,11 +17,13 @@ from swescale.agent.record import TrajectoryRecorder, make_header
 from swescale.agent.tools import (
     FORMAT_ERROR_PREFIX,
     FormatError,
+    argument_problems,
     call_problem,
     format_observation,
     parse_actions,
     parse_text_action,
     truncate_observation,
+    why_not_found,
 )
 from swescale.types import Action, Observation, Step, Task
 
@@ -85,6 +87,34 @@ def test_native_calls_become_actions_and_bad_calls_are_explained():
     assert "unknown tool" in call_problem(unknown)
     # The raw arguments survive in the message, so a rebuilt chat is what the model sent.
     assert turn.message()["tool_calls"][1]["function"]["arguments"] == '{"command": "ls'
+
+
+def test_tool_arguments_are_checked_against_the_tools_json_schema():
+    assert argument_problems("view", {"path": "a.py", "view_range": [1, 5]}) == []
+    assert argument_problems("view", {}) == ["'path' is a required property"]
+    assert argument_problems("bash", {"command": 3}) == ["command: 3 is not of type 'string'"]
+    assert "Additional properties" in argument_problems("bash", {"command": "ls", "x": 1})[0]
+    missing = parse_tool_call("c1", "str_replace", '{"path": "a.py", "old_str": "x"}')
+    assert call_problem(missing) == "tool call 'str_replace': 'new_str' is a required property"
+
+
+def test_a_tool_call_written_as_json_text_is_accepted():
+    turn = Completion(text='{"name": "view", "arguments": {"path": "calc.py"}}')
+    [action] = parse_actions(turn, "native")
+    assert action.tool == "view" and action.args == {"path": "calc.py"}
+    with pytest.raises(FormatError):
+        parse_actions(turn, "text")  # text mode wants a bash block
+
+
+def test_a_failed_str_replace_says_briefly_why_and_shows_what_was_meant():
+    text = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+    literal = why_not_found(text, "def add(a, b):\\n    return a - b")
+    assert "\\n" in literal and "real newlines" in literal
+    spaced = why_not_found(text, "def add(a, b):\n  return a - b")
+    assert "except for whitespace" in spaced and "     2\t    return a - b" in spaced
+    close = why_not_found(text, "    return a ^ b")
+    assert "lines 2-2" in close and "return a - b" in close and "alike" in close
+    assert "Nothing in the file resembles it" in why_not_found(text, "class Zebra(Animal):")
 
 
 # ------------------------------------------------------------------------ observations

@@ -66,3 +66,26 @@ def test_blob_store_round_trip_and_corruption(tmp_path):
         store.get(ref.sha256)
     with pytest.raises(KeyError):
         store.get("0" * 64)
+
+
+def test_state_bytes_are_found_between_their_markers_whatever_surrounds_them():
+    from swescale.sandbox.state import parse_snapshot
+
+    patch = b"diff --git a/x b/x\n+\x00SWX not a marker\n"
+    traced = b"+ eval '__swx_state snapshot'\n+ printf 'SWX\\0PATCH\\n'\n"
+    data = traced + b"SWX\0PATCH\n" + patch + b"SWX\0END\n" + b"+ builtin printf x\n"
+    assert parse_snapshot(data) == patch
+    assert parse_snapshot(b"SWX\0PATCH\nSWX\0END\n") == b""
+    assert parse_snapshot(b"+ trace\nSWX\0UNCHANGED\n") is None
+    with pytest.raises(ValueError, match="no state"):
+        parse_snapshot(b"SWX\0PATCH\ncut short")
+
+
+def test_raw_output_keeps_bytes_exactly_and_says_when_it_stopped():
+    from swescale.sandbox.stream import RawOutput
+
+    out = RawOutput(limit=6)
+    out.add(b"\x00\xff\n")
+    assert not out.truncated and bytes(out.data) == b"\x00\xff\n"
+    out.add(b"abcdef")
+    assert out.truncated and bytes(out.data) == b"\x00\xff\nabc" and out.total == 9

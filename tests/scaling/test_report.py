@@ -10,7 +10,7 @@ from rich.console import Console
 
 from swescale.agent.record import TrajectoryRecorder
 from swescale.config import load_config
-from swescale.report import load_run, pass_at_k, print_summary, render_html, svg_plot
+from swescale.report import build_site, load_run, pass_at_k, print_summary
 from swescale.report.render import comparison_rows
 from swescale.scaling.ledger import BudgetLedger
 from swescale.scaling.rundir import RunDir, trajectory_id
@@ -95,21 +95,37 @@ def test_load_run_summarizes_every_task(tmp_path: Path) -> None:
     assert curve[0][1] == pytest.approx(2 / 3) and curve[-1][1] == 1.0
 
 
-def test_report_renders_html_and_console(tmp_path: Path) -> None:
-    summary = load_run(_make_run(tmp_path))
-    page = render_html(summary)
-    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<script" not in page
+def test_report_renders_site_and_console(tmp_path: Path) -> None:
+    run = _make_run(tmp_path)
+    site = build_site(run)
+    page = site.index.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
     assert "task-3" in page and "no python" in page
+    assert (site.root / "task" / "task-1.html").is_file()
+    # A trajectory killed mid-way still gets its page, marked unfinished.
+    killed = (site.root / "trajectory" / "task-2.r0.t00.html").read_text()
+    assert "unfinished" in killed
     console = Console(record=True, width=100)
-    print_summary(summary, console)
+    print_summary(load_run(run), console)
     text = console.export_text()
     assert "task-1" in text and "resolved 1/1" in text
+    # The failure is stated once, with where its detail is.
+    assert text.count("no python") == 1 and "failures.jsonl" in text
 
 
-def test_svg_plot_without_points_explains_why() -> None:
-    assert "scaling.grade=all" in svg_plot([], None)
-    svg = svg_plot([(1, 0.5), (2, 0.75)], 0.5)
-    assert svg.count("<circle") == 2 and "stroke-dasharray" in svg
+def test_console_summary_counts_what_it_does_not_list(tmp_path: Path) -> None:
+    rd = RunDir.open(tmp_path, "many", load_config())
+    for i in range(30):
+        rd.set_task_state(f"task-{i:02d}", status="failed" if i % 10 == 0 else "done")
+        if i % 10 == 0:
+            rd.set_task_state(f"task-{i:02d}", reason=f"ImageBuildError: number {i}")
+    console = Console(record=True, width=120)
+    print_summary(load_run(rd.root), console, max_rows=8)
+    text = console.export_text()
+    assert "… and 22 more tasks" in text
+    # Failed tasks are the ones kept in a shortened table.
+    assert all(f"task-{i:02d}" in text for i in (0, 10, 20))
+    assert "3 task(s) failed" in text
 
 
 def test_load_run_refuses_a_missing_directory(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from swescale.config import load_config
-from swescale.report import load_run, render_html
+from swescale.report import build_site, load_run
 from swescale.scaling.launcher import launch
 from swescale.scaling.rundir import read_jsonl
 
@@ -40,7 +40,7 @@ def test_scripted_gold_resolves_mini_tasks(tmp_path: Path, docker_client, leak_c
     assert all(p["model_patch"].startswith("diff --git") for p in predictions)
     summary = load_run(result.run_dir.root)
     assert summary.resolve_rate == 1.0
-    assert "resolved 2/2" in render_html(summary)
+    assert 'id="resolve-rate">2/2' in build_site(result.run_dir.root).index.read_text()
     info = json.loads(result.run_dir.run_json_path.read_text())
     assert set(info["image_digests"]) == set(result.results)
     assert info["ledger"]["by_kind"]["grading"]["sandbox_seconds"] > 0

@@ -335,6 +335,8 @@ def test_validate_command_over_the_whole_mini_benchmark(base_image, tmp_path) ->
             "validate",
             "--dataset",
             "mini",
+            "--eval-dir",
+            str(tmp_path),
             "--workers",
             "2",
             "--json",
@@ -414,9 +416,14 @@ def test_eval_command_end_to_end(base_image, mini, tmp_path) -> None:
     assert "m: 1/1 resolved" in result.output and "warning" not in result.output
     summary = json.loads((tmp_path / "ev" / "m.cli.json").read_text())
     assert summary["resolved_ids"] == [task.id] and summary["completed_instances"] == 1
-    bad = CliRunner().invoke(app, ["eval", str(preds), "--dataset", str(tmp_path / "nope.jsonl")])
+    elsewhere = ["--eval-dir", str(tmp_path / "ev2")]
+    bad = CliRunner().invoke(
+        app, ["eval", str(preds), "--dataset", str(tmp_path / "nope.jsonl"), *elsewhere]
+    )
     assert bad.exit_code == 2 and "no such file" in bad.output
-    gone = CliRunner().invoke(app, ["eval", str(tmp_path / "missing.jsonl"), "--dataset", "mini"])
+    gone = CliRunner().invoke(
+        app, ["eval", str(tmp_path / "missing.jsonl"), "--dataset", "mini", *elsewhere]
+    )
     assert gone.exit_code == 2 and "predictions file not found" in gone.output
 
 

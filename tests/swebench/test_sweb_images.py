@@ -225,3 +225,20 @@ def test_driver_script_follows_the_5x_apply_chain() -> None:
     assert "git checkout -- . >/dev/null 2>&1; git clean -fd" in drive
     assert "git apply --check --reverse" in drive
     assert "exit 97" in drive and "patch.diff" not in driver_script(False, "/testbed")
+
+
+def test_unpinned_pytest_is_capped_for_instances_older_than_pytest_8() -> None:
+    old = swe_task("pydicom/pydicom", "1.3", extra={"created_at": "2019-07-27T00:18:11Z"})
+    recipe = env_recipe(old, "b", GradingConfig(), None)
+    assert any("'pytest<8'" in c for c in recipe.commands)
+    assert any("pytest capped" in n for n in recipe.notes)
+    new = swe_task("pydicom/pydicom", "1.3", extra={"created_at": "2024-03-01T00:00:00Z"})
+    assert not any("pytest<8" in c for c in env_recipe(new, "b", GradingConfig(), None).commands)
+
+
+def test_grading_cpus_follow_the_spec_else_no_limit() -> None:
+    from swescale.swebench.run import grading_cpus
+
+    assert grading_cpus(swe_task("pylint-dev/pylint", "2.14"), GradingConfig()) == 2.0
+    assert grading_cpus(swe_task("pytest-dev/pytest", "5.4"), GradingConfig()) == 0.0
+    assert grading_cpus(swe_task("pytest-dev/pytest", "5.4"), GradingConfig(cpus=1.5)) == 1.5

@@ -199,8 +199,11 @@ def test_an_incomplete_mirror_names_the_missing_path(tmp_path: Path) -> None:
     # commits before the cut file still check out, whole
     assert source.checkout(task_at(shas[1]), tmp_path / "w2").exists()
     assert "acme__lib-1" not in source.notes
-    # a later commit whose history (not tree) needs the object: the base commit alone
+    # a later commit whose history (not tree) needs the object: the history and the
+    # tags are copied without it
     work = source.checkout(task_at(after), tmp_path / "w3")
     assert git.Repo(work).head.commit.hexsha == after
-    assert "history before the base commit left out" in source.notes["acme__lib-1"][0]
+    assert len(list(git.Repo(work).iter_commits())) == 5
+    assert git.Repo(work).git.describe("--tags").startswith("v0-")
+    assert "1 object(s) of older commits or tags missing" in source.notes["acme__lib-1"][0]
     assert "data/big.bin" in source.notes["acme__lib-1"][0]

@@ -179,3 +179,35 @@ def test_conda_package_lists_as_pip_requirements() -> None:
     ]
     assert conda_to_pip("numpy=1.19 pytest") == ["numpy==1.19.*", "pytest"]
     assert conda_to_pip("requirements.txt") == []
+
+
+def test_loading_the_recipes_never_hides_the_installed_package_from_other_threads() -> None:
+    # In a fresh interpreter: threads import the installed (5.x) harness the whole time
+    # the 4.x recipes load; every one of their imports must see 5.x.
+    import subprocess
+    import sys
+
+    code = """
+import sys, threading
+stop, errors = threading.Event(), []
+def hammer():
+    while not stop.is_set():
+        try:
+            import swebench
+            from swebench.harness.grading import SUITE_RAN
+            assert swebench.__version__.startswith("5."), swebench.__version__
+        except Exception as exc:
+            errors.append(repr(exc))
+threads = [threading.Thread(target=hammer) for _ in range(4)]
+for t in threads: t.start()
+from swescale.swebench.recipes import recipes
+found = recipes()
+stop.set()
+for t in threads: t.join()
+assert not errors, errors[:3]
+assert found.specs["pytest-dev/pytest"]["5.4"]["test_cmd"] == "pytest -rA"
+assert sys.modules["swebench"].__version__.startswith("5.")
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

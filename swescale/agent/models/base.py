@@ -28,6 +28,8 @@ class Completion(BaseModel):
     arguments are not a JSON object, ``arguments`` is ``{}`` and ``raw_arguments`` keeps the
     text it sent plus ``parse_error`` saying why, so the agent can answer with a correction.
     ``logprobs`` entries are ``{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}``.
+    ``reasoning`` is a thinking model's reasoning (split from ``text``), of which
+    ``reasoning_tokens`` were spent (counted in ``tokens_out`` too).
     """
 
     text: str = ""
@@ -42,10 +44,20 @@ class Completion(BaseModel):
     attempts: int = 1
     # True when the history was condensed to fit the context window.
     condensed: bool = False
+    reasoning: str = ""
+    reasoning_tokens: int = 0
+    # True when the reasoning reached the turn's thinking budget and was cut there.
+    reasoning_capped: bool = False
+    # How the request was constrained ("off", "json_schema", "tool_choice_required", ...).
+    decoding: str = ""
 
     def message(self) -> dict[str, Any]:
         """The assistant message to append to the chat (OpenAI format)."""
         message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.reasoning:
+            # Recorded with the turn; the client leaves it out of later requests unless
+            # model.resend_reasoning is set.
+            message["reasoning_content"] = self.reasoning
         if self.tool_calls:
             message["tool_calls"] = [
                 {

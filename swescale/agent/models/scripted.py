@@ -104,6 +104,9 @@ class ScriptedModel:
     raising :class:`ScriptExhausted`.
     """
 
+    # What trajectory headers record as the decoding mode: the turns are planned ones.
+    decoding = "scripted"
+
     def __init__(
         self,
         turns: Sequence[Any] | str | Path,

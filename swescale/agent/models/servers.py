@@ -208,6 +208,9 @@ class VLLMServer(ManagedServer):
 
     def command(self) -> list[str]:
         model = self.cfg.model_path or self.cfg.name
+        reasoning = (
+            ["--reasoning-parser", self.cfg.reasoning_parser] if self.cfg.reasoning_parser else []
+        )
         return [
             self.executable(), "serve", model,
             "--served-model-name", self.cfg.name,
@@ -219,6 +222,7 @@ class VLLMServer(ManagedServer):
             "--tool-call-parser", self.cfg.tool_call_parser,
             "--tensor-parallel-size", str(self.cfg.tensor_parallel_size),
             "--gpu-memory-utilization", str(self.cfg.gpu_memory_utilization),
+            *reasoning,
             *self.cfg.server_args,
         ]  # fmt: skip
 

@@ -1,0 +1,150 @@
+"""Linking grading results (``swescale eval``) to the report.
+
+``swescale eval`` writes the official layout (``<eval_dir>/logs/run_evaluation/<run_id>/
+<model>/<instance_id>/`` and one run report per model). When a graded predictions file
+lies in a run directory, each model's evaluation is recorded in
+``<run>/evaluations.json`` (the run report's counts, per instance its status and the
+folder holding its test output and report) and the run's report gets a grading page.
+Predictions from elsewhere get a report of their own in ``<eval_dir>/swescale.<run_id>/``,
+beside the official layout rather than inside it (tools walk its folders as models).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from swescale.report.site import EVALUATIONS
+
+# The official run report's lists, and the status each one means for an instance.
+STATUS_LISTS = (
+    ("resolved_ids", "resolved"),
+    ("unresolved_ids", "unresolved"),
+    ("empty_patch_ids", "empty patch"),
+    ("error_ids", "error"),
+    ("incomplete_ids", "no prediction"),
+)
+
+
+def swescale_dir(eval_dir: str | Path, run_id: str) -> Path:
+    """Where an eval run keeps what is ours: its log file, its report."""
+    return Path(eval_dir) / f"swescale.{run_id}"
+
+
+def instance_statuses(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """instance id -> {status, resolved, error} from an official run report."""
+    reasons = report.get("error_reasons") or report.get("errors") or {}
+    reasons = reasons if isinstance(reasons, dict) else {}
+    found: dict[str, dict[str, Any]] = {}
+    for key, status in STATUS_LISTS:
+        for iid in report.get(key) or []:
+            resolved = True if status == "resolved" else False if status == "unresolved" else None
+            error = reasons.get(iid, "") if status == "error" else ""
+            found.setdefault(
+                str(iid),
+                {"status": status, "resolved": resolved, "error": str(error or "")},
+            )
+    return found
+
+
+def entry(
+    eval_run_id: str,
+    model: str,
+    report: dict[str, Any],
+    report_path: Path,
+    folders: dict[str, Path],
+) -> dict[str, Any]:
+    """One model's evaluation as recorded; ``folders`` maps instance ids to their result
+    folders."""
+    instances = instance_statuses(report)
+    for iid, folder in folders.items():
+        instances.setdefault(iid, {"status": "", "resolved": None, "error": ""})
+        instances[iid]["dir"] = str(Path(folder).resolve())
+    counts = {k: v for k, v in report.items() if not isinstance(v, list | dict)}
+    return {
+        "run_id": eval_run_id,
+        "model": model,
+        "report": str(Path(report_path).resolve()),
+        "summary": counts,
+        "instances": instances,
+    }
+
+
+def run_dir_of(predictions: Path) -> Path | None:
+    """The run directory a predictions file belongs to (it sits beside run.json)."""
+    folder = Path(predictions).resolve().parent
+    return folder if (folder / "run.json").is_file() else None
+
+
+def record_evaluation(run_dir: Path, new: dict[str, Any]) -> Path:
+    """Add (or replace, by eval run id and model) an evaluation in evaluations.json."""
+    path = Path(run_dir) / EVALUATIONS
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        existing = []
+    key = (new["run_id"], new.get("model"))
+    entries = existing if isinstance(existing, list) else []
+    kept = [e for e in entries if isinstance(e, dict) and (e.get("run_id"), e.get("model")) != key]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps([*kept, new], indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_eval_site(out: Path, entries: list[dict[str, Any]]) -> Path:
+    """A report of grading results alone (predictions not from a run directory)."""
+    from swescale.report.site import _css, _evaluation_views, _Writer
+
+    writer = _Writer(Path(out))
+    writer.asset("assets/report.css", _css())
+    views = _evaluation_views(entries, Path(out))
+    writer.page("index.html", "eval.html.j2", evaluations=views, tasks=False)
+    return Path(out) / "index.html"
+
+
+def report_evaluation(predictions: list[Path], eval_dir: str | Path, outcome: Any) -> str:
+    """After ``swescale eval``: link each graded instance to its test output and report,
+    in the report of the run each predictions file came from, and in one report beside
+    the results for the others. Returns where to look; never raises (the grading results
+    stand without a report)."""
+    from swescale.report.cli import write_report
+    from swescale.swebench.evaluate import instance_dir
+    from swescale.swebench.predictions import read_predictions
+
+    try:
+        owner: dict[str, Path | None] = {}  # model -> run directory of its predictions
+        folders: dict[str, dict[str, Path]] = {}
+        for path in predictions:
+            run_dir = run_dir_of(path)
+            rows, _ = read_predictions(path)
+            for pred in rows:
+                model = pred.model_name_or_path or "None"
+                owner.setdefault(model, run_dir)
+                folder = instance_dir(Path(eval_dir), outcome.run_id, pred)
+                if folder.is_dir():
+                    folders.setdefault(model, {})[pred.instance_id] = folder
+        where: list[str] = []
+        alone: list[dict[str, Any]] = []
+        for model, report in outcome.reports.items():
+            new = entry(
+                outcome.run_id,
+                model,
+                report,
+                Path(outcome.report_paths.get(model, "")),
+                folders.get(model, {}),
+            )
+            run_dir = owner.get(model)
+            if run_dir is not None:
+                record_evaluation(run_dir, new)
+                where.append(write_report(run_dir))
+            else:
+                alone.append(new)
+        if alone:
+            target = swescale_dir(eval_dir, outcome.run_id) / "report"
+            where.append(str(write_eval_site(target, alone)))
+        return ", ".join(dict.fromkeys(where)) or "no graded model"
+    except Exception as exc:  # noqa: BLE001 - the grading results stand without a report
+        return f"no report ({type(exc).__name__}: {exc})"

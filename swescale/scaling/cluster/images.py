@@ -1,0 +1,200 @@
+"""Instance images on cluster nodes: present, pulled from a shared registry, or built.
+
+Every node provides the images of the tasks it runs. Tags are content-addressed (a hash
+of the recipe: base image, environment, repository commit, setup commands), so a node
+computes the tag a task needs *before* building anything, and two nodes that build it
+produce the same image under the same tag. For each task a node then:
+
+1. uses the image when its engine already has the tag (never rebuilt);
+2. with ``scaling.ray.registry`` set, pulls ``<registry>/<tag>`` and tags it locally;
+3. otherwise builds it (base, environment and instance layers, each only when missing)
+   and, with a registry, pushes it so the other nodes pull instead of building.
+
+Builds of one tag are serialized per host with a file lock, so the worker processes of a
+host (or several Ray nodes sharing one Docker engine, as in a test cluster) never build
+the same image twice at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from swescale.config import RunConfig
+from swescale.types import Task
+
+log = logging.getLogger(__name__)
+
+PRESENT = "present"
+PULLED = "pulled"
+BUILT = "built"
+
+
+class RegistryError(RuntimeError):
+    """A push to the configured registry failed; the message says which image and why."""
+
+
+def planned_tags(task: Task, cfg: RunConfig, repos: Any) -> tuple[str, str, str]:
+    """(base, environment, instance) tags that :func:`~swescale.swebench.images.instance_image`
+    gives ``task`` (local build), computed without building anything. Reads the
+    repository where the recipes need its files."""
+    from swescale.sandbox.images import base_image_tag
+    from swescale.swebench.images import env_recipe, instance_recipe
+    from swescale.swebench.specs import env_plan, is_mini
+
+    images, grading = cfg.images, cfg.grading
+    suite = images.suite if is_mini(task) else env_plan(task, grading.python_by_suite).suite
+    suite_cfg = images if images.suite == suite else images.model_copy(update={"suite": suite})
+    base = base_image_tag(suite_cfg)
+    env = env_recipe(task, base, grading, repos).tag
+    return base, env, instance_recipe(task, env, grading, repos).tag
+
+
+def planned_instance_tag(task: Task, cfg: RunConfig, repos: Any) -> str:
+    """The instance image tag of ``task`` (see :func:`planned_tags`)."""
+    return planned_tags(task, cfg, repos)[2]
+
+
+def registry_name(registry: str, tag: str) -> str:
+    """``host:port[/prefix]`` and ``swescale/instance:x`` -> ``host:port[/prefix]/swescale/instance:x``."""
+    return f"{registry.rstrip('/')}/{tag}"
+
+
+@contextlib.contextmanager
+def host_lock(lock_dir: Path, key: str) -> Iterator[None]:
+    """An exclusive lock shared by every process of this host (a file lock)."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(key.encode()).hexdigest()[:24]
+    with open(lock_dir / f"{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _split(name: str) -> tuple[str, str]:
+    repository, _, tag = name.rpartition(":")
+    if not repository or "/" in tag:
+        return name, "latest"
+    return repository, tag
+
+
+def pull_from_registry(client: Any, registry: str, tag: str) -> bool:
+    """Pull ``tag`` from ``registry`` and tag it locally; False when the registry lacks
+    it or cannot be reached (the caller then builds)."""
+    import docker.errors
+
+    remote = registry_name(registry, tag)
+    repository, version = _split(remote)
+    try:
+        image = client.images.pull(repository, tag=version)
+    except (docker.errors.DockerException, OSError) as exc:
+        log.info("%s not pulled from %s: %s", tag, registry, str(exc)[:200])
+        return False
+    local_repository, local_tag = _split(tag)
+    image.tag(local_repository, local_tag)
+    return True
+
+
+def push_to_registry(client: Any, registry: str, tag: str) -> None:
+    """Push the local image ``tag`` to ``registry`` (as ``<registry>/<tag>``)."""
+    import docker.errors
+
+    remote = registry_name(registry, tag)
+    repository, version = _split(remote)
+    try:
+        client.images.get(tag).tag(repository, version)
+        for line in client.images.push(repository, tag=version, stream=True, decode=True):
+            if isinstance(line, dict) and line.get("error"):
+                raise RegistryError(f"pushing {remote}: {line['error']}")
+    except (docker.errors.DockerException, OSError) as exc:
+        raise RegistryError(f"pushing {remote}: {exc}") from exc
+    finally:
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            client.images.remove(remote, noprune=True)
+
+
+def ensure_image(
+    client: Any,
+    tag: str,
+    build: Callable[[], Any],
+    *,
+    registry: str = "",
+    lock_dir: Path,
+    layers: tuple[str, ...] = (),
+) -> str:
+    """Make image ``tag`` present on this engine; returns how: ``present``, ``pulled`` or
+    ``built``. ``build()`` must produce it; it runs at most once per host at a time, and
+    not at all when the image is present or pullable. ``layers`` are the tags ``tag`` is
+    built on (base, environment): pushed and pulled with it, so a node that pulls has
+    every tag a local build looks for and builds nothing. A failed push is logged, not
+    raised: this node has its image, the others build theirs."""
+    from swescale.sandbox.images import image_exists
+
+    if image_exists(client, tag):
+        return PRESENT
+    with host_lock(lock_dir, tag):
+        if image_exists(client, tag):
+            return PRESENT
+        if registry and pull_from_registry(client, registry, tag):
+            for layer in layers:
+                if not image_exists(client, layer):
+                    pull_from_registry(client, registry, layer)
+            return PULLED
+        build()
+        if registry:
+            try:
+                for name in (*layers, tag):
+                    if image_exists(client, name):
+                        push_to_registry(client, registry, name)
+            except RegistryError as exc:
+                log.warning("%s", exc)
+        return BUILT
+
+
+class NodeImages:
+    """The instance image of a task on this node (``image_for`` of the batch runner):
+    the locally built image, found, pulled from the registry, or built and pushed."""
+
+    def __init__(self, client: Any, cfg: RunConfig, registry: str = "") -> None:
+        from swescale.scaling.stages import ImageProvider
+
+        self.client = client
+        self.cfg = cfg
+        self.registry = registry
+        self.local = ImageProvider(client, cfg)
+        self.lock_dir = Path(cfg.images.cache_dir) / "locks"
+        # How each task's image was obtained on this node (task id -> present/pulled/built).
+        self.how: dict[str, str] = {}
+
+    def prepare(self, tasks: list[Task]) -> None:
+        self.local.prepare(tasks)
+
+    def __call__(self, task: Task) -> Any:
+        from swescale.swebench.images import is_mini
+
+        grading = self.cfg.grading
+        if grading.use_official_images and (not is_mini(task) or task.extra.get("image")):
+            # Official images come from their own registry; the local provider pulls them.
+            self.how[task.id] = PULLED
+            return self.local(task)
+        repos = self.local.repos(task)
+        repos.ensure_commit(task)
+        base, env, instance = planned_tags(task, self.cfg, repos)
+        self.how[task.id] = ensure_image(
+            self.client,
+            instance,
+            lambda: self.local(task),
+            registry=self.registry,
+            lock_dir=self.lock_dir,
+            layers=(base, env),
+        )
+        # Every layer is present now: the local provider builds nothing and describes the
+        # image exactly as in a local run.
+        return self.local(task)
