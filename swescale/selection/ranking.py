@@ -54,8 +54,9 @@ def execution_score(cand: Candidate) -> float | None:
 
 
 def static_gate(cand: Candidate) -> float:
-    """1 passed the static checks, 0 failed them (or changes nothing but tests and
-    reproduction scripts, which needs no sandbox to see), 0.5 unknown."""
+    """1 passed the static checks, 0 failed them (or changes nothing but tests,
+    reproduction scripts, packaging configuration and prose, which needs no sandbox to
+    see), 0.5 unknown."""
     from swescale.verifiers.harvest import changes_source
 
     if not changes_source(cand.patch):

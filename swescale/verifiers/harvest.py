@@ -45,6 +45,9 @@ from swescale.verifiers.regression import (
 log = logging.getLogger(__name__)
 
 _SCRIPT = re.compile(r"^(reproduce|repro|reproduction|bug|issue|check|verify)[\w.-]*\.py$", re.I)
+_PACKAGING = frozenset(
+    {"setup.py", "setup.cfg", "tox.ini", "pyproject.toml", "MANIFEST.in", "Pipfile", ".gitignore"}
+)
 FILE_UNIT = "<file>"
 LOG = f"{WORK}/harvest.log"
 
@@ -75,11 +78,28 @@ def is_script(path: str) -> bool:
     return bool(_SCRIPT.match(PurePosixPath(path).name))
 
 
+def is_packaging_or_prose(path: str) -> bool:
+    """Packaging and CI configuration (``setup.py``, ``tox.ini``, ``requirements*.txt``,
+    ``.github/``) and prose (``.txt``, ``.md``, ``.rst``): files an agent edits to get its
+    environment running or to take notes, which change no behaviour of the program."""
+    p = PurePosixPath(path)
+    return (
+        p.name in _PACKAGING
+        or p.name.startswith("requirements")
+        or (bool(p.parts) and p.parts[0] in (".github", ".circleci"))
+        or p.suffix.lower() in (".txt", ".md", ".rst")
+    )
+
+
 def changes_source(patch_text: str) -> bool:
-    """Whether a patch changes anything besides tests and reproduction scripts: a patch
-    that only adds a ``reproduce.py`` fixes nothing."""
+    """Whether a patch changes the program: anything besides tests, reproduction
+    scripts, packaging configuration and prose. A patch that only adds a
+    ``reproduce.py``, pins a dependency in ``tox.ini`` or writes notes fixes nothing."""
     return any(
-        fp.path and not looks_like_test(fp.path) and not is_script(fp.path)
+        fp.path
+        and not looks_like_test(fp.path)
+        and not is_script(fp.path)
+        and not is_packaging_or_prose(fp.path)
         for fp in parse_patch(patch_text).files
     )
 

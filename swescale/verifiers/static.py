@@ -8,7 +8,8 @@ Per candidate, in one fresh sandbox of the task's instance image:
   undefined    names pyflakes reports undefined in a changed file after the patch and not
                before it (``pyflakes.messages.UndefinedName``, run here on the files read
                back from the sandbox, so the environment needs no pyflakes)
-  source       the patch changes something besides tests and reproduction scripts
+  source       the patch changes the program: something besides tests, reproduction
+               scripts, packaging configuration and prose (``changes_source``)
 Pool signals (pure, no sandbox; ``pool_signals``):
   lines        added + removed lines; ``size_ratio`` is lines over the pool's median
   locality     the vote-weighted share of the pool touching the same files (1.0: every
@@ -43,8 +44,12 @@ log = logging.getLogger(__name__)
 
 # One Python process checks compile and import for all files, printing one JSON line:
 # run with the environment's interpreter so the grammar and the packages are the task's.
+# Each module is imported in a fresh interpreter: imported one after another in one
+# process, a module can import only because an earlier one set up its dependencies (a
+# circular import that works in one order), so base and candidate would disagree on the
+# same module depending on which other modules the pool changed.
 _CHECK = r"""
-import importlib, json, py_compile, sys, traceback
+import json, py_compile, subprocess, sys
 files, modules = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 out = {"compile": {}, "import": {}}
 for f in files:
@@ -53,13 +58,16 @@ for f in files:
         out["compile"][f] = ""
     except Exception as exc:
         out["compile"][f] = str(exc)[-300:]
-sys.path.insert(0, ".")
+IMPORT = "import importlib, sys; sys.path.insert(0, '.'); importlib.import_module(sys.argv[1])"
 for m in modules:
     try:
-        importlib.import_module(m)
-        out["import"][m] = ""
-    except BaseException as exc:
-        out["import"][m] = (type(exc).__name__ + ": " + str(exc))[-300:]
+        run = subprocess.run([sys.executable, "-c", IMPORT, m], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        lines = [x for x in run.stderr.splitlines() if x.strip()]
+        said = lines[-1] if lines else "exit status %d" % run.returncode
+        out["import"][m] = "" if run.returncode == 0 else said[-300:]
+    except subprocess.TimeoutExpired:
+        out["import"][m] = "TimeoutExpired: import took over 120 s"
 print("SWESCALE-STATIC " + json.dumps(out))
 """
 _MARK = "SWESCALE-STATIC "

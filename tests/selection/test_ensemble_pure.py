@@ -25,7 +25,7 @@ from swescale.selection.ensemble import (
     select_and_write,
     verify_task,
 )
-from swescale.selection.ranking import evidence_ranking, hybrid_ranking
+from swescale.selection.ranking import evidence_ranking, hybrid_ranking, static_gate
 from swescale.selection.record import read_task_record
 from swescale.selection.selectors import EvidenceSelector, HybridSelector
 from swescale.types import Candidate, Task, Verdict
@@ -33,6 +33,7 @@ from swescale.verifiers.behaviour import BehaviourVerifier, behaviour_classes
 from swescale.verifiers.harvest import (
     HarvestedTest,
     Run,
+    changes_source,
     harvestable_paths,
     kept_units,
     new_file_content,
@@ -147,6 +148,60 @@ def test_pool_signals_size_and_locality():
     assert signals["b"]["locality"] == pytest.approx(2 / 3)  # a's two of three
     assert signals["c"]["locality"] == 0.0
     assert patch_size(c.patch) == 4 and signals["c"]["size_ratio"] == pytest.approx(2.0)
+
+
+def test_a_patch_of_packaging_configuration_or_notes_changes_no_source():
+    # Environment workarounds (pinning in tox.ini, setup.py) and notes fix nothing.
+    assert not changes_source(patch(1, "setup.py") + patch(2, "tox.ini"))
+    assert not changes_source(patch(1, "requirements-dev.txt") + patch(2, ".github/ci.yml"))
+    assert not changes_source(patch(1, "issue_analysis.md") + NEW_SCRIPT + NEW_TEST)
+    assert not changes_source(patch(1, "docs/topics/models.txt"))
+    assert changes_source(patch(1, "setup.py") + patch(2, "pkg/core.py"))
+    assert changes_source(patch(1, "pkg/templates/page.html"))
+    # The gate ranks such a patch below one that changes the program, whatever the votes.
+    config = cand("config", ["s1", "s2", "s3"], static=True)
+    config.patch = patch(1, "setup.py") + patch(2, "tox.ini")
+    fix = cand("fix", ["s4"], static=True)
+    fix.patch = patch(3, "pkg/core.py")
+    assert static_gate(config) == 0.0 and static_gate(fix) == 1.0
+    assert evidence_ranking([config, fix])[0].id == "fix"
+
+
+def test_import_check_imports_each_module_on_its_own(tmp_path):
+    """A module that imports only after another one set up its dependencies fails the
+    same way whichever other modules are checked with it (base and candidate agree)."""
+    import subprocess
+    import sys
+
+    from swescale.verifiers.static import _CHECK, _MARK
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "nodes.py").write_text("from pkg import adapters\nclass Node: ...\n")
+    (pkg / "adapters.py").write_text("from pkg import nodes\nBASE = nodes.Node\n")
+    (pkg / "ok.py").write_text("X = 1\n")
+    (tmp_path / "check.py").write_text(_CHECK)
+
+    def imports(modules):
+        run = subprocess.run(
+            [sys.executable, "check.py", json.dumps([]), json.dumps(modules)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        line = next(x for x in run.stdout.splitlines() if x.startswith(_MARK))
+        return json.loads(line[len(_MARK) :])["import"]
+
+    # pkg.nodes fails alone (adapters reads Node before it exists), and imports in a
+    # process where pkg.adapters came first.
+    alone = imports(["pkg.nodes"])
+    together = imports(["pkg.adapters", "pkg.nodes", "pkg.ok"])
+    assert "AttributeError" in alone["pkg.nodes"]
+    assert together["pkg.nodes"] == alone["pkg.nodes"]
+    assert together["pkg.adapters"] == ""
+    assert together["pkg.ok"] == ""
 
 
 def test_undefined_names_by_pyflakes():
