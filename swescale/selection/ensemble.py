@@ -16,7 +16,9 @@ and the selection comparison read it unchanged:
 ```
 
 Resumable: a verifier whose verdict file covers every candidate is not run again, so a
-rerun after Ctrl-C or a crash continues where it stopped. One instance failing (no
+rerun after Ctrl-C or a crash continues where it stopped, and a rerun with
+``--no-sandbox`` re-scores the stored verdicts (behaviour classes and selection are
+recomputed, no sandbox starts). One instance failing (no
 image, a verifier crashing) is recorded in its ``ensemble.json`` and never stops the
 batch; an instance without an environment (no repository mirror) still gets the pool
 signals (size, locality, votes).
@@ -168,8 +170,12 @@ def verify_task(
     info.setdefault("seconds", {})
     info.setdefault("errors", {})
     ids = {c.id for c in candidates}
-    if isinstance(make_sandbox, str):
+    if isinstance(make_sandbox, str) and not info["seconds"]:
         info["environment"] = make_sandbox
+    else:
+        # Sandbox evidence was gathered (now or by an earlier run, and is re-read now):
+        # the task is not one without an environment.
+        info.pop("environment", None)
     for name in cfg.verifiers:
         if stop is not None and stop.is_set():
             info["interrupted"] = True

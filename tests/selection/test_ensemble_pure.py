@@ -372,3 +372,32 @@ def test_pool_only_evidence_selection_and_report(tmp_path):
     assert oracle["resolved"] == 1 and random_row["resolved"] == pytest.approx(1 / 3)
     rows = (tmp_path / "predictions.evidence.jsonl").read_text().splitlines()
     assert json.loads(rows[0])["swescale"]["selector"] == "evidence"
+
+
+def test_a_rerun_without_sandboxes_rescores_stored_sandbox_verdicts(tmp_path):
+    """Verdicts gathered in sandboxes are re-read, behaviour is recomputed from them, and
+    the task is not reported as one without an environment."""
+    from swescale.selection.ensemble import write_task_inputs
+    from swescale.selection.record import write_verdicts
+
+    pool = [
+        cand("w", ["s1", "s2"], harvest=(0, 1, {}), static=True, resolved=False, value=3),
+        cand("r", ["s3"], harvest=(1, 1, {}), static=True, resolved=True, value=4),
+    ]
+    task_dir = tmp_path / TASK.id
+    write_task_inputs(task_dir, TASK, pool)
+    for name in ("static", "harvest"):
+        write_verdicts(task_dir, name, {c.id: c.verdicts[name] for c in pool})
+    (task_dir / "ensemble.json").write_text(json.dumps({"seconds": {"static": 3.0}}))
+    fresh = read_task_record(task_dir).candidates
+    for c in fresh:
+        c.verdicts.clear()
+    info = verify_task(TASK, fresh, task_dir, "sandboxes disabled", EnsembleConfig())
+    assert "environment" not in info and info["seconds"] == {"static": 3.0}
+    assert fresh[0].verdicts["harvest"].score == pool[0].verdicts["harvest"].score
+    assert "behaviour" in fresh[0].verdicts
+    assert not (task_dir / "verdicts" / "regression.json").exists()
+    record = read_task_record(task_dir)
+    report = ensemble_report([record], select_and_write(tmp_path, [record], ["evidence"]))
+    assert report["no_environment"] == {} and report["sandbox_instances"] == 1
+    assert report["rows"][2]["resolved"] == 1
