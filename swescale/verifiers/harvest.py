@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from swescale.sandbox.base import Sandbox, SandboxError
@@ -37,6 +35,8 @@ from swescale.verifiers.execution import WORK, SandboxFactory, apply_candidate
 from swescale.verifiers.regression import (
     GOOD,
     directives_for,
+    is_packaging_or_prose,
+    is_script,
     looks_like_test,
     status_parser,
     task_test_command,
@@ -44,10 +44,6 @@ from swescale.verifiers.regression import (
 
 log = logging.getLogger(__name__)
 
-_SCRIPT = re.compile(r"^(reproduce|repro|reproduction|bug|issue|check|verify)[\w.-]*\.py$", re.I)
-_PACKAGING = frozenset(
-    {"setup.py", "setup.cfg", "tox.ini", "pyproject.toml", "MANIFEST.in", "Pipfile", ".gitignore"}
-)
 FILE_UNIT = "<file>"
 LOG = f"{WORK}/harvest.log"
 
@@ -72,23 +68,6 @@ class Run:
     units: dict[str, bool] = field(default_factory=dict)
     error: str = ""
     seconds: float = 0.0
-
-
-def is_script(path: str) -> bool:
-    return bool(_SCRIPT.match(PurePosixPath(path).name))
-
-
-def is_packaging_or_prose(path: str) -> bool:
-    """Packaging and CI configuration (``setup.py``, ``tox.ini``, ``requirements*.txt``,
-    ``.github/``) and prose (``.txt``, ``.md``, ``.rst``): files an agent edits to get its
-    environment running or to take notes, which change no behaviour of the program."""
-    p = PurePosixPath(path)
-    return (
-        p.name in _PACKAGING
-        or p.name.startswith("requirements")
-        or (bool(p.parts) and p.parts[0] in (".github", ".circleci"))
-        or p.suffix.lower() in (".txt", ".md", ".rst")
-    )
 
 
 def changes_source(patch_text: str) -> bool:

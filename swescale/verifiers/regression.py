@@ -76,9 +76,43 @@ def parse_imports(grep_output: str) -> dict[str, set[str]]:
 
 
 def looks_like_test(path: str) -> bool:
+    """A test module or a file of a test suite (fixtures, test roots)."""
     name = PurePosixPath(path).name
     return path.endswith(".py") and (
         name.startswith("test") or name.endswith("_test.py") or "/tests/" in f"/{path}"
+    )
+
+
+def is_test_module(path: str) -> bool:
+    """A file the test runner collects (``test_*.py``, ``*_test.py``, Django's
+    ``tests.py``), not a fixture of the suite (``tests/roots/.../setup.py``)."""
+    name = PurePosixPath(path).name
+    return name.endswith(".py") and (
+        name.startswith("test") or name.endswith("_test.py") or name == "tests.py"
+    )
+
+
+_SCRIPT = re.compile(r"^(reproduce|repro|reproduction|bug|issue|check|verify)[\w.-]*\.py$", re.I)
+_PACKAGING = frozenset(
+    {"setup.py", "setup.cfg", "tox.ini", "pyproject.toml", "MANIFEST.in", "Pipfile", ".gitignore"}
+)
+
+
+def is_script(path: str) -> bool:
+    """A reproduction script an agent wrote (``reproduce_bug.py``, ``check_fix.py``)."""
+    return bool(_SCRIPT.match(PurePosixPath(path).name))
+
+
+def is_packaging_or_prose(path: str) -> bool:
+    """Packaging and CI configuration (``setup.py``, ``tox.ini``, ``requirements*.txt``,
+    ``.github/``) and prose (``.txt``, ``.md``, ``.rst``): files an agent edits to get its
+    environment running or to take notes, which change no behaviour of the program."""
+    p = PurePosixPath(path)
+    return (
+        p.name in _PACKAGING
+        or p.name.startswith("requirements")
+        or (bool(p.parts) and p.parts[0] in (".github", ".circleci"))
+        or p.suffix.lower() in (".txt", ".md", ".rst")
     )
 
 
@@ -94,14 +128,22 @@ def related_tests(
     packages re-export), the deepest package and the nearest directory first; with path
     matches, one importing file at most joins them. Changed
     test files themselves are excluded (a candidate editing a test would otherwise grade
-    itself)."""
-    changed_src = [p for p in changed if p.endswith(".py") and not looks_like_test(p)]
+    itself), and only test modules run (a suite's fixture files are not tests); changed
+    reproduction scripts and packaging files relate to no test."""
+    changed_src = [
+        p
+        for p in changed
+        if p.endswith(".py")
+        and not looks_like_test(p)
+        and not is_script(p)
+        and not is_packaging_or_prose(p)
+    ]
     stems = {PurePosixPath(p).stem for p in changed_src} - {"__init__", "conftest"}
     modules = {m for p in changed_src for m in module_names(p)}
     packages = {m.rsplit(".", k)[0] for m in modules for k in range(1, m.count(".") + 1)}
     dirs = [PurePosixPath(p).parent.parts for p in changed_src]
     by_path, by_import, by_package = [], [], []
-    for test in sorted(set(test_files) - set(changed)):
+    for test in sorted(t for t in set(test_files) - set(changed) if is_test_module(t)):
         name = PurePosixPath(test).stem
         core = name.removeprefix("tests_").removeprefix("test_").removesuffix("_test")
         names = imports.get(test, ())
