@@ -353,6 +353,12 @@ def _print_ensemble(console, report: dict) -> None:
             "" if gap is None else f"{gap:.0%}",
         )
     console.print(table)
+    judged = report.get("judged") or {}
+    if judged:
+        console.print(
+            "instances with evidence: "
+            + ", ".join(f"{name} {count}" for name, count in judged.items())
+        )
     for task_id, errs in list(report["errors"].items())[:10]:
         console.print(f"[yellow]{task_id}: {errs}[/yellow]")
 

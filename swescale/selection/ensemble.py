@@ -443,10 +443,24 @@ def ensemble_report(
         ),
         "rows": rows,
         "sandbox_instances": ran,
+        "judged": judged_instances(records),
         "sandbox_seconds_per_instance": seconds / ran if ran else None,
         "verdict_sandbox_seconds": round(costs.sandbox_seconds, 1),
         "errors": errors,
         "no_environment": no_env,
+    }
+
+
+def judged_instances(records: Sequence[TaskRecord]) -> dict[str, int]:
+    """Per verifier, the instances where it judged some candidate (a verdict without an
+    infrastructure error): how much of the pool the evidence actually covers."""
+    names = sorted({n for r in records for c in r.candidates for n in c.verdicts})
+    return {
+        name: sum(
+            any(name in c.verdicts and not c.verdicts[name].infra_error for c in record.candidates)
+            for record in records
+        )
+        for name in names
     }
 
 

@@ -400,4 +400,5 @@ def test_a_rerun_without_sandboxes_rescores_stored_sandbox_verdicts(tmp_path):
     record = read_task_record(task_dir)
     report = ensemble_report([record], select_and_write(tmp_path, [record], ["evidence"]))
     assert report["no_environment"] == {} and report["sandbox_instances"] == 1
+    assert report["judged"]["harvest"] == report["judged"]["static"] == 1
     assert report["rows"][2]["resolved"] == 1
