@@ -54,6 +54,22 @@ FEATURES = [
 ]
 
 
+SANDBOX, POOL_ONLY = "sandbox", "pool-only"
+
+
+def evidence_kind(candidates: Sequence[Candidate]) -> str:
+    """``sandbox`` when some candidate was judged in a sandbox (static checks, tests),
+    else ``pool-only`` (votes, size and locality only). The features mean different things
+    in the two (a missing test verdict is the norm in one, a sign in the other), so a
+    calibration is fit and applied on pools of one kind."""
+    judged = any(
+        name in c.verdicts and not c.verdicts[name].infra_error
+        for c in candidates
+        for name in (STATIC, REGRESSION, HARVEST, REPRO)
+    )
+    return SANDBOX if judged else POOL_ONLY
+
+
 def _harvest(cand: Candidate) -> float | None:
     return usable_score(cand, HARVEST)
 
@@ -100,6 +116,7 @@ class Calibration(BaseModel):
     intercept: float
     fitted_on: int = 0  # labelled candidates; 0 means the prior below
     groups: list[str] = Field(default_factory=list)
+    evidence: str = ""  # the kind of pools it was fit on (``evidence_kind``); "" unknown
     cv: dict[str, Any] = Field(default_factory=dict)
 
     def probability(self, x: Sequence[float]) -> float:
@@ -284,13 +301,22 @@ def cross_validate(
     }
 
 
-def fit_grouped(pools: Sequence[LabelledPool], folds: int = 5, l2: float = 1.0) -> Calibration:
-    """Fit on every labelled pool, with the grouped cross-validation report attached
-    (``cv``; the out-of-fold probabilities are dropped from the saved file)."""
+def fit_grouped(
+    pools: Sequence[LabelledPool], folds: int = 5, l2: float = 1.0, kind: str | None = None
+) -> Calibration:
+    """Fit on every labelled pool of one evidence kind (``kind``, default: ``sandbox``
+    when any pool has sandbox evidence, else ``pool-only``), with the grouped
+    cross-validation report attached (``cv``; the out-of-fold probabilities are dropped
+    from the saved file)."""
+    kinds = {p.task_id: evidence_kind(p.candidates) for p in pools}
+    if kind is None:
+        kind = SANDBOX if SANDBOX in kinds.values() else POOL_ONLY
+    pools = [p for p in pools if kinds[p.task_id] == kind]
     rows = [r for p in pools for r in pool_rows(p)]
     cal = fit_calibration(rows, l2)
     groups = sorted({p.group for p in pools if pool_rows(p)})
     cal.groups = groups
+    cal.evidence = kind
     if len(groups) >= 2:
         report = cross_validate(pools, folds, l2)
         report.pop("probabilities")
@@ -320,6 +346,6 @@ def log_loss(cal: Calibration, rows: Sequence[tuple[Sequence[float], bool]]) -> 
 
 
 __all__ = [
-    "FEATURES", "PRIOR", "Calibration", "LabelledPool", "cross_validate", "features",
+    "FEATURES", "POOL_ONLY", "PRIOR", "SANDBOX", "Calibration", "evidence_kind", "LabelledPool", "cross_validate", "features",
     "fit_calibration", "fit_grouped", "labelled_rows", "log_loss", "reliability_table",
 ]  # fmt: skip

@@ -306,7 +306,8 @@ def ensemble_command(
         cv = fitted.cv or {}
         console.print(
             f"calibration fit on {fitted.fitted_on} labelled candidates of "
-            f"{len(fitted.groups)} repositories: {fit_calibration}"
+            f"{len(fitted.groups)} repositories ({fitted.evidence or 'no'} evidence): "
+            f"{fit_calibration}"
             + (
                 f"; grouped CV: accuracy {cv['accuracy']:.1%}, Brier {cv['brier']:.3f} "
                 f"(base rate {cv['base_rate_brier']:.3f})"

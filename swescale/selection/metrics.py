@@ -72,12 +72,21 @@ def repository_of(record: TaskRecord) -> str:
 
 
 def _cross_fitted(records: Sequence[TaskRecord], held_out: int) -> Calibration:
-    """A calibration fit on the tasks of every *other* repository: an honest score on the
-    run's own labels (never fit and scored on the same repository). With no other
-    repository labelled, the prior."""
+    """A calibration fit on the tasks of every *other* repository whose evidence is of
+    the same kind (sandbox evidence or pool signals only, ``evidence_kind``): an honest
+    score on the run's own labels (never fit and scored on the same repository, never
+    fit on one kind of features and applied to the other). With no such task, the prior."""
+    from swescale.selection.calibration import evidence_kind
+
     group = repository_of(records[held_out])
-    others = [r.candidates for r in records if repository_of(r) != group]
-    return fit_calibration(labelled_rows(others))
+    kind = evidence_kind(records[held_out].candidates)
+    others = [
+        r.candidates
+        for r in records
+        if repository_of(r) != group and evidence_kind(r.candidates) == kind
+    ]
+    cal = fit_calibration(labelled_rows(others))
+    return cal.model_copy(update={"evidence": kind}) if others else cal
 
 
 def select_all(
@@ -95,10 +104,12 @@ def select_all(
     for index, record in enumerate(records):
         cal = calibration
         if name == "calibrated" and cal is None and not cfg.calibration_path:
-            group = repository_of(record)
-            if group not in fitted:
-                fitted[group] = _cross_fitted(records, index)
-            cal = fitted[group]
+            from swescale.selection.calibration import evidence_kind
+
+            key = f"{repository_of(record)} {evidence_kind(record.candidates)}"
+            if key not in fitted:
+                fitted[key] = _cross_fitted(records, index)
+            cal = fitted[key]
         selector = make_selector(name, cfg, calibration=cal)
         selections.append(selector.select(record.task_or_stub(), list(record.candidates)))
     return selections

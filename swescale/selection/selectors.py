@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from swescale.selection.calibration import PRIOR, Calibration, features
+from swescale.selection.calibration import PRIOR, Calibration, evidence_kind, features
 from swescale.selection.candidates import votes
 from swescale.selection.config import SelectionConfig
 from swescale.selection.ranking import (
@@ -213,7 +213,13 @@ class CalibratedSelector:
             if self.calibration.fitted_on
             else "prior weights (no labelled runs yet)"
         )
+        fit_kind, kind = self.calibration.evidence, evidence_kind(candidates)
+        mismatch = bool(fit_kind) and fit_kind != kind
+        if mismatch:
+            source += f" of {fit_kind} pools, applied to {kind} evidence: not calibrated here"
         selection = _pick(task, self.name, ranked, best, f"P(resolved)={best:.2f}, {source}")
+        if mismatch:
+            selection = selection.model_copy(update={"flagged": True})
         return apply_threshold(selection, self.threshold, self.mode)
 
 
