@@ -7,6 +7,7 @@ Missing evidence is neutral (``None`` scores sort after real ones, never crash).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from swescale.selection.candidates import votes
@@ -83,16 +84,24 @@ def pool_detail(cand: Candidate, key: str, default: float) -> float:
     return float(value) if isinstance(value, int | float) else default
 
 
+def size_atypicality(cand: Candidate) -> float:
+    """How far the candidate's size is from the pool's median, in either direction
+    (``|log size_ratio|``; 0 is the median): a patch much larger than its peers reaches
+    beyond the fix, one much smaller does part of it."""
+    return abs(math.log(max(pool_detail(cand, "size_ratio", 1.0), 1e-3)))
+
+
 def evidence_key(cand: Candidate, candidates: Sequence[Candidate]) -> tuple:
     """Sort key of the model-free evidence, best first: static checks, then execution
     (tests passed, nothing broken), then agreement of behaviour, then locality against
-    the pool, then votes and id."""
+    the pool, then a size typical of the pool, then votes and id."""
     execution = execution_score(cand)
     return (
         -static_gate(cand),
         _desc(None if execution is None else round(execution, 6)),
         -round(behaviour_share(cand, candidates), 6),
         -round(pool_detail(cand, "locality", 0.0), 6),
+        round(size_atypicality(cand), 6),
         *tie_break(cand),
     )
 

@@ -136,6 +136,18 @@ def test_hybrid_without_a_model_ranks_every_candidate_by_evidence_not_the_top_vo
     assert hybrid_ranking(pool, top_k=2)[0].id != "right"
 
 
+def test_evidence_ties_go_to_the_size_typical_of_the_pool():
+    """Same checks, tests, votes and files: the patch nearest the pool's median size
+    wins over one far larger or far smaller."""
+    pool = []
+    for cid, ratio, sources in (("huge", 4.0, ["s1"]), ("typical", 1.1, ["s2"]),
+                                ("tiny", 0.2, ["s3"])):  # fmt: skip
+        c = cand(cid, sources, static=True, harvest=(1, 1, {}))
+        c.verdicts["static"].details.update({"size_ratio": ratio, "locality": 0.5})
+        pool.append(c)
+    assert [c.id for c in evidence_ranking(pool)] == ["typical", "huge", "tiny"]
+
+
 # ---------------------------------------------------------------------- static signals
 
 
