@@ -152,6 +152,7 @@ def run_verifiers(
 
 
 def _verifier_kind(name: str) -> str:
+    """The ledger's bucket for a verifier's cost."""
     if name in ("judge", "reward_model"):
         return "judge"
     if name == "repro":
@@ -234,7 +235,21 @@ def build_verifiers(
     built: list[Any] = []
     notes: list[str] = []
     for name in vcfg.enabled:
-        if name == "regression":
+        if name == "static":
+            from swescale.verifiers.static import StaticVerifier
+
+            built.append(StaticVerifier(make_sandbox, workers=workers))
+        elif name == "harvest":
+            from swescale.verifiers.harvest import HarvestedTestVerifier
+
+            built.append(
+                HarvestedTestVerifier(make_sandbox, workers=workers, timeout=vcfg.test_timeout)
+            )
+        elif name == "behaviour":
+            from swescale.verifiers.behaviour import BehaviourVerifier
+
+            built.append(BehaviourVerifier())
+        elif name == "regression":
             from swescale.verifiers.regression import RegressionVerifier
 
             built.append(
@@ -243,6 +258,7 @@ def build_verifiers(
                     workers=workers,
                     timeout=vcfg.test_timeout,
                     reruns=vcfg.reruns_on_disagreement,
+                    max_test_files=vcfg.regression_max_files,
                 )
             )
         elif name == "repro":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     app.command("select")(select_command)
+    app.command("ensemble")(ensemble_command)
     app.command("replay")(replay_command)
 
 
@@ -106,6 +108,260 @@ def select_command(
     from swescale.report.cli import write_report
 
     console.print(f"report: {write_report(run)}", highlight=False)
+
+
+def ensemble_command(
+    predictions: list[Path] = typer.Argument(
+        None, help="Predictions files of any number of systems (model_name_or_path = producer)."
+    ),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="Dataset of the instances."),
+    split: str = typer.Option(None, "--split"),
+    instance: list[str] = typer.Option(None, "--instance", "-i", help="Only these instances."),
+    regex: str = typer.Option(None, "--regex"),
+    slice_: str = typer.Option(None, "--slice"),
+    run: list[Path] = typer.Option(
+        [], "--run", help="Finished run directories whose candidates join the pools."
+    ),
+    run_id: str = typer.Option("ensemble", "--run-id", help="Names the output and containers."),
+    out: Path = typer.Option(None, "--out", help="Output directory (default ensembles/<run id>)."),
+    selector: str = typer.Option(
+        "evidence",
+        "--selector",
+        "-s",
+        help="evidence, hybrid, calibrated, test_vote, majority, comma-separated, or all; "
+        "the first one writes predictions.jsonl.",
+    ),
+    verifiers: str = typer.Option(
+        "static,regression,harvest,behaviour", "--verifiers", help="Model-free verifiers to run."
+    ),
+    labels: list[Path] = typer.Option(
+        [], "--labels", help="Grades of the pool's patches (JSON lines), for the accuracy table."
+    ),
+    workers: int = typer.Option(1, "--workers", "-w", help="Instances in parallel."),
+    verifier_workers: int = typer.Option(2, help="Sandboxes in parallel within an instance."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds for one test command."),
+    regression_files: int = typer.Option(
+        4, "--regression-files", help="Existing test files the regression verifier runs, at most."
+    ),
+    no_sandbox: bool = typer.Option(
+        False, "--no-sandbox", help="Only pool signals (votes, size, locality): no images."
+    ),
+    repos_dir: Path = typer.Option(None, "--repos-dir", help="Local git mirrors."),
+    calibration: Path | None = typer.Option(None, help="Calibration JSON for 'calibrated'."),
+    fit_calibration: Path | None = typer.Option(
+        None, "--fit-calibration", help="Fit a calibration on these labelled pools, save it here."
+    ),
+    abstain_below: float = typer.Option(0.0, help="Abstain (calibrated) below this P(resolved)."),
+    judge: bool = typer.Option(
+        False,
+        "--judge",
+        help="Add the model judge (the config's model) to the evidence; without it the "
+        "evidence is model-free and the selectors say so.",
+    ),
+    config: str = typer.Option(None, "--config", "-c"),
+    override: list[str] = typer.Option(None, "--set", help="Config override key=value."),
+) -> None:
+    """Pick one patch per instance from several systems' predictions, with evidence
+    from sandboxes (static checks, regression tests, harvested tests, behaviour classes)."""
+    from rich.console import Console
+
+    from swescale.selection.config import SelectionConfig
+    from swescale.selection.ensemble import (
+        MODEL_FREE_VERIFIERS,
+        EnsembleConfig,
+        ensemble_report,
+        read_labels,
+        read_pools,
+        read_records,
+        run_ensemble,
+        select_and_write,
+    )
+    from swescale.selection.selectors import OFFLINE_SELECTORS
+    from swescale.swebench.cli import _configs, _dataset, _engine, stop_on_signals
+    from swescale.swebench.datasets import DatasetError, read_tasks
+
+    console = Console()
+
+    def fail(message: str) -> typer.Exit:
+        console.print(f"[red]error: {message}[/red]")
+        return typer.Exit(2)
+
+    names = list(OFFLINE_SELECTORS) if selector == "all" else selector.split(",")
+    if selector == "all":
+        names.remove("evidence")
+        names.insert(0, "evidence")
+    bad = [n for n in names if n not in OFFLINE_SELECTORS]
+    if bad:
+        raise fail(f"unknown selector {bad[0]!r}; known: {', '.join(OFFLINE_SELECTORS)}")
+    wanted = [v.strip() for v in verifiers.split(",") if v.strip()]
+    bad = [v for v in wanted if v not in MODEL_FREE_VERIFIERS]
+    if bad:
+        raise fail(f"unknown verifier {bad[0]!r}; known: {', '.join(MODEL_FREE_VERIFIERS)}")
+    if not predictions and not run:
+        raise fail("give predictions files and/or --run directories")
+    cfg = _configs(config, override or [])
+    data = _dataset(cfg, dataset, split, instance or [], regex, slice_, repos_dir)
+    try:
+        taskset = read_tasks(data)
+    except DatasetError as exc:
+        raise fail(str(exc)) from exc
+    label_file = read_labels(labels)
+    try:
+        found = read_pools(taskset.tasks, predictions or [], run, label_file.labels)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    problems = [str(e) for e in taskset.errors] + found.problems + label_file.errors
+    if found.unknown_ids and (instance or regex or slice_):
+        console.print(f"{len(found.unknown_ids)} instance(s) outside the selection skipped")
+    elif found.unknown_ids:
+        problems.append(
+            f"{len(found.unknown_ids)} instance id(s) not in the dataset: "
+            + ", ".join(found.unknown_ids[:5])
+        )
+    if not found.pools:
+        for problem in problems[:10]:
+            console.print(f"[yellow]warning: {problem}[/yellow]")
+        raise fail("no candidates: no usable patch for any instance of the dataset")
+    tasks = [t for t in taskset.tasks if t.id in found.pools]
+    out_dir = out or Path("ensembles") / run_id
+    ecfg = EnsembleConfig(
+        verifiers=wanted,
+        selectors=names,
+        workers=workers,
+        verifier_workers=verifier_workers,
+        test_timeout=timeout,
+        regression_max_files=regression_files,
+    )
+    console.print(
+        f"{len(tasks)} instances, {sum(len(p) for p in found.pools.values())} distinct "
+        f"candidates; verifiers: {', '.join(wanted)}; output: {out_dir}"
+    )
+    sandbox_for = None
+    client = None
+    if not no_sandbox:
+        client = _engine()
+    model_verifiers = {}
+    if judge:
+        from swescale.agent.models import ModelError, build_model, close_model
+        from swescale.verifiers.judge import JudgeVerifier
+
+        try:
+            model = build_model(cfg.model)
+        except ModelError as exc:
+            raise fail(f"--judge: {exc}") from exc
+        model_verifiers["judge"] = JudgeVerifier(model, samples=cfg.verifiers.judge_samples)
+        # The judge reads every candidate; behaviour, which reads the others, stays last.
+        at = wanted.index("behaviour") if "behaviour" in wanted else len(wanted)
+        ecfg.verifiers.insert(at, "judge")
+    with contextlib.ExitStack() as stack:
+        if judge:
+            stack.callback(close_model, model)
+        stop = None
+        if client is not None:
+            from swescale.sandbox import DockerSandbox
+            from swescale.sandbox.base import SandboxError
+            from swescale.swebench.evaluate import Grader
+
+            stop = stack.enter_context(stop_on_signals(client, run_id))
+            grader = Grader.for_tasks(client, tasks, cfg.images, cfg.grading, data)
+
+            def sandbox_for(task):
+                image = grader.image(task)
+                if isinstance(image, str):
+                    return f"no environment: {image}"
+                labels_ = {"run": run_id, "task": task.id, "role": "verifier"}
+
+                def make():
+                    if stop.is_set():
+                        # Interrupted: verifiers in flight get no new sandboxes, so the
+                        # command stops within seconds instead of finishing their loops.
+                        raise SandboxError("interrupted")
+                    return DockerSandbox.create(
+                        client,
+                        image.tag,
+                        image.sandbox_config(cfg.sandbox, command_timeout=timeout),
+                        labels=labels_,
+                    )
+
+                return make
+
+        def tick(task_id: str, info: dict) -> None:
+            spent = sum((info.get("seconds") or {}).values())
+            errs = info.get("errors") or {}
+            note = f" [yellow]errors: {', '.join(errs)}[/yellow]" if errs else ""
+            env = f" ({info['environment'][:80]})" if info.get("environment") else ""
+            console.print(f"{task_id}: {spent:.0f}s{env}{note}")
+
+        run_ensemble(tasks, found.pools, out_dir, sandbox_for, ecfg, stop, tick, model_verifiers)
+    records = read_records(out_dir, [t.id for t in tasks])
+    scfg = SelectionConfig(
+        abstain_below=abstain_below,
+        calibration_path=str(calibration) if calibration else None,
+    )
+    if fit_calibration is not None:
+        from swescale.selection.metrics import fit_calibration_from_runs
+
+        fitted = fit_calibration_from_runs([out_dir])
+        fitted.save(fit_calibration)
+        cv = fitted.cv or {}
+        console.print(
+            f"calibration fit on {fitted.fitted_on} labelled candidates of "
+            f"{len(fitted.groups)} repositories ({fitted.evidence or 'no'} evidence): "
+            f"{fit_calibration}"
+            + (
+                f"; grouped CV: accuracy {cv['accuracy']:.1%}, Brier {cv['brier']:.3f} "
+                f"(base rate {cv['base_rate_brier']:.3f})"
+                if cv
+                else ""
+            )
+        )
+    # Majority vote is always in the table: it is the baseline selection must beat.
+    shown = names + [n for n in ("majority",) if n not in names]
+    try:
+        selections = select_and_write(out_dir, records, shown, scfg)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    primary = out_dir / f"predictions.{names[0]}.jsonl"
+    (out_dir / "predictions.jsonl").write_text(primary.read_text())
+    report = ensemble_report(records, selections)
+    report["problems"] = problems
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1))
+    _print_ensemble(console, report)
+    for problem in problems[:10]:
+        console.print(f"[yellow]warning: {problem}[/yellow]")
+    console.print(
+        f"predictions: {out_dir / 'predictions.jsonl'}  report: {out_dir / 'report.json'}"
+    )
+
+
+def _print_ensemble(console, report: dict) -> None:
+    from rich.table import Table
+
+    spi = report["sandbox_seconds_per_instance"]
+    table = Table(
+        title=f"{report['instances']} instances, {report['labelled']} labelled, "
+        f"{report['mixed_pools']} mixed pools; sandbox s/instance: {_num(spi)} "
+        f"({report['sandbox_instances']} with sandboxes)"
+    )
+    for column in ("selector", "resolved", "accuracy", "gap closed"):
+        table.add_column(column)
+    for row in report["rows"]:
+        gap = row.get("gap_closed")
+        table.add_row(
+            row["selector"],
+            f"{row['resolved']:.4g}",
+            _pct(row.get("accuracy")),
+            "" if gap is None else f"{gap:.0%}",
+        )
+    console.print(table)
+    judged = report.get("judged") or {}
+    if judged:
+        console.print(
+            "instances with evidence: "
+            + ", ".join(f"{name} {count}" for name, count in judged.items())
+        )
+    for task_id, errs in list(report["errors"].items())[:10]:
+        console.print(f"[yellow]{task_id}: {errs}[/yellow]")
 
 
 def replay_command(

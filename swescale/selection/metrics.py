@@ -63,10 +63,30 @@ def verification_cost(candidates: Sequence[Candidate]) -> Cost:
     return total
 
 
+def repository_of(record: TaskRecord) -> str:
+    """The group a task belongs to for cross-fitting: its repository (from task.json),
+    else the ``owner__name`` prefix of its SWE-bench id."""
+    if record.task is not None and record.task.repo:
+        return record.task.repo
+    return record.task_id.rsplit("-", 1)[0]
+
+
 def _cross_fitted(records: Sequence[TaskRecord], held_out: int) -> Calibration:
-    """A calibration fit on every task but one: an honest score on the run's own labels."""
-    others = [r.candidates for i, r in enumerate(records) if i != held_out]
-    return fit_calibration(labelled_rows(others))
+    """A calibration fit on the tasks of every *other* repository whose evidence is of
+    the same kind (sandbox evidence or pool signals only, ``evidence_kind``): an honest
+    score on the run's own labels (never fit and scored on the same repository, never
+    fit on one kind of features and applied to the other). With no such task, the prior."""
+    from swescale.selection.calibration import evidence_kind
+
+    group = repository_of(records[held_out])
+    kind = evidence_kind(records[held_out].candidates)
+    others = [
+        r.candidates
+        for r in records
+        if repository_of(r) != group and evidence_kind(r.candidates) == kind
+    ]
+    cal = fit_calibration(labelled_rows(others))
+    return cal.model_copy(update={"evidence": kind}) if others else cal
 
 
 def select_all(
@@ -76,13 +96,20 @@ def select_all(
     calibration: Calibration | None = None,
 ) -> list[Selection]:
     """Run one offline selector over every task. ``calibrated`` without a given
-    calibration is cross-fitted (leave one task out), so its accuracy is not inflated."""
+    calibration is cross-fitted (fit on the other repositories' tasks), so its accuracy
+    is not inflated."""
     cfg = cfg or SelectionConfig()
     selections = []
+    fitted: dict[str, Calibration] = {}
     for index, record in enumerate(records):
         cal = calibration
         if name == "calibrated" and cal is None and not cfg.calibration_path:
-            cal = _cross_fitted(records, index)
+            from swescale.selection.calibration import evidence_kind
+
+            key = f"{repository_of(record)} {evidence_kind(record.candidates)}"
+            if key not in fitted:
+                fitted[key] = _cross_fitted(records, index)
+            cal = fitted[key]
         selector = make_selector(name, cfg, calibration=cal)
         selections.append(selector.select(record.task_or_stub(), list(record.candidates)))
     return selections
@@ -153,9 +180,17 @@ def selection_comparison(
 
 
 def fit_calibration_from_runs(run_dirs: Sequence[str | Path]) -> Calibration:
-    """A calibration fit on every labelled candidate of the given finished runs."""
-    tasks = [read_task_record(d).candidates for run in run_dirs for d in task_dirs(Path(run))]
-    return fit_calibration(labelled_rows(tasks))
+    """A calibration fit on every labelled candidate of the given finished runs (or
+    ensemble directories), with its grouped cross-validation report (``cv``: folds by
+    repository, Brier score, reliability table, accuracy)."""
+    from swescale.selection.calibration import LabelledPool, fit_grouped
+
+    records = [read_task_record(d) for run in run_dirs for d in task_dirs(Path(run))]
+    pools = [
+        LabelledPool(task_id=r.task_id, group=repository_of(r), candidates=r.candidates)
+        for r in records
+    ]
+    return fit_grouped(pools)
 
 
 def resolve_rate_vs_samples(

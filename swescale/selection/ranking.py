@@ -7,11 +7,19 @@ Missing evidence is neutral (``None`` scores sort after real ones, never crash).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from swescale.selection.candidates import votes
 from swescale.types import Candidate
-from swescale.verifiers.base import MODEL_VERIFIERS, REGRESSION, REPRO
+from swescale.verifiers.base import (
+    BEHAVIOUR,
+    HARVEST,
+    MODEL_VERIFIERS,
+    REGRESSION,
+    REPRO,
+    STATIC,
+)
 
 # How much a broken existing test costs relative to the repro pass rate (both in [0, 1]).
 REGRESSION_WEIGHT = 1.0
@@ -31,14 +39,75 @@ def model_score(cand: Candidate) -> float | None:
 
 
 def execution_score(cand: Candidate) -> float | None:
-    """Repro pass rate minus the share of base-passing tests the candidate breaks."""
-    repro = usable_score(cand, REPRO)
+    """Test pass rate (reproduction and harvested tests, averaged over those that ran)
+    minus the share of base-passing tests the candidate breaks; a candidate that fails
+    the static checks (does not apply, compile or import) scores -1."""
+    static = cand.verdicts.get(STATIC)
+    if static is not None and not static.infra_error and static.passed is False:
+        return -1.0
+    rates = [s for name in (REPRO, HARVEST) if (s := usable_score(cand, name)) is not None]
     regression = usable_score(cand, REGRESSION)
-    if repro is None and regression is None:
+    if not rates and regression is None:
         return None
     broken = 0.0 if regression is None else 1.0 - regression
-    base = repro if repro is not None else 1.0
+    base = sum(rates) / len(rates) if rates else 1.0
     return base - REGRESSION_WEIGHT * broken
+
+
+def static_gate(cand: Candidate) -> float:
+    """1 passed the static checks, 0 failed them (or changes nothing but tests,
+    reproduction scripts, packaging configuration and prose, which needs no sandbox to
+    see), 0.5 unknown."""
+    from swescale.verifiers.harvest import changes_source
+
+    if not changes_source(cand.patch):
+        return 0.0
+    verdict = cand.verdicts.get(STATIC)
+    if verdict is None or verdict.infra_error or verdict.passed is None:
+        return 0.5
+    return 1.0 if verdict.passed else 0.0
+
+
+def behaviour_share(cand: Candidate, candidates: Sequence[Candidate]) -> float:
+    """The vote share of the candidate's behaviour class; its own vote share without one."""
+    verdict = cand.verdicts.get(BEHAVIOUR)
+    if verdict is None:
+        return vote_share(cand, candidates)
+    return float(verdict.score)
+
+
+def pool_detail(cand: Candidate, key: str, default: float) -> float:
+    """A pool signal (``locality``, ``size_ratio``) from the static verdict's details,
+    present even when the sandbox checks could not run."""
+    verdict = cand.verdicts.get(STATIC)
+    value = verdict.details.get(key) if verdict is not None else None
+    return float(value) if isinstance(value, int | float) else default
+
+
+def size_atypicality(cand: Candidate) -> float:
+    """How far the candidate's size is from the pool's median, in either direction
+    (``|log size_ratio|``; 0 is the median): a patch much larger than its peers reaches
+    beyond the fix, one much smaller does part of it."""
+    return abs(math.log(max(pool_detail(cand, "size_ratio", 1.0), 1e-3)))
+
+
+def evidence_key(cand: Candidate, candidates: Sequence[Candidate]) -> tuple:
+    """Sort key of the model-free evidence, best first: static checks, then execution
+    (tests passed, nothing broken), then agreement of behaviour, then locality against
+    the pool, then a size typical of the pool, then votes and id."""
+    execution = execution_score(cand)
+    return (
+        -static_gate(cand),
+        _desc(None if execution is None else round(execution, 6)),
+        -round(behaviour_share(cand, candidates), 6),
+        -round(pool_detail(cand, "locality", 0.0), 6),
+        round(size_atypicality(cand), 6),
+        *tie_break(cand),
+    )
+
+
+def evidence_ranking(candidates: Sequence[Candidate]) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: evidence_key(c, candidates))
 
 
 def tests_passed(cand: Candidate) -> float | None:
@@ -82,11 +151,22 @@ def rank_by_tests_passed(candidates: Sequence[Candidate]) -> list[Candidate]:
 def hybrid_ranking(candidates: Sequence[Candidate], top_k: int) -> list[Candidate]:
     """R2E-Gym: keep the top-k by model score, rank them by execution evidence, model
     score breaks ties; the rest follow in model-score order. Without any model verdict
-    the top-k are the most voted."""
+    there is nothing to cut the pool by: every candidate is ranked by the model-free
+    evidence (``evidence_ranking``), so a right answer that is not the most frequent text
+    is not dropped before its tests are read."""
+    if all(model_score(c) is None for c in candidates):
+        return evidence_ranking(candidates)
     by_model = sorted(candidates, key=lambda c: (_desc(model_score(c)), *tie_break(c)))
     top, rest = by_model[: max(top_k, 1)], by_model[max(top_k, 1) :]
     top = sorted(
-        top, key=lambda c: (_desc(execution_score(c)), _desc(model_score(c)), *tie_break(c))
+        top,
+        key=lambda c: (
+            -static_gate(c),
+            _desc(execution_score(c)),
+            _desc(model_score(c)),
+            -round(behaviour_share(c, candidates), 6),
+            *tie_break(c),
+        ),
     )
     return top + rest
 

@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from swescale.selection.calibration import PRIOR, Calibration, features
+from swescale.selection.calibration import PRIOR, Calibration, evidence_kind, features
 from swescale.selection.candidates import votes
 from swescale.selection.config import SelectionConfig
 from swescale.selection.ranking import (
+    behaviour_share,
+    evidence_ranking,
     execution_score,
     hybrid_ranking,
     majority_ranking,
     model_score,
+    pool_detail,
     rank_by_tests_passed,
+    static_gate,
     tests_passed,
 )
 from swescale.types import Candidate, Selection, Task
@@ -121,6 +125,37 @@ class TestVoteSelector:
         )
 
 
+class EvidenceSelector:
+    """Model-free evidence in a fixed order: static checks (applies, compiles, imports,
+    no new undefined names), then execution (tests passed, nothing broken), then the
+    vote share of the behaviour class, then locality against the pool, then votes."""
+
+    name = "evidence"
+
+    def select(self, task: Task, candidates: list[Candidate]) -> Selection:
+        if not candidates:
+            return no_candidates(task, self.name)
+        ranked = evidence_ranking(candidates)
+        best = ranked[0]
+        e = execution_score(best)
+        share = behaviour_share(best, candidates)
+        used = [
+            name
+            for name in ("static", "regression", "harvest", "repro", "behaviour")
+            if any(name in c.verdicts and not c.verdicts[name].infra_error for c in candidates)
+        ]
+        conf = 0.5 * static_gate(best) + 0.5 * (share if e is None else max(min(e, 1.0), 0.0))
+        return _pick(
+            task,
+            self.name,
+            ranked,
+            conf,
+            f"static={static_gate(best):.1f} execution={_fmt(e)} behaviour class share="
+            f"{share:.2f} locality={pool_detail(best, 'locality', 0.0):.2f}; evidence used: "
+            + (", ".join(used) or "none (votes only)"),
+        )
+
+
 class HybridSelector:
     """R2E-Gym's published order: top-k by model score, then tests, model score breaks ties."""
 
@@ -137,12 +172,18 @@ class HybridSelector:
         m, e = model_score(best), execution_score(best)
         parts = [x for x in (m, None if e is None else max(e, 0.0)) if x is not None]
         conf = sum(parts) / len(parts) if parts else 0.0
+        how = (
+            f"top {self.top_k} by model score, then execution"
+            if m is not None
+            else "no model verdicts: ranked by model-free evidence (static, tests, behaviour)"
+        )
         return _pick(
             task,
             self.name,
             ranked,
             conf,
-            f"top {self.top_k} by model score, then execution: model={_fmt(m)} execution={_fmt(e)}",
+            f"{how}: model={_fmt(m)} execution={_fmt(e)} "
+            f"behaviour share={behaviour_share(best, candidates):.2f}",
         )
 
 
@@ -172,7 +213,13 @@ class CalibratedSelector:
             if self.calibration.fitted_on
             else "prior weights (no labelled runs yet)"
         )
+        fit_kind, kind = self.calibration.evidence, evidence_kind(candidates)
+        mismatch = bool(fit_kind) and fit_kind != kind
+        if mismatch:
+            source += f" of {fit_kind} pools, applied to {kind} evidence: not calibrated here"
         selection = _pick(task, self.name, ranked, best, f"P(resolved)={best:.2f}, {source}")
+        if mismatch:
+            selection = selection.model_copy(update={"flagged": True})
         return apply_threshold(selection, self.threshold, self.mode)
 
 
@@ -180,7 +227,7 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-OFFLINE_SELECTORS = ("majority", "test_vote", "hybrid", "calibrated")
+OFFLINE_SELECTORS = ("majority", "test_vote", "evidence", "hybrid", "calibrated")
 
 
 def make_selector(
@@ -197,6 +244,8 @@ def make_selector(
         return TestVoteSelector()
     if name == "hybrid":
         return HybridSelector(top_k=cfg.top_k)
+    if name == "evidence":
+        return EvidenceSelector()
     if name == "calibrated":
         if calibration is None and cfg.calibration_path:
             calibration = Calibration.load(cfg.calibration_path)

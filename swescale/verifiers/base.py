@@ -16,8 +16,12 @@ REPRO = "repro"  # reproduction tests: score = fraction of kept tests passed
 REGRESSION = "regression"  # existing tests: score = 1 - fraction of base-passing tests broken
 JUDGE = "judge"  # execution-free judge: score = P(YES)
 REWARD_MODEL = "reward_model"  # torch reward model: score = P(good)
+# Model-free evidence for pools of any origin (other systems' patches included):
+STATIC = "static"  # applies, compiles, imports, no new undefined names; size and locality
+HARVEST = "harvest"  # tests the candidates themselves add, run against every candidate
+BEHAVIOUR = "behaviour"  # candidates with identical test outcomes form one class
 MODEL_VERIFIERS = (JUDGE, REWARD_MODEL)
-EXECUTION_VERIFIERS = (REPRO, REGRESSION)
+EXECUTION_VERIFIERS = (REPRO, REGRESSION, HARVEST)
 
 
 @runtime_checkable

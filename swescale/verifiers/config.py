@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
-KNOWN_VERIFIERS = ("regression", "repro", "judge", "reward_model")
+KNOWN_VERIFIERS = (
+    "static",
+    "regression",
+    "harvest",
+    "repro",
+    "behaviour",
+    "judge",
+    "reward_model",
+)
 
 
 class VerifiersConfig(BaseModel):
-    # Run in this order (cheap and decisive first): regression, repro, judge, reward_model.
+    # Run in the order given (cheap and decisive first). Model-free: static, regression,
+    # harvest (tests the candidates bring), behaviour (classes of equal test outcomes;
+    # after the execution verifiers). With a model: repro, judge, reward_model.
     enabled: list[str] = Field(default_factory=lambda: ["regression"])
     judge_samples: int = 1
     judge_top_logprobs: int = 20

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 GOOD = ("PASSED", "XFAIL")
 DEFAULT_TEST_COMMAND = "python -m pytest -rA -p no:cacheprovider"
 LOG_FILE = "/tmp/swescale-verify/regression.log"
+IMPORTS_FILE = "/tmp/swescale-verify/test-imports.txt"
 _IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+(.*)|import\s+(.*))$")
 _RA_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)")
 
@@ -74,10 +75,44 @@ def parse_imports(grep_output: str) -> dict[str, set[str]]:
     return imports
 
 
-def _looks_like_test(path: str) -> bool:
+def looks_like_test(path: str) -> bool:
+    """A test module or a file of a test suite (fixtures, test roots)."""
     name = PurePosixPath(path).name
     return path.endswith(".py") and (
         name.startswith("test") or name.endswith("_test.py") or "/tests/" in f"/{path}"
+    )
+
+
+def is_test_module(path: str) -> bool:
+    """A file the test runner collects (``test_*.py``, ``*_test.py``, Django's
+    ``tests.py``), not a fixture of the suite (``tests/roots/.../setup.py``)."""
+    name = PurePosixPath(path).name
+    return name.endswith(".py") and (
+        name.startswith("test") or name.endswith("_test.py") or name == "tests.py"
+    )
+
+
+_SCRIPT = re.compile(r"^(reproduce|repro|reproduction|bug|issue|check|verify)[\w.-]*\.py$", re.I)
+_PACKAGING = frozenset(
+    {"setup.py", "setup.cfg", "tox.ini", "pyproject.toml", "MANIFEST.in", "Pipfile", ".gitignore"}
+)
+
+
+def is_script(path: str) -> bool:
+    """A reproduction script an agent wrote (``reproduce_bug.py``, ``check_fix.py``)."""
+    return bool(_SCRIPT.match(PurePosixPath(path).name))
+
+
+def is_packaging_or_prose(path: str) -> bool:
+    """Packaging and CI configuration (``setup.py``, ``tox.ini``, ``requirements*.txt``,
+    ``.github/``) and prose (``.txt``, ``.md``, ``.rst``): files an agent edits to get its
+    environment running or to take notes, which change no behaviour of the program."""
+    p = PurePosixPath(path)
+    return (
+        p.name in _PACKAGING
+        or p.name.startswith("requirements")
+        or (bool(p.parts) and p.parts[0] in (".github", ".circleci"))
+        or p.suffix.lower() in (".txt", ".md", ".rst")
     )
 
 
@@ -87,21 +122,57 @@ def related_tests(
     imports: dict[str, set[str]],
     limit: int = 20,
 ) -> list[str]:
-    """Test files related to the changed source files: path matches first, then import
-    matches; changed test files themselves are excluded (a candidate editing a test would
-    otherwise grade itself)."""
-    changed_src = [p for p in changed if p.endswith(".py") and not _looks_like_test(p)]
+    """Test files related to the changed source files, best first: path matches
+    (``test_<module>.py``), then files importing a changed module, then files importing
+    a package that holds one (``from slugkit import slugify`` for ``slugkit/core.py``:
+    packages re-export), the deepest package and the nearest directory first; with path
+    matches, one importing file at most joins them. Changed
+    test files themselves are excluded (a candidate editing a test would otherwise grade
+    itself), and only test modules run (a suite's fixture files are not tests); changed
+    reproduction scripts and packaging files relate to no test."""
+    changed_src = [
+        p
+        for p in changed
+        if p.endswith(".py")
+        and not looks_like_test(p)
+        and not is_script(p)
+        and not is_packaging_or_prose(p)
+    ]
     stems = {PurePosixPath(p).stem for p in changed_src} - {"__init__", "conftest"}
     modules = {m for p in changed_src for m in module_names(p)}
-    by_path, by_import = [], []
-    for test in sorted(set(test_files) - set(changed)):
+    packages = {m.rsplit(".", k)[0] for m in modules for k in range(1, m.count(".") + 1)}
+    dirs = [PurePosixPath(p).parent.parts for p in changed_src]
+    by_path, by_import, by_package = [], [], []
+    for test in sorted(t for t in set(test_files) - set(changed) if is_test_module(t)):
         name = PurePosixPath(test).stem
         core = name.removeprefix("tests_").removeprefix("test_").removesuffix("_test")
+        names = imports.get(test, ())
         if core in stems or any(core.startswith(f"{s}_") for s in stems):
             by_path.append(test)
-        elif any(n == m or n.startswith(m + ".") for n in imports.get(test, ()) for m in modules):
+        elif any(n == m or n.startswith(m + ".") for n in names for m in modules):
             by_import.append(test)
-    return (by_path + by_import)[:limit]
+        else:
+            depth = max((n.count(".") + 1 for n in names if n in packages), default=0)
+            if depth:
+                parts = PurePosixPath(test).parent.parts
+                near = max((_common(parts, d) for d in dirs), default=0)
+                by_package.append((-depth, -near, test))
+    by_package_sorted = [t for *_, t in sorted(by_package)]
+    if by_path:
+        # The tests named after the changed modules are the ones that exercise them; a
+        # file that merely imports them (sympy's test_args imports everything) adds run
+        # time more than evidence: one such file at most.
+        return (by_path + (by_import + by_package_sorted)[:1])[:limit]
+    return (by_import + by_package_sorted)[:limit]
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def parse_ra_log(log_text: str) -> dict[str, str]:
@@ -112,6 +183,17 @@ def parse_ra_log(log_text: str) -> dict[str, str]:
         if m:
             status[m.group(2)] = m.group(1)
     return status
+
+
+def changed_outcomes(base: dict[str, str], candidate: dict[str, str]) -> dict[str, str]:
+    """Tests whose outcome differs from base: test -> "pass" / "fail" (absent counts as
+    fail). What two candidates share here is what makes them behave alike."""
+    out = {}
+    for test in sorted(set(base) | set(candidate)):
+        before, after = base.get(test) in GOOD, candidate.get(test) in GOOD
+        if before != after:
+            out[test] = "pass" if after else "fail"
+    return out
 
 
 def broken_tests(base: dict[str, str], candidate: dict[str, str]) -> list[str]:
@@ -211,12 +293,16 @@ class RegressionVerifier:
             return []
 
         def work(sandbox) -> dict[str, CellResult]:
-            run = sandbox.execute(
-                f"cd {shlex.quote(sandbox.workdir)} && git grep -E "
-                "'^\\s*(from\\s+\\S+\\s+import|import)\\s' -- '*test*.py' '*/tests/*.py'",
+            # Through a file: a real suite's import lines (sympy: ~4000) exceed what a
+            # command's output keeps, and a cut listing silently loses test files.
+            sandbox.execute(
+                f"mkdir -p /tmp/swescale-verify; cd {shlex.quote(sandbox.workdir)} && git grep -E "
+                "'^\\s*(from\\s+\\S+\\s+import|import)\\s' -- '*test*.py' '*/tests/*.py' "
+                f"> {IMPORTS_FILE}",
                 timeout=120,
             )
-            return {"grep": CellResult(outcome="pass", output_tail=run.output)}
+            text = sandbox.read_file(IMPORTS_FILE).decode("utf-8", "replace")
+            return {"grep": CellResult(outcome="pass", output_tail=text)}
 
         grep = run_in_fresh_sandbox(self.make_sandbox, "", work, ["grep"])["grep"].output_tail
         imports = parse_imports(grep)
@@ -234,20 +320,43 @@ class RegressionVerifier:
                 )
                 for c in candidates
             }
-        command = self._command(task, files)
         parse = status_parser(task)
-        base_run = self._run("", command)
-        if not base_run.judged:
-            why = f"base run failed ({base_run.outcome})"
+        # Real suites are slow and fragile: when the related files do not finish on base
+        # within the timeout, or the runner reports nothing (sympy's runner crashes when
+        # one of several files fails to import), keep the better half (path matches come
+        # first) and try again, so every candidate run fits what the base run proved.
+        base_seconds = 0.0
+        while True:
+            command = self._command(task, files)
+            base_run = self._run("", command)
+            base_seconds += base_run.seconds
+            base = parse(base_run.output_tail) if base_run.judged else {}
+            if base or base_run.outcome == "infra" or len(files) == 1:
+                break
+            files = files[: len(files) // 2]
+        if not base:
+            why = (
+                f"base run failed ({base_run.outcome})"
+                if not base_run.judged
+                else "the base run reported no test outcomes"
+            )
             return {
-                c.id: Verdict(verifier=self.name, score=0.5, infra_error=why) for c in candidates
+                c.id: Verdict(
+                    verifier=self.name,
+                    score=0.5,
+                    details={"tests": files},
+                    cost=Cost(sandbox_seconds=base_seconds / len(candidates)),
+                    infra_error=why,
+                )
+                for c in candidates
             }
-        base = parse(base_run.output_tail)
         with ThreadPoolExecutor(max_workers=max(self.workers, 1)) as pool:
             runs = list(pool.map(lambda c: self._run(c.patch, command), candidates))
         verdicts = {}
         for cand, run in zip(candidates, runs, strict=True):
-            verdicts[cand.id] = self._verdict(cand, run, base, parse, command, files)
+            verdict = self._verdict(cand, run, base, parse, command, files)
+            verdict.cost = verdict.cost + Cost(sandbox_seconds=base_seconds / len(candidates))
+            verdicts[cand.id] = verdict
         return verdicts
 
     def _verdict(self, cand, run, base, parse, command, files) -> Verdict:
@@ -260,13 +369,17 @@ class RegressionVerifier:
             return Verdict(
                 verifier=self.name, score=0.5, details=details, cost=cost, infra_error=run.outcome
             )
-        broken = broken_tests(base, parse(run.output_tail))
+        statuses = parse(run.output_tail)
+        broken = broken_tests(base, statuses)
+        details["outcomes"] = changed_outcomes(base, statuses)
         for _ in range(self.reruns if broken else 0):
             again = self._run(cand.patch, command)
             if again.judged:
                 still = set(broken_tests(base, parse(again.output_tail)))
                 details["flaky"] = sorted(set(broken) - still)
                 broken = [t for t in broken if t in still]
+                for test in details["flaky"]:
+                    details["outcomes"].pop(test, None)
         base_passing = max(details["base_passing"], 1)
         details.update(applied=True, broken=broken)
         return Verdict(

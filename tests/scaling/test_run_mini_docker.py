@@ -93,3 +93,31 @@ def test_demo_with_the_tiny_real_model(tmp_path: Path, docker_client, leak_check
         "budget",
     }
     assert load_run(result.run_dir.root).tasks[0].cost["tokens_out"] > 0
+
+
+@pytest.mark.docker
+def test_scripted_hard_run_selects_by_model_free_evidence(
+    tmp_path: Path, docker_client, leak_check
+) -> None:
+    """The scripted-hard preset: the most frequent patch is wrong (two decoys that pass
+    the issue's tests but break others); the run's own hybrid selection, with no model
+    verdicts, ranks by static checks, tests and behaviour classes and picks right."""
+    from swescale.selection.metrics import selection_comparison
+
+    cfg = load_config(
+        "scripted-hard",
+        ["dataset.instance_ids=[swescale-mini__confkit-1]", f"runs_dir={tmp_path}"],
+    )
+    assert cfg.verifiers.enabled == ["static", "regression", "harvest", "behaviour"]
+    leak_check.append("mini-hard")
+    result = launch(cfg, run_id="mini-hard", live=False)
+    assert not result.failed
+    (record,) = result.results.values()
+    assert record["status"] == "done" and record["resolved"] is True, record
+    task_dir = result.run_dir.root / next(iter(result.results))
+    selection = json.loads((task_dir / "selection.json").read_text())
+    assert "no model verdicts" in selection["rationale"]
+    verdicts = {p.stem for p in (task_dir / "verdicts").glob("*.json")}
+    assert {"static", "regression", "behaviour"} <= verdicts
+    rows = {r["selector"]: r for r in selection_comparison(result.run_dir.root)}
+    assert rows["majority"]["accuracy"] == 0.0 and rows["run"]["accuracy"] == 1.0

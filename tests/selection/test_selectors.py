@@ -6,7 +6,19 @@ import json
 
 import pytest
 
-from swescale.selection.calibration import PRIOR, features, fit_calibration, labelled_rows, log_loss
+from swescale.selection.calibration import (
+    FEATURES,
+    POOL_ONLY,
+    PRIOR,
+    SANDBOX,
+    LabelledPool,
+    evidence_kind,
+    features,
+    fit_calibration,
+    fit_grouped,
+    labelled_rows,
+    log_loss,
+)
 from swescale.selection.candidates import candidates_from, read_foreign_predictions
 from swescale.selection.config import SelectionConfig
 from swescale.selection.ranking import (
@@ -150,6 +162,50 @@ def test_calibration_fit_separates_and_abstains():
     assert flagged.candidate_id is not None and flagged.flagged
 
 
+def test_calibration_fits_and_applies_on_one_kind_of_evidence():
+    """Pools judged in sandboxes and pools with pool signals only are not mixed: the fit
+    uses one kind, and a pick on the other kind says it is not calibrated there."""
+    sandbox_pools, pool_only = [], []
+    for i in range(6):
+        good = cand(f"g{i}", repro=(2, 2), regression=1.0, resolved=True)
+        bad = cand(f"b{i}", 2, repro=(0, 2), regression=1.0, resolved=i % 3 == 0)
+        sandbox_pools.append(
+            LabelledPool(task_id=f"s{i}", group=f"r{i % 2}", candidates=[good, bad])
+        )
+        plain = [cand(f"p{i}", resolved=False), cand(f"q{i}", 2, resolved=True)]
+        pool_only.append(LabelledPool(task_id=f"p{i}", group=f"r{i % 2}", candidates=plain))
+    assert evidence_kind(sandbox_pools[0].candidates) == SANDBOX
+    assert evidence_kind(pool_only[0].candidates) == POOL_ONLY
+    cal = fit_grouped(sandbox_pools + pool_only)
+    assert cal.evidence == SANDBOX and cal.fitted_on == 12 and cal.cv["tasks"] == 6
+    assert fit_grouped(sandbox_pools + pool_only, kind=POOL_ONLY).evidence == POOL_ONLY
+    on_sandbox = CalibratedSelector(cal).select(TASK, sandbox_pools[1].candidates)
+    assert not on_sandbox.flagged and on_sandbox.candidate_id == "g1"
+    elsewhere = CalibratedSelector(cal).select(TASK, pool_only[0].candidates)
+    assert elsewhere.flagged and "not calibrated here" in elsewhere.rationale
+
+
+def test_cross_fitted_calibration_uses_other_repositories_of_the_same_kind(tmp_path):
+    from swescale.selection.metrics import select_all
+    from swescale.selection.record import TaskRecord
+
+    def record(task_id, repo, cands):
+        task = Task(id=task_id, repo=repo, base_commit="abc", problem_statement="p")
+        return TaskRecord(task_id=task_id, path=tmp_path, candidates=cands, task=task)
+
+    judged = [
+        record(f"j{i}", f"o/r{i}", [cand(f"g{i}", repro=(2, 2), resolved=True),
+                                    cand(f"b{i}", 2, repro=(0, 2), resolved=False)])
+        for i in range(3)
+    ]  # fmt: skip
+    plain = [record("p0", "o/r0", [cand("q0", 2, resolved=False), cand("p0", resolved=True)])]
+    selections = select_all(judged + plain, "calibrated")
+    assert [s.candidate_id for s in selections[:3]] == ["g0", "g1", "g2"]
+    assert "fit on 4 labelled candidates" in selections[0].rationale
+    # The pool-only task has no other repository with pool-only evidence: the prior.
+    assert "prior weights" in selections[3].rationale and not selections[3].flagged
+
+
 def test_calibration_with_one_sided_labels_uses_the_base_rate():
     rows = [([0.5] * 6, False)] * 5
     cal = fit_calibration(rows)
@@ -170,7 +226,10 @@ def test_calibration_roundtrip_and_bad_file(tmp_path):
 
 def test_features_with_missing_verifiers_are_neutral():
     c = cand("a")
-    assert features(c, [c]) == [0.5, 0.5, 0.5, 1.0, 0.0, 0.0]
+    named = dict(zip(FEATURES, features(c, [c]), strict=True))
+    assert named["model"] == named["repro"] == named["regression"] == named["static"] == 0.5
+    assert named["has_model"] == named["has_tests"] == named["has_regression"] == 0.0
+    assert named["vote_share"] == named["behaviour_share"] == 1.0
 
 
 def test_apply_threshold_keeps_confident_picks():

@@ -44,6 +44,28 @@ def test_related_tests_by_path_then_import_and_never_the_changed_test():
     assert len(related_tests(["slugkit/parse.py"], files, imports, limit=1)) == 1
 
 
+def test_related_tests_are_test_modules_of_changed_source():
+    """A suite's fixture files are not tests (sphinx's tests/roots/.../setup.py), and a
+    changed setup.py or reproduction script relates to no test."""
+    files = [
+        "tests/roots/test-pycode-egg/src/setup.py",
+        "tests/roots/test-ext/conf.py",
+        "tests/test_setup_command.py",
+        "tests/test_domain_std.py",
+        "tests/queries/tests.py",
+    ]
+    imports = {f: set() for f in files}
+    imports["tests/test_domain_std.py"] = {"sphinx.domains.std"}
+    imports["tests/queries/tests.py"] = {"django.db.models.query"}
+    assert related_tests(["setup.py", "tox.ini", "reproduce_bug.py"], files, imports) == []
+    assert related_tests(["sphinx/domains/std.py", "setup.py"], files, imports) == [
+        "tests/test_domain_std.py"
+    ]
+    assert related_tests(["django/db/models/query.py"], files, imports) == [
+        "tests/queries/tests.py"
+    ]
+
+
 def test_broken_tests_count_missing_and_failing_but_not_already_failing():
     base = {"a": "PASSED", "b": "PASSED", "c": "FAILED", "d": "XFAIL"}
     cand = {"a": "PASSED", "b": "FAILED", "c": "FAILED"}

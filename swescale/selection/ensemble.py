@@ -1,0 +1,468 @@
+"""Selection across systems: candidate pools from any number of predictions files,
+model-free evidence gathered in sandboxes of each task's instance image, one patch
+picked per instance (``swescale ensemble``).
+
+The output directory has the layout of a run's selection record, so ``swescale select``
+and the selection comparison read it unchanged:
+
+```
+<out>/<instance>/task.json, candidates.jsonl, labels.json (when labels are given)
+<out>/<instance>/verdicts/<verifier>.json     one file per verifier, written when done
+<out>/<instance>/ensemble.json                wall seconds per verifier, errors
+<out>/<instance>/selection.<selector>.json    the pick, ranking and reasons
+<out>/predictions.jsonl                       the primary selector's picks, with reasons
+<out>/predictions.<selector>.jsonl            every selector's picks
+<out>/report.json                             accuracy table, costs, problems
+```
+
+Resumable: a verifier whose verdict file covers every candidate is not run again, so a
+rerun after Ctrl-C or a crash continues where it stopped, and a rerun with
+``--no-sandbox`` re-scores the stored verdicts (behaviour classes and selection are
+recomputed, no sandbox starts). One instance failing (no
+image, a verifier crashing) is recorded in its ``ensemble.json`` and never stops the
+batch; an instance without an environment (no repository mirror) still gets the pool
+signals (size, locality, votes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from swescale.selection.candidates import candidates_from, read_foreign_predictions
+from swescale.selection.record import (
+    TaskRecord,
+    read_task_record,
+    write_candidates,
+    write_labels,
+    write_selection,
+    write_verdicts,
+)
+from swescale.types import Candidate, Cost, Selection, Task, Verdict
+from swescale.verifiers.base import BEHAVIOUR, HARVEST, REGRESSION, STATIC
+
+log = logging.getLogger(__name__)
+
+MODEL_FREE_VERIFIERS = (STATIC, REGRESSION, HARVEST, BEHAVIOUR)
+SandboxFactoryFor = Callable[[Task], Callable[[], Any] | str]
+
+
+class EnsembleConfig(BaseModel):
+    verifiers: list[str] = Field(default_factory=lambda: list(MODEL_FREE_VERIFIERS))
+    selectors: list[str] = Field(default_factory=lambda: ["evidence"])
+    workers: int = 1  # instances in parallel
+    verifier_workers: int = 2  # sandboxes in parallel within one instance
+    test_timeout: float = 300.0
+    regression_max_files: int = 4
+
+
+class LabelFile(BaseModel):
+    labels: dict[tuple[str, str], bool] = Field(default_factory=dict)
+    errors: list[str] = Field(default_factory=list)
+
+
+def read_labels(paths: Iterable[str | Path]) -> LabelFile:
+    """Grades of the pool's patches: JSON lines ``{"instance_id", "model_name_or_path",
+    "resolved"}`` (``scripts/leaderboard_pool.py`` writes them). Bad lines are reported,
+    never fatal; a missing or empty file is an error of its own."""
+    out = LabelFile()
+    for path in paths:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            out.errors.append(f"labels file {path}: {exc.strerror or exc}")
+            continue
+        if not text.strip():
+            out.errors.append(f"labels file {path} is empty")
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                key = (str(row["instance_id"]), str(row["model_name_or_path"]))
+                resolved = row["resolved"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                out.errors.append(f"{path}:{number}: not a label row ({exc})")
+                continue
+            if not isinstance(resolved, bool):
+                out.errors.append(f"{path}:{number}: 'resolved' must be true or false")
+                continue
+            out.labels[key] = resolved
+    return out
+
+
+def label_candidates(candidates: Sequence[Candidate], labels: dict[tuple[str, str], bool]) -> None:
+    """A candidate resolves when any of its producers' patches was graded resolved (its
+    producers' patches are the same fix after normalization)."""
+    for cand in candidates:
+        known = [labels[(cand.task_id, s)] for s in cand.sources if (cand.task_id, s) in labels]
+        if known:
+            cand.resolved = any(known)
+
+
+def _stored_verdicts(task_dir: Path, name: str, ids: set[str]) -> dict[str, Verdict] | None:
+    path = task_dir / "verdicts" / f"{name}.json"
+    try:
+        data = json.loads(path.read_text())
+        verdicts = {cid: Verdict.model_validate(v) for cid, v in data.items()}
+    except (OSError, ValueError):
+        return None
+    return verdicts if set(verdicts) >= ids else None
+
+
+def build_verifier(name: str, make_sandbox: Callable[[], Any], cfg: EnsembleConfig) -> Any:
+    if name == STATIC:
+        from swescale.verifiers.static import StaticVerifier
+
+        return StaticVerifier(make_sandbox, workers=cfg.verifier_workers)
+    if name == REGRESSION:
+        from swescale.verifiers.regression import RegressionVerifier
+
+        return RegressionVerifier(
+            make_sandbox,
+            workers=cfg.verifier_workers,
+            timeout=cfg.test_timeout,
+            max_test_files=cfg.regression_max_files,
+        )
+    if name == HARVEST:
+        from swescale.verifiers.harvest import HarvestedTestVerifier
+
+        return HarvestedTestVerifier(
+            make_sandbox, workers=cfg.verifier_workers, timeout=cfg.test_timeout
+        )
+    raise ValueError(f"unknown verifier {name!r}; model-free: {', '.join(MODEL_FREE_VERIFIERS)}")
+
+
+def verify_task(
+    task: Task,
+    candidates: list[Candidate],
+    task_dir: Path,
+    make_sandbox: Callable[[], Any] | str,
+    cfg: EnsembleConfig,
+    stop: threading.Event | None = None,
+    model_verifiers: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the configured verifiers on one task's pool (skipping those already stored),
+    writing each verifier's verdicts as it finishes. ``make_sandbox`` is a factory, or
+    the reason the task has no environment (then only pool signals are computed).
+    ``model_verifiers`` (name -> verifier, e.g. a ``JudgeVerifier`` over the configured
+    model) run too, need no sandbox, and add to the same evidence.
+    Returns the task's ``ensemble.json`` content."""
+    model_verifiers = model_verifiers or {}
+    from swescale.verifiers.behaviour import BehaviourVerifier
+    from swescale.verifiers.static import pool_only_verdicts
+
+    info_path = task_dir / "ensemble.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        info = {}
+    info.setdefault("seconds", {})
+    info.setdefault("errors", {})
+    ids = {c.id for c in candidates}
+    if isinstance(make_sandbox, str) and not info["seconds"]:
+        info["environment"] = make_sandbox
+    else:
+        # Sandbox evidence was gathered (now or by an earlier run, and is re-read now):
+        # the task is not one without an environment.
+        info.pop("environment", None)
+    for name in cfg.verifiers:
+        if stop is not None and stop.is_set():
+            info["interrupted"] = True
+            break
+        stored = _stored_verdicts(task_dir, name, ids)
+        if stored is not None and name != BEHAVIOUR:
+            for cand in candidates:
+                cand.verdicts[name] = stored[cand.id]
+            continue
+        start = time.monotonic()
+        try:
+            if name == BEHAVIOUR:
+                verdicts = BehaviourVerifier().verify(task, candidates)
+            elif name in model_verifiers:
+                verdicts = model_verifiers[name].verify(task, candidates)
+            elif isinstance(make_sandbox, str):
+                if name != STATIC:
+                    continue
+                verdicts = pool_only_verdicts(candidates)
+            else:
+                verdicts = build_verifier(name, make_sandbox, cfg).verify(task, candidates)
+        except Exception as exc:  # noqa: BLE001 - one verifier failing never stops the task
+            info["errors"][name] = f"{type(exc).__name__}: {exc}"
+            log.warning("%s: verifier %s failed: %s", task.id, name, exc)
+            continue
+        info["errors"].pop(name, None)
+        if name not in (BEHAVIOUR, *model_verifiers) and not isinstance(make_sandbox, str):
+            info["seconds"][name] = round(time.monotonic() - start, 2)
+        for cand in candidates:
+            if cand.id in verdicts:
+                cand.verdicts[name] = verdicts[cand.id]
+        if stop is not None and stop.is_set():
+            info["interrupted"] = True
+            break  # a verifier cut short by Ctrl-C judged nothing: do not store it
+        write_verdicts(task_dir, name, verdicts)
+    else:
+        info.pop("interrupted", None)
+    info_path.write_text(json.dumps(info, indent=1))
+    return info
+
+
+class EnsembleInput(BaseModel):
+    """The pools read from the inputs, and what could not be used."""
+
+    pools: dict[str, list[Candidate]] = Field(default_factory=dict)
+    problems: list[str] = Field(default_factory=list)
+    unknown_ids: list[str] = Field(default_factory=list)
+
+
+def read_pools(
+    tasks: Sequence[Task],
+    predictions: Sequence[str | Path],
+    run_dirs: Sequence[str | Path] = (),
+    labels: dict[tuple[str, str], bool] | None = None,
+) -> EnsembleInput:
+    """Candidates per task from predictions files (each row's ``model_name_or_path`` is
+    its producer) and finished run directories (their candidates join with their
+    trajectories as producers), normalized and deduplicated."""
+    out = EnsembleInput()
+    known = {t.id for t in tasks}
+    missing = [str(p) for p in predictions if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"predictions file not found: {', '.join(missing)}")
+    imported = read_foreign_predictions(predictions, known)
+    out.problems += imported.errors
+    out.unknown_ids = imported.unknown_ids
+    for path in predictions:
+        if not Path(path).read_text(encoding="utf-8", errors="replace").strip():
+            out.problems.append(f"predictions file {path} is empty")
+    from_runs: dict[str, dict[str, str]] = {}
+    for run in run_dirs:
+        from swescale.selection.record import task_dirs
+
+        for folder in task_dirs(Path(run)):
+            record = read_task_record(folder)
+            out.problems += record.problems
+            for cand in record.candidates:
+                if cand.task_id not in known:
+                    continue
+                for producer in cand.trajectory_ids or [f"{Path(run).name}:{cand.id}"]:
+                    from_runs.setdefault(cand.task_id, {})[f"{Path(run).name}/{producer}"] = (
+                        cand.patch
+                    )
+    for task in tasks:
+        foreign = imported.for_task(task.id)
+        for name, patch in from_runs.get(task.id, {}).items():
+            foreign[name] = patch
+        if not foreign:
+            continue
+        cands = candidates_from(task.id, {}, foreign)
+        if labels:
+            label_candidates(cands, labels)
+        if cands:
+            out.pools[task.id] = cands
+    return out
+
+
+def write_task_inputs(task_dir: Path, task: Task, candidates: list[Candidate]) -> None:
+    task_dir.mkdir(parents=True, exist_ok=True)
+    (task_dir / "task.json").write_text(task.model_dump_json(indent=1))
+    write_candidates(task_dir, candidates)
+    labels = {c.id: c.resolved for c in candidates if c.resolved is not None}
+    if labels:
+        write_labels(task_dir, labels)
+
+
+def run_ensemble(
+    tasks: Sequence[Task],
+    pools: dict[str, list[Candidate]],
+    out_dir: Path,
+    sandbox_for: SandboxFactoryFor | None,
+    cfg: EnsembleConfig,
+    stop: threading.Event | None = None,
+    progress: Callable[[str, dict[str, Any]], None] | None = None,
+    model_verifiers: dict[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Gather evidence for every task with a pool, ``cfg.workers`` at a time. A task
+    whose environment cannot be had gets pool signals only; an unexpected failure is
+    recorded for that task and the batch goes on."""
+    stop = stop or threading.Event()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_id = {t.id: t for t in tasks}
+    results: dict[str, dict[str, Any]] = {}
+
+    def job(task_id: str) -> dict[str, Any]:
+        task = by_id[task_id]
+        task_dir = out_dir / task_id
+        if stop.is_set():
+            return {"interrupted": True}
+        try:
+            write_task_inputs(task_dir, task, pools[task_id])
+            factory: Callable[[], Any] | str = (
+                "sandboxes disabled" if sandbox_for is None else sandbox_for(task)
+            )
+            return verify_task(task, pools[task_id], task_dir, factory, cfg, stop, model_verifiers)
+        except Exception as exc:  # noqa: BLE001 - one instance never stops the batch
+            info = {"errors": {"task": f"{type(exc).__name__}: {exc}"}}
+            (task_dir / "ensemble.json").write_text(json.dumps(info, indent=1))
+            return info
+
+    order = [t.id for t in tasks if t.id in pools]
+    with ThreadPoolExecutor(max_workers=max(cfg.workers, 1)) as pool:
+        futures = {pool.submit(job, tid): tid for tid in order}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                tid = futures[future]
+                results[tid] = future.result()
+                if progress:
+                    progress(tid, results[tid])
+            if stop.is_set():
+                for future in pending:
+                    future.cancel()
+    return results
+
+
+# ------------------------------------------------------------------------ the report
+
+
+def mixed(record: TaskRecord) -> bool:
+    """Some candidate resolves and some does not: only here can selectors differ."""
+    labels = [c.resolved for c in record.candidates if c.resolved is not None]
+    return any(labels) and not all(labels)
+
+
+def random_pick(record: TaskRecord) -> float | None:
+    """Expected resolve rate of picking one producer's patch at random."""
+    from swescale.selection.metrics import sample_labels
+
+    found = sample_labels(record)
+    if found is None or not found[0]:
+        return None
+    n, c = found
+    return c / n
+
+
+def select_and_write(
+    out_dir: Path, records: list[TaskRecord], names: Sequence[str], cfg: Any = None
+) -> dict[str, list[Selection]]:
+    """Every selector over every task; selection.<name>.json per task and
+    predictions.<name>.jsonl (rows carry the pick's reasons under ``swescale``)."""
+    from swescale.selection.metrics import select_all
+
+    out: dict[str, list[Selection]] = {}
+    for name in names:
+        selections = select_all(records, name, cfg)
+        lines = []
+        for record, sel in zip(records, selections, strict=True):
+            write_selection(record.path, sel, name)
+            chosen = next((c for c in record.candidates if c.id == sel.candidate_id), None)
+            lines.append(
+                json.dumps(
+                    {
+                        "instance_id": record.task_id,
+                        "model_name_or_path": f"swescale-ensemble-{name}",
+                        "model_patch": chosen.patch if chosen else "",
+                        "swescale": {
+                            "selector": name,
+                            "candidate_id": sel.candidate_id,
+                            "producers": list(chosen.sources) if chosen else [],
+                            "confidence": round(sel.confidence, 4),
+                            "flagged": sel.flagged,
+                            "rationale": sel.rationale,
+                        },
+                    }
+                )
+            )
+        (out_dir / f"predictions.{name}.jsonl").write_text("".join(x + "\n" for x in lines))
+        out[name] = selections
+    return out
+
+
+def ensemble_report(
+    records: list[TaskRecord], selections: dict[str, list[Selection]]
+) -> dict[str, Any]:
+    """Accuracy of each selector against the oracle (any candidate resolves, pass@k),
+    random pick and majority vote, over labelled instances; mixed pools; sandbox
+    seconds per instance (wall time of the verifiers that ran in sandboxes)."""
+    from swescale.selection.metrics import is_resolved, verification_cost
+
+    labelled = [
+        i for i, r in enumerate(records) if any(c.resolved is not None for c in r.candidates)
+    ]
+    n = len(labelled)
+    oracle = sum(any(c.resolved for c in records[i].candidates) for i in labelled)
+    randoms = [random_pick(records[i]) for i in labelled]
+    rand = sum(r for r in randoms if r is not None)
+    rows: list[dict[str, Any]] = [
+        {"selector": "oracle (pass@k)", "resolved": oracle},
+        {"selector": "random pick", "resolved": rand},
+    ]
+    for name, sels in selections.items():
+        resolved = sum(bool(is_resolved(sels[i], records[i].candidates)) for i in labelled)
+        abstained = sum(sels[i].candidate_id is None for i in labelled)
+        rows.append({"selector": name, "resolved": resolved, "abstained": abstained})
+    gap = oracle - rand
+    for row in rows:
+        row["accuracy"] = row["resolved"] / n if n else None
+        if row["selector"] not in ("oracle (pass@k)", "random pick") and gap > 0:
+            row["gap_closed"] = (row["resolved"] - rand) / gap
+    seconds, costs, ran = 0.0, Cost(), 0
+    errors: dict[str, dict[str, str]] = {}
+    no_env: dict[str, str] = {}
+    for record in records:
+        try:
+            info = json.loads((record.path / "ensemble.json").read_text())
+        except (OSError, ValueError):
+            info = {}
+        if info.get("seconds"):
+            ran += 1
+            seconds += sum(info["seconds"].values())
+        if info.get("errors"):
+            errors[record.task_id] = info["errors"]
+        if info.get("environment"):
+            no_env[record.task_id] = info["environment"]
+        costs = costs + verification_cost(record.candidates)
+    return {
+        "instances": len(records),
+        "labelled": n,
+        "mixed_pools": sum(mixed(records[i]) for i in labelled),
+        "candidates": sum(len(r.candidates) for r in records),
+        "producers": sum(
+            len(c.sources) + len(c.trajectory_ids) for r in records for c in r.candidates
+        ),
+        "rows": rows,
+        "sandbox_instances": ran,
+        "judged": judged_instances(records),
+        "sandbox_seconds_per_instance": seconds / ran if ran else None,
+        "verdict_sandbox_seconds": round(costs.sandbox_seconds, 1),
+        "errors": errors,
+        "no_environment": no_env,
+    }
+
+
+def judged_instances(records: Sequence[TaskRecord]) -> dict[str, int]:
+    """Per verifier, the instances where it judged some candidate (a verdict without an
+    infrastructure error): how much of the pool the evidence actually covers."""
+    names = sorted({n for r in records for c in r.candidates for n in c.verdicts})
+    return {
+        name: sum(
+            any(name in c.verdicts and not c.verdicts[name].infra_error for c in record.candidates)
+            for record in records
+        )
+        for name in names
+    }
+
+
+def read_records(out_dir: Path, task_ids: Iterable[str]) -> list[TaskRecord]:
+    return [read_task_record(out_dir / tid) for tid in task_ids if (out_dir / tid).is_dir()]

@@ -1,0 +1,108 @@
+"""``swescale ensemble`` from the command line: clear errors for bad input, and a pool-only
+run (no sandboxes) that writes predictions with reasons and the report."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from swescale.cli import app
+
+TASK = "swescale-mini__slugkit-1"
+
+
+def _row(model: str, patch: str, instance: str = TASK) -> str:
+    return json.dumps({"instance_id": instance, "model_name_or_path": model, "model_patch": patch})
+
+
+def _patch(value: str) -> str:
+    return (
+        "--- a/slugkit/core.py\n+++ b/slugkit/core.py\n@@ -28,3 +28,3 @@\n"
+        f'-    text = re.sub(r"[^A-Za-z0-9]", sep, text)\n+    text = {value}\n'
+    )
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, ["ensemble", *args])
+    # rich wraps long lines to the terminal's width: compare words, not line breaks.
+    result.text = " ".join(result.output.split())
+    return result
+
+
+def test_bad_input_gets_clear_errors(tmp_path):
+    preds = tmp_path / "a.jsonl"
+    preds.write_text(_row("sysA", _patch("1")) + "\n")
+    result = invoke(str(preds), "--dataset", "mini", "-s", "best_guess", "--no-sandbox")
+    assert result.exit_code == 2 and "unknown selector 'best_guess'" in result.text
+    result = invoke(str(preds), "--dataset", "mini", "--verifiers", "static,magic")
+    assert result.exit_code == 2 and "unknown verifier 'magic'" in result.text
+    result = invoke(str(tmp_path / "absent.jsonl"), "--dataset", "mini", "--no-sandbox")
+    assert result.exit_code == 2 and "not found" in result.text
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    result = invoke(str(empty), "--dataset", "mini", "--no-sandbox")
+    assert result.exit_code == 2 and "no candidates" in result.text
+    assert "is empty" in result.text
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text(_row("sysA", _patch("1"), instance="nobody__nothing-1") + "\n")
+    result = invoke(str(unknown), "--dataset", "mini", "--no-sandbox")
+    assert result.exit_code == 2 and "nobody__nothing-1" in result.text
+    result = invoke("--dataset", "mini")
+    assert result.exit_code == 2 and "give predictions files" in result.text
+
+
+def test_pool_only_run_writes_predictions_reasons_and_report(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(_row("sysA", _patch("one")) + "\n" + _row("sysA", _patch("one "), "x__y-1") + "\n")
+    b.write_text(_row("sysB", _patch("two")) + "\n" + "{broken json\n")
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        json.dumps({"instance_id": TASK, "model_name_or_path": "sysA", "resolved": False})
+        + "\n"
+        + json.dumps({"instance_id": TASK, "model_name_or_path": "sysB", "resolved": True})
+        + "\n"
+    )
+    out = tmp_path / "out"
+    result = invoke(
+        str(a), str(b), "--dataset", "mini", "--no-sandbox", "--labels", str(labels),
+        "--out", str(out), "-s", "evidence,calibrated",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 instance id(s) not in the dataset" in result.text
+    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert rows[0]["instance_id"] == TASK and rows[0]["swescale"]["selector"] == "evidence"
+    assert rows[0]["swescale"]["rationale"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["labelled"] == 1 and report["mixed_pools"] == 1
+    assert {r["selector"] for r in report["rows"]} >= {"oracle (pass@k)", "random pick", "majority"}
+    assert report["no_environment"][TASK] == "sandboxes disabled"
+    assert any("b.jsonl:2: not valid JSON" in p for p in report["problems"])
+    assert (out / TASK / "selection.calibrated.json").exists()
+
+
+def test_a_configured_model_adds_the_judge_to_the_same_evidence(tmp_path):
+    """--judge: the config's model judges every candidate (here the scripted model, over
+    the OpenAI-shaped completion with logprobs); hybrid then cuts by model score."""
+    turns = tmp_path / "judge.json"
+    logprobs = [
+        {"token": "YES", "logprob": -0.2, "top_logprobs": [{"token": "NO", "logprob": -1.8}]}
+    ]
+    turns.write_text(json.dumps([{"content": "ANSWER: YES", "logprobs": logprobs}]))
+    a = tmp_path / "a.jsonl"
+    a.write_text(_row("sysA", _patch("one")) + "\n" + _row("sysB", _patch("two")) + "\n")
+    out = tmp_path / "out"
+    result = invoke(
+        str(a), "--dataset", "mini", "--no-sandbox", "--judge", "--out", str(out),
+        "--set", "model.kind=scripted", "--set", f"model.script={turns}", "-s", "hybrid",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    judged = json.loads((out / TASK / "verdicts" / "judge.json").read_text())
+    assert len(judged) == 2
+    assert all(v["details"]["method"] == "logprobs" for v in judged.values())
+    assert all(abs(v["score"] - 0.832) < 0.01 for v in judged.values())
+    pick = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
+    assert "by model score" in pick["swescale"]["rationale"]
+    bad = invoke(str(a), "--dataset", "mini", "--no-sandbox", "--judge", "--out", str(out),
+                 "--set", "model.kind=scripted", "--set", "model.script=")  # fmt: skip
+    assert bad.exit_code == 2 and "--judge" in bad.text
