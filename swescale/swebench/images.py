@@ -109,6 +109,12 @@ ERA_CAPS: tuple[tuple[str, str, str, str], ...] = (
         "docutils<0.22",
         "docutils 0.22 removed modules such as docutils.utils.roman that old Sphinx imports",
     ),
+    (
+        "zarr",
+        "2025-01-09",
+        "zarr<3",
+        "zarr 3 needs numpy.dtypes (numpy 1.25) and changed the storage API old xarray uses",
+    ),
 )
 # `tox --current-env` (sphinx's test command) links the running interpreter into
 # .tox/<env>/bin. A conda env's python found that way still has the env's packages; a
@@ -258,15 +264,21 @@ def env_recipe(
                     "environment.yml packages with no PyPI equivalent skipped: "
                     + ", ".join(skipped)
                 )
+    # The conda lists' exact pins name a release conda builds for every Python it ships;
+    # on PyPI that release often has no wheel for the interpreter (numpy 1.19.2 and
+    # scipy 1.5.2 have none for 3.9) and no longer builds from source, where a later patch
+    # release of the same minor has one. The spec's pip pins are pip's own: relaxed only
+    # on an interpreter other than the spec's.
+    requirements, relaxed = relax_exact_pins(requirements)
     pip_packages = list(plan.pip_packages)
+    relaxed_pip: list[str] = []
     if plan.other_python:
-        requirements, relaxed = relax_exact_pins(requirements)
         pip_packages, relaxed_pip = relax_exact_pins(pip_packages)
-        if relaxed or relaxed_pip:
-            notes.append(
-                f"exact pins relaxed to the same minor for Python {plan.python}: "
-                + ", ".join([*relaxed, *relaxed_pip])
-            )
+    if relaxed or relaxed_pip:
+        notes.append(
+            f"exact pins relaxed to the same minor for pip on Python {plan.python}: "
+            + ", ".join([*relaxed, *relaxed_pip])
+        )
     install_tokens = " ".join([*plan.pre_install, plan.install]).split()
     constraints, capped = era_constraints(
         task, [*requirements, *pip_packages, *file_requirements, *install_tokens]
