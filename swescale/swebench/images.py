@@ -321,13 +321,15 @@ def requirement_name(line: str) -> tuple[str, bool] | None:
 def era_constraints(task: Task, requirements: list[str]) -> tuple[list[str], list[str]]:
     """(constraint lines, reasons): the ``ERA_CAPS`` in force for a task created before the
     release that broke old code, except for names the requirements pin themselves (a pin
-    is the spec's own choice and a constraint against it would only fail the install)
-    (pure). Stands in for the official images' install date: they were built before
+    is the spec's own choice and a constraint against it would only fail the install) and
+    the repository's own package (pure). Stands in for the official images' install date: they were built before
     those releases."""
     created = str(task.extra.get("created_at") or "")[:10]
     if not created:
         return [], []
     pinned = {parsed[0] for parsed in map(requirement_name, requirements) if parsed and parsed[1]}
+    # The repository's own package is what the task installs: never capped (pytest's tasks).
+    pinned.add(canonicalize_name(task.repo.rsplit("/", 1)[-1]))
     lines, why = [], []
     for name, date, cap, reason in ERA_CAPS:
         if created < date and canonicalize_name(name) not in pinned:

@@ -270,6 +270,9 @@ def test_era_caps_leave_names_the_requirements_pin_alone() -> None:
     lines, why = era_constraints(old, ["numpy==1.19.2", "'cython>=0.29'", "pytest", "# numpy"])
     assert lines == ["pytest<8", "docutils<0.22", "zarr<3"] and len(why) == 3
     assert era_constraints(swe_task("x/y", "1"), ["pytest"]) == ([], [])
+    # The task's own package is what it installs, whatever its age.
+    own = swe_task("pytest-dev/pytest", "7.4", extra={"created_at": "2023-06-01"})
+    assert "pytest<8" not in era_constraints(own, [])[0]
     assert requirement_name("-e .") is None and requirement_name("git+https://x/y") is None
     assert requirement_name("Scikit_Learn[alldeps]>=0.2 ; python_version<'4'") == (
         "scikit-learn",
