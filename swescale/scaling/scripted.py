@@ -7,7 +7,9 @@ own ``extra["wrong_patches"]`` when it has one --, gold, an empty submit, ...) s
 has something to choose between. ``"plan:hard"`` makes the wrong answer the most frequent
 one (two decoys -- fixes that pass the issue's tests but break others, where the task has
 them -- a wrong fix, a broken edit that does not even import, one gold and one alternative
-correct fix), so majority voting fails and only evidence can pick right. These exist for
+correct fix), so majority voting fails and only evidence can pick right; its gold
+trajectory also writes a test for the issue (the task's test patch), as agents that test
+their fix do, which the harvest verifier runs against every candidate. These exist for
 tests, benchmarks and the scripted presets: they read the gold patch, which real models
 never see.
 Any other script value is a turns file, as the scripted model itself reads it.
@@ -27,7 +29,7 @@ PLANS = (GOLD, MIXED, HARD)
 
 # The patterns of the plans by trajectory index.
 MIXED_PATTERN = ("gold", "wrong", "gold", "empty")
-HARD_PATTERN = ("decoy", "decoy", "gold", "broken", "wrong", "alt")
+HARD_PATTERN = ("decoy", "decoy", "gold_tested", "broken", "wrong", "alt")
 
 
 def _bash(text: str, command: str) -> str:
@@ -57,8 +59,8 @@ def _gold_files(task: Task) -> list[str]:
 
 
 def planned_turns(task: Task, kind: str) -> list[str]:
-    """The turns of one scripted trajectory: ``gold``, ``wrong``, ``decoy``, ``alt``,
-    ``broken`` or ``empty``."""
+    """The turns of one scripted trajectory: ``gold``, ``gold_tested`` (the fix and a test
+    for the issue), ``wrong``, ``decoy``, ``alt``, ``broken`` or ``empty``."""
     look = _bash("Let me look at the repository first.", "git status --short && ls")
     submit = _bash("The change is in place; submitting.", "submit")
     if kind == "gold":
@@ -66,6 +68,12 @@ def planned_turns(task: Task, kind: str) -> list[str]:
             raise ValueError(f"task {task.id} has no gold patch for a plan:gold script")
         fix = _bash("Applying the fix.", _apply_patch_command(task.gold_patch))
         return [look, fix, submit]
+    if kind == "gold_tested":
+        turns = planned_turns(task, "gold")
+        if not task.test_patch:
+            return turns
+        test = _bash("Adding a test for the issue.", _apply_patch_command(task.test_patch))
+        return [*turns[:2], test, turns[2]]
     if kind == "wrong":
         # The task's own known-wrong fix when it has one (the mini benchmark does), else
         # an edit that cannot fix anything.

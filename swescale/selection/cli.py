@@ -159,7 +159,9 @@ def ensemble_command(
         "evidence is model-free and the selectors say so.",
     ),
     config: str = typer.Option(None, "--config", "-c"),
-    override: list[str] = typer.Option(None, "--set", help="Config override key=value."),
+    override: list[str] = typer.Option(
+        None, "--set", "-o", "--override", help="Config override key=value."
+    ),
 ) -> None:
     """Pick one patch per instance from several systems' predictions, with evidence
     from sandboxes (static checks, regression tests, harvested tests, behaviour classes)."""
@@ -262,7 +264,7 @@ def ensemble_command(
             from swescale.sandbox.base import SandboxError
             from swescale.swebench.evaluate import Grader
 
-            stop = stack.enter_context(stop_on_signals(client, run_id))
+            stop = stack.enter_context(stop_on_signals(client))
             grader = Grader.for_tasks(client, tasks, cfg.images, cfg.grading, data)
 
             def sandbox_for(task):

@@ -94,15 +94,17 @@ def size_atypicality(cand: Candidate) -> float:
 def evidence_key(cand: Candidate, candidates: Sequence[Candidate]) -> tuple:
     """Sort key of the model-free evidence, best first: static checks, then execution
     (tests passed, nothing broken), then agreement of behaviour, then locality against
-    the pool, then a size typical of the pool, then votes and id."""
+    the pool, then votes, then a size typical of the pool, then id."""
     execution = execution_score(cand)
     return (
         -static_gate(cand),
         _desc(None if execution is None else round(execution, 6)),
         -round(behaviour_share(cand, candidates), 6),
         -round(pool_detail(cand, "locality", 0.0), 6),
+        # Producers that agree carry information the size does not: votes first.
+        -votes(cand),
         round(size_atypicality(cand), 6),
-        *tie_break(cand),
+        cand.id,
     )
 
 

@@ -120,7 +120,9 @@ def register(app: typer.Typer) -> None:
             None, "--official-images/--local-images", help="Pull the official prebuilt images."
         ),
         config: str = typer.Option(None, "--config", "-c"),
-        override: list[str] = typer.Option(None, "--set", help="Config override key=value."),
+        override: list[str] = typer.Option(
+            None, "--set", "-o", "--override", help="Config override key=value."
+        ),
     ) -> None:
         """Grade predictions against a dataset, in the official run layout and report."""
         from rich.progress import (
@@ -214,6 +216,11 @@ def register(app: typer.Typer) -> None:
                     f"  needs network: {summarize_names(report['needs_network_ids'], 5)}"
                     " (tests that call outside hosts; graded offline)"
                 )
+        if not outcome.reports:
+            # Nothing gradable at all (empty or unreadable files, no known instance): a
+            # CI job fed such input must not pass.
+            typer.echo("error: no prediction to grade in the given files", err=True)
+            raise typer.Exit(2)
         typer.echo(f"per instance: {report_evaluation(predictions, grading.eval_dir, outcome)}")
         if outcome.interrupted:
             typer.echo("interrupted: rerun the same command to grade the rest", err=True)
@@ -241,7 +248,9 @@ def register(app: typer.Typer) -> None:
         ),
         eval_dir: Path = typer.Option(None, "--eval-dir"),
         config: str = typer.Option(None, "--config", "-c"),
-        override: list[str] = typer.Option(None, "--set"),
+        override: list[str] = typer.Option(
+            None, "--set", "-o", "--override", help="Config override key=value."
+        ),
     ) -> None:
         """Check tasks: gold resolves; with the test patch alone FAIL_TO_PASS fails and
         PASS_TO_PASS passes (so the empty patch does not resolve)."""
@@ -316,7 +325,9 @@ def register(app: typer.Typer) -> None:
         slice_: str = typer.Option(None, "--slice"),
         as_json: bool = typer.Option(False, "--json", help="One JSON object a line (no patches)."),
         config: str = typer.Option(None, "--config", "-c"),
-        override: list[str] = typer.Option(None, "--set"),
+        override: list[str] = typer.Option(
+            None, "--set", "-o", "--override", help="Config override key=value."
+        ),
     ) -> None:
         """List the tasks of a dataset (ids, repositories, versions, test counts, spec problems)."""
         from swescale.swebench.datasets import DatasetError, read_tasks
@@ -361,7 +372,7 @@ def _validation_table(results) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    if len({r.repo for r in results}) < 2 and len(results) < 5:
+    if not results:
         return
     table = Table(title="validation by repository")
     for column in ("repository", "instances", "valid", "build s", "tests s"):

@@ -286,7 +286,8 @@ def env_recipe(
     if constraints:
         files.append((CONSTRAINTS_FILE, ("\n".join(constraints) + "\n").encode()))
         files.append((VENV_PIP_CONF, f"[global]\nconstraint = {CONSTRAINTS_FILE}\n".encode()))
-        notes += [f"unpinned {why}" for why in capped]
+        # One line: which releases the task predates (the reasons are in ERA_CAPS/docs).
+        notes.append("constraints for a task older than these releases: " + ", ".join(constraints))
     if requirements:
         commands.append(
             f"{VENV}/bin/python -m pip install " + " ".join(_quote(r) for r in requirements)

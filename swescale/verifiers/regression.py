@@ -126,9 +126,10 @@ def related_tests(
     (``test_<module>.py``), then files importing a changed module, then files importing
     a package that holds one (``from slugkit import slugify`` for ``slugkit/core.py``:
     packages re-export), the deepest package and the nearest directory first; with path
-    matches, one importing file at most joins them. Changed
-    test files themselves are excluded (a candidate editing a test would otherwise grade
-    itself), and only test modules run (a suite's fixture files are not tests); changed
+    matches, one importing file at most joins them. Test files a candidate changed stay
+    in: they run at their base version (see ``_command``), so no candidate grades itself
+    with its own edit of a test, as the official eval resets test files. Only test
+    modules run (a suite's fixture files are not tests); changed
     reproduction scripts and packaging files relate to no test."""
     changed_src = [
         p
@@ -143,7 +144,7 @@ def related_tests(
     packages = {m.rsplit(".", k)[0] for m in modules for k in range(1, m.count(".") + 1)}
     dirs = [PurePosixPath(p).parent.parts for p in changed_src]
     by_path, by_import, by_package = [], [], []
-    for test in sorted(t for t in set(test_files) - set(changed) if is_test_module(t)):
+    for test in sorted(t for t in set(test_files) if is_test_module(t)):
         name = PurePosixPath(test).stem
         core = name.removeprefix("tests_").removeprefix("test_").removesuffix("_test")
         names = imports.get(test, ())
@@ -265,9 +266,12 @@ class RegressionVerifier:
         cmd = self.test_command or cmd
         args = " ".join(shlex.quote(a) for a in directives_for(task, files))
         prefix = "".join(f"{c}; " for c in setup)
+        # The existing tests as they are at the base commit, whatever a candidate did to
+        # them (the files exist there: they were found in the base tree).
+        reset = "git checkout -q HEAD -- " + " ".join(shlex.quote(f) for f in files)
         return (
-            f"mkdir -p /tmp/swescale-verify; {prefix}cd {{workdir}} && {cmd} {args} "
-            f"> {LOG_FILE} 2>&1"
+            f"mkdir -p /tmp/swescale-verify; {prefix}cd {{workdir}} && {reset} && "
+            f"{cmd} {args} > {LOG_FILE} 2>&1"
         )
 
     def _run(self, patch: str, command: str) -> CellResult:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from swescale.selection.selectors import OFFLINE_SELECTORS
+
 pytestmark = [pytest.mark.browser]
 
 RUN_ID = "report-browser"
@@ -91,7 +93,8 @@ def test_from_the_overview_to_a_task_a_candidate_and_a_trajectory(page, scripted
     assert trajectories.count() == 4
     assert "no patch" in trajectories.nth(3).inner_text()
     assert "hybrid" in page.locator(".selection").inner_text()
-    assert page.locator("#picks tbody tr").count() == 5  # the run's pick and 4 offline
+    # The run's pick and one row per offline selector.
+    assert page.locator("#picks tbody tr").count() == 1 + len(OFFLINE_SELECTORS)
     assert "F2P " + task["fail_to_pass"][0] in page.locator("table.matrix").first.inner_text()
 
     # The picked candidate: the gold patch, from trajectories 0 and 2, resolves.

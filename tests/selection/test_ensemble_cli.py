@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from swescale.cli import app
@@ -106,3 +107,22 @@ def test_a_configured_model_adds_the_judge_to_the_same_evidence(tmp_path):
     bad = invoke(str(a), "--dataset", "mini", "--no-sandbox", "--judge", "--out", str(out),
                  "--set", "model.kind=scripted", "--set", "model.script=")  # fmt: skip
     assert bad.exit_code == 2 and "--judge" in bad.text
+
+
+@pytest.mark.docker
+def test_sandbox_run_from_the_command_line(tmp_path):
+    """The default mode (sandboxes of the task's image) through the CLI, as a user runs
+    it: a patch that does not apply is judged by the static verifier, and the command
+    ends with predictions and a report."""
+    a = tmp_path / "a.jsonl"
+    stale = "--- a/slugkit/core.py\n+++ b/slugkit/core.py\n@@ -1,1 +1,1 @@\n-no such line\n+x\n"
+    a.write_text(_row("sysA", _patch("one")) + "\n" + _row("sysB", stale) + "\n")
+    out = tmp_path / "out"
+    result = invoke(
+        str(a), "--dataset", "mini", "--verifiers", "static", "--out", str(out),
+        "--run-id", "cli-sandbox", "-s", "evidence",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    static = json.loads((out / TASK / "verdicts" / "static.json").read_text())
+    assert sorted(v["details"]["applied"] for v in static.values()) == [False, True]
+    assert (out / "predictions.jsonl").read_text().strip()

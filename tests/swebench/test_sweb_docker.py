@@ -425,6 +425,13 @@ def test_eval_command_end_to_end(base_image, mini, tmp_path) -> None:
         app, ["eval", str(tmp_path / "missing.jsonl"), "--dataset", "mini", *elsewhere]
     )
     assert gone.exit_code == 2 and "predictions file not found" in gone.output
+    # Nothing gradable at all is an error, not a green run.
+    for name, text in (("empty.jsonl", ""), ("junk.jsonl", "{not json\n[1, 2]\n")):
+        (tmp_path / name).write_text(text)
+        nothing = CliRunner().invoke(
+            app, ["eval", str(tmp_path / name), "--dataset", "mini", *elsewhere]
+        )
+        assert nothing.exit_code == 2 and "no prediction to grade" in nothing.output, name
 
 
 def _eval_process(preds: Path, root: Path, run: str, timeout: int = 600) -> subprocess.Popen:
