@@ -266,6 +266,11 @@ def read_pools(
         if not foreign:
             continue
         cands = candidates_from(task.id, {}, foreign)
+        # A producer whose patch normalizes to nothing (comments or whitespace only) makes
+        # no candidate: say so, it is still one of the systems the pool compares.
+        kept = {p for c in cands for p in (*c.trajectory_ids, *c.sources)}
+        for name in sorted(set(foreign) - kept):
+            out.problems.append(f"{task.id}: {name}'s patch changes no code (no candidate)")
         if labels:
             label_candidates(cands, labels)
         if cands:

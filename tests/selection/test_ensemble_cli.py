@@ -126,3 +126,17 @@ def test_sandbox_run_from_the_command_line(tmp_path):
     static = json.loads((out / TASK / "verdicts" / "static.json").read_text())
     assert sorted(v["details"]["applied"] for v in static.values()) == [False, True]
     assert (out / "predictions.jsonl").read_text().strip()
+
+
+def test_a_producer_whose_patch_changes_no_code_is_reported(tmp_path):
+    comment_only = (
+        "--- a/slugkit/core.py\n+++ b/slugkit/core.py\n@@ -28,3 +28,4 @@\n"
+        '     text = re.sub(r"[^A-Za-z0-9]", sep, text)\n+    # a note\n'
+    )
+    a = tmp_path / "a.jsonl"
+    a.write_text(_row("sysA", _patch("one")) + "\n" + _row("sysC", comment_only) + "\n")
+    out = tmp_path / "out"
+    result = invoke(str(a), "--dataset", "mini", "--no-sandbox", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert any("sysC's patch changes no code" in p for p in report["problems"])
