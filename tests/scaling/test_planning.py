@@ -147,10 +147,13 @@ def test_hard_plan_makes_the_wrong_answer_the_most_frequent():
     from swescale.swebench.mini import mini_tasks
 
     kinds = [plan_kind(HARD, i) for i in range(6)]
-    assert kinds.count("gold") + kinds.count("alt") == 2 and kinds.count("decoy") == 2
+    assert kinds.count("gold_tested") + kinds.count("alt") == 2 and kinds.count("decoy") == 2
     task = next(t for t in mini_tasks() if t.extra.get("decoy_patches"))
     turns = {kind: "\n".join(planned_turns(task, kind)) for kind in set(kinds)}
-    assert turns["decoy"] != turns["gold"] != turns["alt"]
+    assert turns["decoy"] != turns["gold_tested"] != turns["alt"]
+    # The gold trajectory also writes the issue's test, as agents that test their fix do.
+    assert "Adding a test for the issue." in turns["gold_tested"]
+    assert turns["gold_tested"].startswith("\n".join(planned_turns(task, "gold")[:2]))
     assert "def broken(" in turns["broken"] and turns["broken"].endswith("submit\n```")
     # A task without decoys falls back to its known-wrong fix.
     plain = next(t for t in mini_tasks() if not t.extra.get("decoy_patches"))
