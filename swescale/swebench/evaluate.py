@@ -396,7 +396,10 @@ def evaluate(
     outcome.interrupted = stop.is_set()
     for model, pool in pools.items():
         extra = _extra_keys(model, pool, results, interrupted, unknown, outcome, grading, run_id)
-        path, report = write_run_report(grading.eval_dir, run_id, model, pool, tasks, extra)
+        # The official report counts the dataset's instances only (the official harness
+        # refuses unknown ids); ours are listed under unknown_ids.
+        graded = {i: p for i, p in pool.items() if i in known}
+        path, report = write_run_report(grading.eval_dir, run_id, model, graded, tasks, extra)
         outcome.reports[model], outcome.report_paths[model] = report, str(path)
     return outcome
 

@@ -278,6 +278,7 @@ def test_eval_is_idempotent_and_reports_in_the_official_layout(
     assert report["empty_patch_ids"] == [c.id]
     assert len(report["incomplete_ids"]) == len(mini) - 3
     assert report["unknown_ids"] == ["nobody__nothing-1"]
+    assert "nobody__nothing-1" not in report["submitted_ids"]
     assert any("not valid JSON" in e for e in first.input_errors)
     assert sorted(seen) == sorted([a.id, b.id]) and first.graded_now == 2
     folder = _report_dir(root, "r1", "m__x", a.id)
