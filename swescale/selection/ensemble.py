@@ -43,7 +43,6 @@ from swescale.selection.record import (
     read_task_record,
     write_candidates,
     write_labels,
-    write_selection,
     write_verdicts,
 )
 from swescale.types import Candidate, Cost, Selection, Task, Verdict
@@ -363,33 +362,12 @@ def select_and_write(
 ) -> dict[str, list[Selection]]:
     """Every selector over every task; selection.<name>.json per task and
     predictions.<name>.jsonl (rows carry the pick's reasons under ``swescale``)."""
-    from swescale.selection.metrics import select_all
+    from swescale.selection.metrics import select_all, write_selections
 
     out: dict[str, list[Selection]] = {}
     for name in names:
         selections = select_all(records, name, cfg)
-        lines = []
-        for record, sel in zip(records, selections, strict=True):
-            write_selection(record.path, sel, name)
-            chosen = next((c for c in record.candidates if c.id == sel.candidate_id), None)
-            lines.append(
-                json.dumps(
-                    {
-                        "instance_id": record.task_id,
-                        "model_name_or_path": f"swescale-ensemble-{name}",
-                        "model_patch": chosen.patch if chosen else "",
-                        "swescale": {
-                            "selector": name,
-                            "candidate_id": sel.candidate_id,
-                            "producers": list(chosen.sources) if chosen else [],
-                            "confidence": round(sel.confidence, 4),
-                            "flagged": sel.flagged,
-                            "rationale": sel.rationale,
-                        },
-                    }
-                )
-            )
-        (out_dir / f"predictions.{name}.jsonl").write_text("".join(x + "\n" for x in lines))
+        write_selections(out_dir, records, selections, name, f"swescale-ensemble-{name}", True)
         out[name] = selections
     return out
 

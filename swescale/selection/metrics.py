@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Sequence
 from math import comb
 from pathlib import Path
+from typing import Any
 
 from swescale.selection.calibration import Calibration, fit_calibration, labelled_rows
 from swescale.selection.candidates import merge_foreign, read_foreign_predictions
@@ -223,6 +224,39 @@ def resolve_rate_vs_samples(
     return curve
 
 
+def write_selections(
+    out_dir: Path,
+    records: Sequence[TaskRecord],
+    selections: Sequence[Selection],
+    name: str,
+    model_name: str,
+    reasons: bool = False,
+) -> None:
+    """Each task's ``selection.<name>.json`` and ``<out_dir>/predictions.<name>.jsonl`` (one
+    row per task, ``model_name`` as ``model_name_or_path``; with ``reasons`` each row
+    carries the pick's selector, producers, confidence and rationale under ``swescale``)."""
+    lines = []
+    for record, sel in zip(records, selections, strict=True):
+        write_selection(record.path, sel, name)
+        chosen = next((c for c in record.candidates if c.id == sel.candidate_id), None)
+        row: dict[str, Any] = {
+            "instance_id": record.task_id,
+            "model_name_or_path": model_name,
+            "model_patch": chosen.patch if chosen else "",
+        }
+        if reasons:
+            row["swescale"] = {
+                "selector": name,
+                "candidate_id": sel.candidate_id,
+                "producers": list(chosen.sources) if chosen else [],
+                "confidence": round(sel.confidence, 4),
+                "flagged": sel.flagged,
+                "rationale": sel.rationale,
+            }
+        lines.append(json.dumps(row))
+    (out_dir / f"predictions.{name}.jsonl").write_text("".join(line + "\n" for line in lines))
+
+
 def run_offline_selection(
     run_dir: str | Path,
     name: str,
@@ -241,20 +275,7 @@ def run_offline_selection(
         for record in records:
             record.candidates = merge_foreign(record.candidates, imported.for_task(record.task_id))
     selections = select_all(records, name, cfg)
-    lines = []
-    for record, sel in zip(records, selections, strict=True):
-        write_selection(record.path, sel, name)
-        chosen = next((c for c in record.candidates if c.id == sel.candidate_id), None)
-        lines.append(
-            json.dumps(
-                {
-                    "instance_id": record.task_id,
-                    "model_name_or_path": f"swescale-{name}",
-                    "model_patch": chosen.patch if chosen else "",
-                }
-            )
-        )
-    (run_dir / f"predictions.{name}.jsonl").write_text("".join(line + "\n" for line in lines))
+    write_selections(run_dir, records, selections, name, f"swescale-{name}")
     summary = selector_row(name, records, selections)
     summary["problems"] = [p for r in records for p in r.problems]
     if imported is not None:

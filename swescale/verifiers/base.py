@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from swescale.types import Candidate, Task, Verdict
+from swescale.types import Candidate, Cost, Task, Verdict
 
 # Names under which verdicts are stored in Candidate.verdicts; selectors read these.
 REPRO = "repro"  # reproduction tests: score = fraction of kept tests passed
@@ -38,3 +38,18 @@ def annotate(task: Task, candidates: list[Candidate], verifier: Verifier) -> dic
         if cand.id in verdicts:
             cand.verdicts[verifier.name] = verdicts[cand.id]
     return verdicts
+
+
+def pass_rate_verdict(
+    name: str, passed: int, total: int, details: dict, cost: Cost, nothing_judged: str
+) -> Verdict:
+    """A test x candidate verifier's verdict: the share of its tests a candidate passes
+    (``passed`` of ``total``), or neutral 0.5 with ``nothing_judged`` as the infrastructure
+    reason when no test judged it (selectors then treat the evidence as missing)."""
+    if total == 0:
+        return Verdict(
+            verifier=name, score=0.5, details=details, cost=cost, infra_error=nothing_judged
+        )
+    return Verdict(
+        verifier=name, score=passed / total, passed=passed == total, details=details, cost=cost
+    )

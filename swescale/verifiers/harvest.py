@@ -30,7 +30,7 @@ from typing import Any
 from swescale.sandbox.base import Sandbox, SandboxError
 from swescale.selection.normalize import parse_patch
 from swescale.types import Candidate, Cost, Task, Verdict
-from swescale.verifiers.base import HARVEST
+from swescale.verifiers.base import HARVEST, pass_rate_verdict
 from swescale.verifiers.execution import WORK, SandboxFactory, apply_candidate
 from swescale.verifiers.regression import (
     GOOD,
@@ -307,21 +307,12 @@ class HarvestedTestVerifier:
             scored = score_row(cand.id, row, kept, by_id)
             details = {**summary, **scored}
             cost = Cost(sandbox_seconds=share + sum(r.seconds for r in row.values()))
-            if scored["total"] == 0:
-                verdicts[cand.id] = Verdict(
-                    verifier=self.name,
-                    score=0.5,
-                    details=details,
-                    cost=cost,
-                    infra_error="no test from another candidate judged this one",
-                )
-                continue
-            score = scored["passed"] / scored["total"]
-            verdicts[cand.id] = Verdict(
-                verifier=self.name,
-                score=score,
-                passed=scored["passed"] == scored["total"],
-                details=details,
-                cost=cost,
+            verdicts[cand.id] = pass_rate_verdict(
+                self.name,
+                scored["passed"],
+                scored["total"],
+                details,
+                cost,
+                "no test from another candidate judged this one",
             )
         return verdicts

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from swescale.selection.normalize import parse_patch, patch_key
 from swescale.types import Candidate, Cost, Task, Verdict
-from swescale.verifiers.base import REPRO
+from swescale.verifiers.base import REPRO, pass_rate_verdict
 from swescale.verifiers.execution import (
     CellResult,
     ResultCache,
@@ -245,22 +245,13 @@ class ReproTestVerifier:
             details["tests"] = {t.id: t.path for t in kept}
             seconds = sum(c.seconds for c in cells.values() if not c.cached)
             cost = Cost(sandbox_seconds=seconds)
-            if details["total"] == 0:
-                verdicts[cand.id] = Verdict(
-                    verifier=self.name,
-                    score=0.5,
-                    details=details,
-                    cost=cost,
-                    infra_error="no test judged this candidate (timeouts or infrastructure)",
-                )
-                continue
-            score = details["passed"] / details["total"]
-            verdicts[cand.id] = Verdict(
-                verifier=self.name,
-                score=score,
-                passed=details["passed"] == details["total"],
-                details=details,
-                cost=cost,
+            verdicts[cand.id] = pass_rate_verdict(
+                self.name,
+                details["passed"],
+                details["total"],
+                details,
+                cost,
+                "no test judged this candidate (timeouts or infrastructure)",
             )
         return verdicts
 
