@@ -19,27 +19,30 @@ from concurrent.futures import ThreadPoolExecutor
 from swescale.sandbox import ImagesConfig, build_layer, docker_client
 from swescale.swebench.config import GradingConfig
 from swescale.swebench.evaluate import Grader
-from swescale.swebench.images import VENV_ENV, env_image, instance_commands
+from swescale.swebench.images import REPO_DIR, VENV_ENV, env_image, instance_recipe
 from swescale.swebench.mini import mini_tasks
 
 
 def time_instance_build(grader: Grader, task) -> float:
     """A fresh build of the task's instance layer under a throwaway tag (removed after),
     so the shared cached image is left alone."""
-    env_tag = env_image(
+    env = env_image(
         grader.client, task, images=grader.images, grading=grader.grading, repos=grader.repos
     )
+    # The recipe grading builds (setup script and all), under a throwaway tag.
+    recipe = instance_recipe(task, env.tag, grader.grading, grader.repos)
     tag = f"swescale/bench-instance:{uuid.uuid4().hex[:12]}"
     start = time.monotonic()
-    archive = grader.repos.checkout_tar(task, root="repo")
+    archive = grader.repos.checkout_tar(task, root=REPO_DIR.lstrip("/"))
     build_layer(
         grader.client,
-        env_tag,
+        env.tag,
         tag,
-        list(instance_commands(task, grader.grading)),
+        list(recipe.commands),
         archives=[("/", archive)],
+        files=dict(recipe.files),
         env=VENV_ENV,
-        workdir="/repo",
+        workdir=REPO_DIR,
         pip_config=True,
     )
     seconds = time.monotonic() - start
