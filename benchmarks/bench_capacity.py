@@ -1,11 +1,13 @@
 """Host capacity: the memory one idle sandbox costs, and how many one host holds.
 
 Starts N sandboxes of a pytest-size fixture repository with the default limits, each with
-its shell session open and one snapshot taken (a trajectory between model calls), and
-measures what they add, per sandbox:
+its shell session open, a snapshot taken, one file edited and a snapshot taken again (a
+trajectory between model calls, its state watcher and the watcher's git helpers running),
+and measures what they add, per sandbox:
 
   container     the container's memory cgroup: its processes (init, sleep, the session's
-                bash) and the page cache charged to it (git's reads of the repository)
+                bash, the state watcher and its git helpers) and the page cache charged
+                to it (git's reads of the repository, the watcher's tmpfs objects)
   shim          the containerd shim that supervises it (proportional set size, so shared
                 program pages count once across shims)
   engine        growth of dockerd and containerd, divided by N
@@ -21,6 +23,7 @@ idle figure, since a host must also hold the sandboxes' working sets while comma
 Needs a local engine (it reads /proc of the engine's processes).
 
 Usage: .venv/bin/python benchmarks/bench_capacity.py [--sandboxes 20] [--host-gib 24]
+       [--no-watcher]  (the shell function only: sandbox.state_watcher=false)
 """
 
 from __future__ import annotations
@@ -97,11 +100,12 @@ def main() -> None:
     parser.add_argument("--sandboxes", type=int, default=20)
     parser.add_argument("--host-gib", type=float, default=24.0)
     parser.add_argument("--reserve-gib", type=float, default=2.0, help="kept for the host")
+    parser.add_argument("--no-watcher", action="store_true", help="sandbox.state_watcher=false")
     args = parser.parse_args()
     client = docker_client()
     base = ensure_base_image(client)
     image, _ = fixture_image(client, base, PYTEST)
-    cfg = SandboxConfig()
+    cfg = SandboxConfig(state_watcher=not args.no_watcher)
     warm = DockerSandbox.create(client, image, cfg, labels={"run": "bench-capacity"})
     warm.snapshot()  # imports, the client's connection pool, the image's page cache
     gc.collect()
@@ -111,6 +115,8 @@ def main() -> None:
         for _ in range(args.sandboxes):
             sb = DockerSandbox.create(client, image, cfg, labels={"run": "bench-capacity"})
             sandboxes.append(sb)
+            sb.snapshot()
+            sb.execute("cd /repo && f=$(git ls-files '*.py' | head -1) && echo '# edit' >> $f")
             sb.snapshot()
         gc.collect()
         host_after = meminfo()
@@ -138,7 +144,8 @@ def main() -> None:
     drop = (host_before["MemAvailable"] - host_after["MemAvailable"]) / len(sandboxes)
     total = anon + cache + shim + max(engine, 0) + max(own, 0) + max(kernel, 0)
     usable = (args.host_gib - args.reserve_gib) * 1024 * MIB
-    print(f"{len(sandboxes)} idle sandboxes ({PYTEST.name} repository, default limits)")
+    way = "shell function only" if args.no_watcher else "state watcher running"
+    print(f"{len(sandboxes)} idle sandboxes ({PYTEST.name} repository, default limits, {way})")
     print(f"   container processes          {anon / MIB:8.1f} MiB")
     print(f"   container page cache         {cache / MIB:8.1f} MiB")
     print(f"   containerd shim (PSS)        {shim / MIB:8.1f} MiB")

@@ -5,9 +5,12 @@ For each repository (fixtures of pytest's and django's size, see fixture_repos.p
 real pytest when a local mirror is present), in sandboxes of its image:
 
   command round trip            sandbox.execute("true") in the persistent session
-  snapshot after one-line edit  `sed -i` on one line of a text file, then snapshot()
-  snapshot, nothing changed     snapshot() again (a read-only step)
-  first snapshot                once per sandbox: builds the private index
+  snapshot after one-line edit  `sed -i` on one line of a text file, then snapshot(): the
+                                resident state watcher (the default), and the shell
+                                function alone (state_watcher off) in a sandbox beside it
+  snapshot, nothing changed     snapshot() again (a read-only step), both ways
+  first snapshot                once per sandbox: builds the private index, starts the
+                                watcher
   previous snapshot method      the state diff through a copy of .git/index, written to a
                                 file and copied out as an archive (the method this
                                 replaced, reproduced here for comparison)
@@ -45,9 +48,10 @@ from pathlib import Path
 
 from fixture_repos import PROFILES, fixture_image, mirror_image
 
-from swescale.sandbox import DockerSandbox, docker_client, ensure_base_image
+from swescale.sandbox import DockerSandbox, SandboxConfig, docker_client, ensure_base_image
 from swescale.sandbox.engine import owner_labels
 from swescale.sandbox.state import JUNK_PATHSPECS
+from swescale.types import StateRef
 
 PYTEST_MIRROR = Path("/work/.mirror/pytest-dev+pytest/repo")
 PYTEST_COMMIT = "2f406bb9cb8538e5a43551d6eeffe2be80bccefa"  # 2020-06-01, 512 files
@@ -168,27 +172,40 @@ def bench_repo(client, name: str, image: str, texts: list[str], args) -> dict[st
 
     # Edit mid-sized text files, as an agent edits source files.
     middle = texts[len(texts) // 2 : len(texts) // 2 + 50] or texts
+    no_watcher = SandboxConfig(state_watcher=False)
     with (
         DockerSandbox.create(client, image, labels={"run": "bench-scale"}) as sb,
         DockerSandbox.create(client, image, labels={"run": "bench-scale"}) as other,
+        DockerSandbox.create(client, image, no_watcher, labels={"run": "bench-scale"}) as shell,
     ):
         add("first", timed(sb.snapshot))
         add("first", timed(other.snapshot))
+        add("first_shell", timed(shell.snapshot))
         for r in range(args.rounds):
             add("rt", round_trip(sb))
-            sb.execute(edit_command(middle[r % len(middle)], r))
+            command = edit_command(middle[r % len(middle)], r)
+            sb.execute(command)
+            shell.execute(command)
             add("edit", timed(sb.snapshot))
+            add("edit_shell", timed(shell.snapshot))
             add("none", timed(sb.snapshot))
+            add("none_shell", timed(shell.snapshot))
             # The container's CPU per call: what the machine's load multiplies.
             add("cpu_rt", cpu_of(sb, lambda: sb.execute("true"), 20))
-            sb.execute(edit_command(middle[r % len(middle)], r + 1000))
+            command = edit_command(middle[r % len(middle)], r + 1000)
+            sb.execute(command)
+            shell.execute(command)
             add("cpu_edit", cpu_of(sb, sb.snapshot))
+            add("cpu_edit_shell", cpu_of(shell, shell.snapshot))
             add("cpu_none", cpu_of(sb, sb.snapshot))
             add("cli", timed(lambda: docker_exec_cli(sb.container.id)))
             if r < args.previous_rounds:
                 add("previous", timed(lambda: previous_snapshot(sb)))
                 add("cpu_previous", cpu_of(sb, lambda: previous_snapshot(sb)))
 
+        # The states after k edit commands first, then their restores and re-runs timed
+        # in turn, so that the machine's load drifts over every k alike.
+        states: dict[int, tuple[list[str], StateRef, bytes]] = {}
         for k in (1, 10, 50):
             # The edits cycle over five files, as a trajectory revisits the files it fixes.
             commands = [edit_command(middle[i % 5], i) + " && python3 -c pass" for i in range(k)]
@@ -197,24 +214,28 @@ def bench_repo(client, name: str, image: str, texts: list[str], args) -> dict[st
             for command in commands:
                 sb.execute(command)
             ref, blob = sb.snapshot()
-
-            def restore(blob: bytes = blob) -> None:
-                other.restore(blob)
-
-            def rerun(commands: list[str] = commands) -> None:
-                for command in commands:
-                    other.execute(command)
-
-            for rep in range(args.restore_rounds):
+            states[k] = (commands, ref, blob)
+            add(f"blob{k}", len(blob))
+        for rep in range(args.restore_rounds):
+            for k, (commands, ref, blob) in states.items():
                 other.execute(RESET)
-                add(f"restore{k}", timed(restore))
+                add(f"restore{k}", timed(lambda blob=blob: other.restore(blob)))
                 if rep == 0:
                     assert other.snapshot()[0] == ref, f"restore at k={k} differs"
                 if rep < args.rerun_rounds:
                     other.execute(RESET)
+
+                    def rerun(commands: list[str] = commands) -> None:
+                        for command in commands:
+                            other.execute(command)
+
                     add(f"rerun{k}", timed(rerun))
-            add(f"blob{k}", len(blob))
+        # Every timed snapshot of the watcher's sandbox was its answer, none the shell's.
+        assert sb.state_sources["watcher"] > 0, sb.state_sources
+        assert shell.state_sources["watcher"] == 0, shell.state_sources
+        sources = dict(sb.state_sources)
     result = {key: statistics.median(values) for key, values in rows.items()}
+    result["sources"] = sources  # type: ignore[assignment]
     result["msa"] = msa_execute(Path(args.msa_python), image, args.rounds) or float("nan")
     return result
 
@@ -225,9 +246,12 @@ def report(title: str, m: dict[str, float]) -> None:
     print(f"   {'':44} {'median':>10}   {'x round trip':>12}")
     lines = [
         ("rt", "command round trip (persistent session)"),
-        ("edit", "snapshot after a one-line edit"),
-        ("none", "snapshot, nothing changed"),
-        ("first", "first snapshot of a sandbox (once)"),
+        ("edit", "snapshot after a one-line edit (watcher)"),
+        ("none", "snapshot, nothing changed (watcher)"),
+        ("edit_shell", "snapshot after a one-line edit (shell fn)"),
+        ("none_shell", "snapshot, nothing changed (shell fn)"),
+        ("first", "first snapshot of a sandbox (watcher, once)"),
+        ("first_shell", "first snapshot of a sandbox (shell fn, once)"),
         ("previous", "previous snapshot method (copy, archive)"),
         ("cli", "docker exec round trip (its exact call)"),
         ("msa", "docker exec round trip (mini-swe-agent)"),
@@ -242,12 +266,15 @@ def report(title: str, m: dict[str, float]) -> None:
     print("   container CPU per call (the part the machine's load multiplies):")
     for key, label in (
         ("cpu_rt", "command round trip"),
-        ("cpu_edit", "snapshot after a one-line edit"),
+        ("cpu_edit", "snapshot after a one-line edit (watcher)"),
+        ("cpu_edit_shell", "snapshot after a one-line edit (shell fn)"),
         ("cpu_none", "snapshot, nothing changed"),
         ("cpu_previous", "previous snapshot method"),
     ):
         print(f"     {label:<42} {m[key] * 1e3:8.2f} ms")
     print(f"   snapshot after an edit, previous / now        {m['previous'] / m['edit']:8.1f}x")
+    print(f"   snapshot after an edit, shell fn / watcher    {m['edit_shell'] / m['edit']:8.1f}x")
+    print(f"   ways the watcher's sandbox read its states    {m['sources']}")
     print(
         f"   restore k=50 / k=1                            {m['restore50'] / m['restore1']:8.2f}x"
     )
@@ -259,7 +286,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--previous-rounds", type=int, default=5)
-    parser.add_argument("--restore-rounds", type=int, default=7)
+    parser.add_argument("--restore-rounds", type=int, default=11)
     parser.add_argument("--rerun-rounds", type=int, default=3)
     parser.add_argument("--repos", default="pytest-size,django-size,pytest")
     parser.add_argument("--msa-python", default="/tmp/msa-venv/bin/python")

@@ -32,6 +32,19 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { log "dockerd did not come up; see /var/log/swescale-dockerd.log"; exit 1; }
 fi
 
+# 2b. Room for a state watcher per sandbox (swescale/sandbox/state_watcher.py): each takes
+#     an inotify instance and a watch per directory of its repository, counted per user
+#     across every container that runs as root (the kernel's default: 128 instances).
+#     Only ever raised; where the kernel refuses, sandboxes keep to the shell function.
+for pair in max_user_instances:8192 max_user_watches:1048576; do
+  key=/proc/sys/fs/inotify/${pair%%:*}
+  want=${pair##*:}
+  if [ -r "$key" ] && [ "$(cat "$key")" -lt "$want" ]; then
+    log "raising fs.inotify.${pair%%:*} to $want"
+    echo "$want" >"$key" 2>/dev/null || log "could not raise fs.inotify.${pair%%:*}"
+  fi
+done
+
 # 3. The virtual environment. Prebuilt wheels beside the checkout (../shared/wheels) save
 #    a long llama.cpp compile; pip falls back to the registry without them.
 if [ ! -x .venv/bin/python ]; then

@@ -1,9 +1,11 @@
 """The repository state after each step of a trajectory.
 
-Every step gets a snapshot: the sandbox computes it incrementally (a stat walk of the work
-tree against a private index, the diff only when something changed; see
-:mod:`swescale.sandbox.state`), so a step that only read files costs about one stat walk
-and returns the previous state's reference. Blobs go to the store only when new.
+Every step gets a snapshot: the sandbox's state watcher keeps the state current from
+file-system events, so a step that only read files costs about one round trip and returns
+the previous state's reference, and an editing step costs a few (see
+:mod:`swescale.sandbox.state_watcher`, and :mod:`swescale.sandbox.state` for the shell
+function that computes the same bytes where the watcher cannot). Blobs go to the store
+only when new.
 """
 
 from __future__ import annotations

@@ -44,6 +44,10 @@ class SandboxConfig(BaseModel):
     # Paths outside the repository are refused by read_file/write_file unless listed.
     allowed_paths: list[str] = Field(default_factory=lambda: ["/tmp"])
     pool_size: int = 0
+    # Keep the repository state current from file-system events in a resident process
+    # (swescale/sandbox/state_watcher.py): a snapshot then costs about a round trip.
+    # Off, or wherever it cannot run, snapshots take the shell function (same bytes).
+    state_watcher: bool = True
     startup_timeout: float = 60.0
 
 

@@ -16,6 +16,7 @@ import shlex
 import tarfile
 import threading
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
@@ -26,6 +27,7 @@ from swescale.sandbox.config import SandboxConfig
 from swescale.sandbox.engine import ENGINE_ERRORS, LABEL, owner_labels
 from swescale.sandbox.shell import ShellSession
 from swescale.sandbox.stream import CappedOutput, FrameReader, RawOutput, raw_socket
+from swescale.sandbox.watch import StateWatcher, WatcherNeedsShell, WatcherUnavailable
 from swescale.types import ExecResult, StateRef
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ _CLEAN_SUBSHELL = (
 # written to a file and copied out as an archive instead.
 _STATE_LIMIT = 64 << 20
 _SNAP_FILE = "/tmp/.swescale-snapshot.patch"
+_WATCHER_TRIES = 3
 
 
 class DockerSandbox:
@@ -67,6 +70,13 @@ class DockerSandbox:
         # The last state read, per base commit: a snapshot whose step changed nothing
         # reuses it (the container says UNCHANGED instead of sending the bytes again).
         self._last_state: tuple[str, StateRef, bytes] | None = None
+        # The resident state watcher (see swescale/sandbox/watch.py), its base commit, and
+        # how many times it could not start or died: past _WATCHER_TRIES, the shell only.
+        self._watcher: StateWatcher | None = None
+        self._watcher_base = ""
+        self._watcher_failures = 0
+        # Which way each state was read: watcher, session, archive (benchmarks, tests).
+        self.state_sources: Counter[str] = Counter()
 
     # ---------------------------------------------------------------- lifecycle
     @classmethod
@@ -112,6 +122,7 @@ class DockerSandbox:
         if self._closed:
             return
         self._closed = True
+        self._drop_watcher(failed=False)
         if self._session:
             self._session.close()
         try:
@@ -316,14 +327,84 @@ class DockerSandbox:
         return result.exit_code, out
 
     def _state_blob(self) -> bytes:
-        """The state's bytes: through the session (one round trip; nothing but a stat walk
-        when nothing changed), else a fresh exec and an archive copy."""
+        """The state's bytes: from the state watcher when it runs (one request, no process
+        started), else through the session (one round trip; nothing but a stat walk when
+        nothing changed), else a fresh exec and an archive copy."""
         if not self.base_commit:
             raise SandboxError(f"no git repository with a base commit at {self.workdir}")
         last = self._last_state
         if last is not None and last[0] != self.base_commit:
             last = None
         self._last_state = None  # kept again only once this read is known to be complete
+        with self._lock:
+            watcher, fresh = self._ensure_watcher()
+            if watcher is not None and not fresh:
+                try:
+                    blob = watcher.snapshot(force=last is None, limit=_STATE_LIMIT)
+                except WatcherNeedsShell as exc:
+                    log.debug("state watcher: the shell function takes this one (%s)", exc)
+                except WatcherUnavailable as exc:
+                    log.debug("state watcher gone: %s", exc)
+                    self._drop_watcher(failed=True)
+                    # A new one, before the shell function reads the state it starts from.
+                    watcher, _ = self._ensure_watcher()
+                else:
+                    self.state_sources["watcher"] += 1
+                    if blob is None and last is not None:
+                        self._last_state = last
+                        return last[2]
+                    if blob is not None:
+                        self._last_state = (self.base_commit, _ref(blob), blob)
+                        return blob
+        # The shell function, forced whenever a watcher runs or ran: its private index
+        # may be older than the state last answered.
+        blob = self._shell_state(last if self._watcher_base != self.base_commit else None)
+        if watcher is not None:
+            with self._lock:
+                try:
+                    watcher.reload()
+                except (WatcherNeedsShell, WatcherUnavailable) as exc:
+                    log.debug("state watcher could not reload: %s", exc)
+                    self._drop_watcher(failed=True)
+        return blob
+
+    def _ensure_watcher(self) -> tuple[StateWatcher | None, bool]:
+        """The running watcher, started when wanted and absent: ``(watcher, just started)``.
+        Started before the shell function reads the state, so no change falls between."""
+        if self._watcher is not None and self._watcher_base != self.base_commit:
+            self._drop_watcher(failed=False)
+        if self._watcher is not None:
+            return self._watcher, False
+        if (
+            not self.cfg.state_watcher
+            or self._session is None
+            or self._watcher_failures >= _WATCHER_TRIES
+        ):
+            return None, False
+        try:
+            self._watcher = StateWatcher(
+                self.container,
+                self.workdir,
+                self.base_commit,
+                f"{state.STATE_PREFIX}{self.base_commit}.index",
+                self.cfg.env,
+            )
+        except WatcherUnavailable as exc:
+            log.debug("no state watcher in %s: %s", self.container.short_id, exc)
+            self._watcher_failures += 1
+            return None, False
+        self._watcher_base = self.base_commit
+        return self._watcher, True
+
+    def _drop_watcher(self, failed: bool) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        self._watcher_failures += int(failed)
+
+    def _shell_state(self, last: tuple[str, StateRef, bytes] | None) -> bytes:
+        """The state from the shell function; ``last`` (the state last read, when it is
+        still what the function's private index holds) spares sending unchanged bytes."""
         force = "0" if last else "1"
         code, out = self._state_call(
             ("snapshot", self.workdir, self.base_commit, force), _STATE_LIMIT
@@ -334,6 +415,7 @@ class DockerSandbox:
             except ValueError as exc:
                 log.debug("state through the session: %s", exc)
             else:
+                self.state_sources["session"] += 1
                 if blob is None and last is not None:
                     self._last_state = last
                     return last[2]
@@ -357,6 +439,7 @@ class DockerSandbox:
             raise SandboxError(f"reading the repository state failed: {exc}") from exc
         if blob is None:
             raise SandboxError("the state function said UNCHANGED to a forced snapshot")
+        self.state_sources["archive"] += 1
         self._last_state = (self.base_commit, _ref(blob), blob)
         return blob
 
@@ -366,8 +449,9 @@ class DockerSandbox:
 
     def snapshot(self) -> tuple[StateRef, bytes]:
         """The state as ``(StateRef, bytes)``: a binary diff against the base commit, named
-        by its sha256. See :mod:`swescale.sandbox.state` for what it holds and why a
-        snapshot after a small change costs about one stat walk of the work tree."""
+        by its sha256. See :mod:`swescale.sandbox.state` for what it holds, and
+        :mod:`swescale.sandbox.state_watcher` for why a snapshot after a small change
+        costs a few round trips (the shell function's stat walk where it cannot run)."""
         blob = self._state_blob()
         last = self._last_state
         if last is not None and last[2] is blob:

@@ -1,5 +1,9 @@
 """The repository state of a sandbox, computed inside the container by one shell function.
 
+This function is the reference: a sandbox's resident state watcher
+(:mod:`swescale.sandbox.state_watcher`) computes the same bytes from file-system events,
+and hands every case it does not handle to this function.
+
 The state is the binary diff from the base commit to the work tree: every tracked file of
 the base commit as it is now, and every new file that git does not ignore, bytecode and
 tool caches excluded. It is named by the sha256 of those bytes (see ``snapshot()``).

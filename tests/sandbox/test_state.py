@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from swescale.sandbox import BlobStore, build_layer, content_tag, state
+from swescale.sandbox import BlobStore, SandboxConfig, build_layer, content_tag, state
 from swescale.sandbox import docker_sandbox as docker_sandbox_module
 
 pytestmark = pytest.mark.docker
@@ -61,6 +61,19 @@ def state_image(docker_client, base_image):
 FORGET = "rm -f /tmp/.swescale-state-*"  # the private index and its companions
 
 
+def _shell_from_scratch(sb) -> bytes:
+    """The state from the shell function in a fresh exec, with a private index of its
+    own: nothing shared with the sandbox's session or watcher."""
+    function = state.standalone("snapshot", "/repo", sb.base_commit, "1")
+    made = sb.exec_once(
+        "export TMPDIR=$(mktemp -d) && ( "
+        + function.replace(state.STATE_PREFIX, "$TMPDIR/s-")
+        + " ) > /tmp/scratch.patch"
+    )
+    assert made.exit_code == 0, made.output
+    return state.parse_snapshot(sb._get_bytes("/tmp/scratch.patch"))
+
+
 def _from_scratch(sb) -> bytes:
     """The state computed with nothing kept from earlier snapshots."""
     sb.exec_once(FORGET)
@@ -68,22 +81,38 @@ def _from_scratch(sb) -> bytes:
     return sb.snapshot()[1]
 
 
-@pytest.mark.parametrize("large_tree", [state.LARGE_TREE, 0], ids=["small-tree", "large-tree"])
+# Changes the watcher hands to the shell function (see state_watcher's docstring).
+WATCHER_DECLINES = {"symlink retargeted"}
+
+
+@pytest.mark.parametrize(
+    "way",
+    ["small-tree", "large-tree", "watcher"],
+)
 def test_every_kind_of_change_snapshots_incrementally_and_restores_exactly(
-    state_image, make_sandbox, tmp_path, large_tree
+    state_image, make_sandbox, tmp_path, way
 ):
+    """Each way of computing the state, step after step: the shell function on a small
+    tree, on the large-tree path, and the resident watcher. With the watcher, every step
+    also equals what the shell function computes from scratch, byte for byte."""
+
     def sandbox():
-        made = make_sandbox(state_image)
+        made = make_sandbox(state_image, cfg=SandboxConfig(state_watcher=way == "watcher"))
         # A threshold of 0 takes the large-tree way (status, then add by name) here.
-        made._session.define(state.functions(large_tree))
+        made._session.define(state.functions(0 if way == "large-tree" else state.LARGE_TREE))
         return made
 
     sb, target = sandbox(), sandbox()
     store = BlobStore(tmp_path)
-    sb.snapshot()  # the first snapshot builds the private index
+    sb.snapshot()  # the first snapshot builds the private index (and starts the watcher)
     for name, command in STEPS:
         assert sb.execute(f"cd /repo && {command}").exit_code == 0, name
+        before = sb.state_sources["watcher"]
         ref, blob = sb.snapshot()
+        if way == "watcher":
+            served = sb.state_sources["watcher"] > before
+            assert served == (name not in WATCHER_DECLINES), f"{name}: {sb.state_sources}"
+            assert _shell_from_scratch(sb) == blob, f"{name}: watcher and shell differ"
         store.put(blob)
         assert sb.snapshot() == (ref, blob), f"{name}: a second look changes nothing"
         # Back to the base commit, as a fresh sandbox is (a fresh one closes the test).
@@ -110,7 +139,10 @@ def test_every_kind_of_change_snapshots_incrementally_and_restores_exactly(
 def test_snapshot_and_restore_use_only_the_open_session(state_image, make_sandbox):
     sb = make_sandbox(state_image)
     fresh = make_sandbox(state_image)
+    # A sandbox's first snapshot opens its state watcher's exec, once; nothing after.
     sb.snapshot()
+    fresh.snapshot()
+    assert sb._watcher is not None and fresh._watcher is not None
     calls = []
     for target in (sb, fresh):
         api = target.client.api
