@@ -73,7 +73,7 @@ _DIFF_CONFIG = (
     "-c core.quotepath=off -c diff.noprefix=false -c diff.mnemonicPrefix=false "
     "-c diff.relative=false -c diff.algorithm=myers -c diff.indentHeuristic=true "
     "-c diff.suppressBlankEmpty=false -c diff.context=3 -c diff.interHunkContext=0 "
-    "-c diff.renames=true"
+    "-c diff.renames=true -c diff.orderFile=/dev/null -c diff.srcPrefix=a/ -c diff.dstPrefix=b/"
 )
 
 # Arguments: $1 mode (snapshot | restore), $2 work tree, $3 base commit, then

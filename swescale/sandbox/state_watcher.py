@@ -87,6 +87,7 @@ _EVENT = struct.Struct("iIII")
 # Bytecode and tool caches: never part of a state (state.JUNK_PATHSPECS, the same rule).
 JUNK_DIRS = (b"__pycache__", b".pytest_cache")
 RULE_FILES = (b".gitignore", b".gitattributes")
+GIT_INFO = b".git/info"
 # The diff's settings, as the shell function pins them (state._DIFF_CONFIG), plus the
 # options git diff's porcelain takes from them and diff-tree does not read.
 DIFF_CONFIG = [
@@ -110,6 +111,12 @@ DIFF_CONFIG = [
     "diff.interHunkContext=0",
     "-c",
     "diff.renames=true",
+    "-c",
+    "diff.orderFile=/dev/null",
+    "-c",
+    "diff.srcPrefix=a/",
+    "-c",
+    "diff.dstPrefix=b/",
 ]
 DIFF_OPTIONS = [
     "diff-tree",
@@ -479,8 +486,18 @@ class Watcher:
         return True
 
     def watch_tree(self):
-        """Watch every directory the state can hold files of, from the top."""
+        """Watch every directory the state can hold files of, from the top, and the
+        repository's own rule files (``.git/info/exclude``, ``.git/info/attributes``)."""
         self.walk(b"", new=False)
+        if os.path.isdir(GIT_INFO):
+            self.watch(GIT_INFO)
+
+    def watch_state_directories(self):
+        """Watch the directories that hold files of the state but were passed over (an
+        ignored directory with files the index still tracks)."""
+        for directory in list(self.children):
+            if directory not in self.path_wd and os.path.isdir(directory or b"."):
+                self.walk(directory, new=False)
 
     def walk(self, directory, new):
         """Watch ``directory`` and what is below it; with ``new``, also take every file
@@ -501,13 +518,19 @@ class Watcher:
                 continue
             if entry.name == b".git":
                 raise Full("a nested repository")
-            if is_junk(path) or is_junk(path + b"/x"):
-                continue
-            seen.add(entry.name)
+            if new and entry.name in RULE_FILES:
+                # Rules the resident helpers have not read: the shell function, then a
+                # reload with helpers started afresh.
+                raise Full("ignore or attribute rules changed")
             if entry.is_dir(follow_symlinks=False):
+                if entry.name in JUNK_DIRS or entry.name.endswith(b".egg-info"):
+                    continue
+                seen.add(entry.name)
                 self.walk(path, new)
-            elif new:
-                self.look(path)
+            elif not is_junk(path):
+                seen.add(entry.name)
+                if new:
+                    self.look(path)
         if new:
             for name in list(self.children.get(directory, ())):
                 if name not in seen:
@@ -538,6 +561,10 @@ class Watcher:
             self.wd_path.pop(wd, None)
             return
         if directory is None:
+            return
+        if directory == GIT_INFO:
+            if name in (b"exclude", b"attributes"):
+                self.stale = "repository ignore or attribute rules changed"
             return
         if mask & IN_MOVE_SELF or (mask & IN_ISDIR and mask & (IN_MOVED_FROM | IN_MOVED_TO)):
             self.stale = "a directory moved"
@@ -585,6 +612,11 @@ class Watcher:
         try:
             for path in paths:
                 self.look(path)
+        except Full as exc:
+            # Paths not looked at, and directories not watched yet: the reload after the
+            # shell function watches the whole tree again.
+            self.stale = self.stale or str(exc)
+            raise
         finally:
             self.pending = set()
             self.new_dirs = set()
@@ -613,6 +645,7 @@ class Watcher:
         # Events still pending are looked at again at the next snapshot: looking at a path
         # whose change the index already holds changes nothing.
         self.load_index()
+        self.watch_state_directories()
         if self.stale:
             raise Full(self.stale)
 

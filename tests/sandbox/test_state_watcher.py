@@ -201,3 +201,45 @@ def test_raw_diff_and_tree_listing_parse():
     assert files == {b"src/a.py": (b"100644", b"6" * 40)} and trees == {b"src": b"5" * 40}
     with pytest.raises(state_watcher.Unsupported):
         state_watcher.parse_ls_tree(b"160000 commit " + b"7" * 40 + b"\tvendor\0")
+
+
+# Sequences where an earlier hand-over or a rule outside the work tree could leave the
+# watcher's model behind git's; every step must still equal the shell function.
+HARD_CASES = {
+    "a hand-over leaves no directory unwatched": [
+        "mkdir -p new/a new/b new/c && ln -s x new/b/link && echo 1 > new/a/f.py"
+        " && echo 1 > new/c/f.py",
+        "echo 2 >> new/a/f.py && echo 2 >> new/c/f.py",
+    ],
+    "a nested repository stays a repository": [
+        "mkdir dep && cd dep && git init -q && echo x > f.txt && git add f.txt"
+        " && git -c user.name=a -c user.email=a@b commit -qm x",
+        "echo more > dep/g.txt && echo more >> dep/f.txt",
+    ],
+    "a new directory brings its own rules": [
+        "mkdir sub && echo x > sub/a.txt",
+        "rm -r sub && mkdir sub && printf 'b.txt\\n' > sub/.gitignore && echo y > sub/b.txt",
+    ],
+    "the repository's exclude file": [
+        "echo x > debug.txt",
+        "echo '*.tmp' >> .git/info/exclude && echo y > run.tmp",
+    ],
+    "junk names on the wrong kind of file": [
+        "mkdir -p n1 n2/foo.pyc && echo e > n1/x.egg-info && echo p > n1/__pycache__"
+        " && echo q > n2/foo.pyc/bar.txt",
+    ],
+    "the repository's diff order": [
+        "printf 'docs/index.md\\n' > /tmp/order && git config diff.orderFile /tmp/order"
+        " && echo a >> src/pkg/a.py && echo d >> docs/index.md",
+    ],
+}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("case", list(HARD_CASES))
+def test_hard_cases_equal_the_shell_function(repo_image, make_sandbox, case):
+    sb = make_sandbox(repo_image)
+    sb.snapshot()
+    for command in HARD_CASES[case]:
+        step(sb, command)
+    step(sb, "echo after >> src/pkg/b.py")
