@@ -349,13 +349,9 @@ class DockerSandbox:
                     # A new one, before the shell function reads the state it starts from.
                     watcher, _ = self._ensure_watcher()
                 else:
-                    self.state_sources["watcher"] += 1
-                    if blob is None and last is not None:
-                        self._last_state = last
-                        return last[2]
-                    if blob is not None:
-                        self._last_state = (self.base_commit, _ref(blob), blob)
-                        return blob
+                    kept = self._keep(blob, last, "watcher")
+                    if kept is not None:
+                        return kept
         # The shell function, forced whenever a watcher runs or ran: its private index
         # may be older than the state last answered.
         blob = self._shell_state(last if self._watcher_base != self.base_commit else None)
@@ -415,13 +411,9 @@ class DockerSandbox:
             except ValueError as exc:
                 log.debug("state through the session: %s", exc)
             else:
-                self.state_sources["session"] += 1
-                if blob is None and last is not None:
-                    self._last_state = last
-                    return last[2]
-                if blob is not None:
-                    self._last_state = (self.base_commit, _ref(blob), blob)
-                    return blob
+                kept = self._keep(blob, last, "session")
+                if kept is not None:
+                    return kept
         elif code is not None:
             log.debug("state through the session failed (exit %s): %s", code, out.text()[-300:])
         # No session, a failure in it (a model's PATH without git, say), or a state too
@@ -439,7 +431,21 @@ class DockerSandbox:
             raise SandboxError(f"reading the repository state failed: {exc}") from exc
         if blob is None:
             raise SandboxError("the state function said UNCHANGED to a forced snapshot")
-        self.state_sources["archive"] += 1
+        self._keep(blob, None, "archive")
+        return blob
+
+    def _keep(
+        self, blob: bytes | None, last: tuple[str, StateRef, bytes] | None, source: str
+    ) -> bytes | None:
+        """Take a state read ``source``'s way (watcher, session, archive) as the last one:
+        its bytes, or the last state's when it said UNCHANGED (``blob`` None); None when
+        it said UNCHANGED with no last state to return (then read another way)."""
+        self.state_sources[source] += 1
+        if blob is None:
+            if last is None:
+                return None
+            self._last_state = last
+            return last[2]
         self._last_state = (self.base_commit, _ref(blob), blob)
         return blob
 

@@ -4,6 +4,7 @@ incrementally step after step, equals a computation from scratch and restores ex
 from __future__ import annotations
 
 import pytest
+from state_scratch import shell_from_scratch
 
 from swescale.sandbox import BlobStore, SandboxConfig, build_layer, content_tag, state
 from swescale.sandbox import docker_sandbox as docker_sandbox_module
@@ -61,19 +62,6 @@ def state_image(docker_client, base_image):
 FORGET = "rm -f /tmp/.swescale-state-*"  # the private index and its companions
 
 
-def _shell_from_scratch(sb) -> bytes:
-    """The state from the shell function in a fresh exec, with a private index of its
-    own: nothing shared with the sandbox's session or watcher."""
-    function = state.standalone("snapshot", "/repo", sb.base_commit, "1")
-    made = sb.exec_once(
-        "export TMPDIR=$(mktemp -d) && ( "
-        + function.replace(state.STATE_PREFIX, "$TMPDIR/s-")
-        + " ) > /tmp/scratch.patch"
-    )
-    assert made.exit_code == 0, made.output
-    return state.parse_snapshot(sb._get_bytes("/tmp/scratch.patch"))
-
-
 def _from_scratch(sb) -> bytes:
     """The state computed with nothing kept from earlier snapshots."""
     sb.exec_once(FORGET)
@@ -112,7 +100,7 @@ def test_every_kind_of_change_snapshots_incrementally_and_restores_exactly(
         if way == "watcher":
             served = sb.state_sources["watcher"] > before
             assert served == (name not in WATCHER_DECLINES), f"{name}: {sb.state_sources}"
-            assert _shell_from_scratch(sb) == blob, f"{name}: watcher and shell differ"
+            assert shell_from_scratch(sb) == blob, f"{name}: watcher and shell differ"
         store.put(blob)
         assert sb.snapshot() == (ref, blob), f"{name}: a second look changes nothing"
         # Back to the base commit, as a fresh sandbox is (a fresh one closes the test).

@@ -7,8 +7,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from state_scratch import shell_from_scratch
 
-from swescale.sandbox import build_layer, content_tag, state, state_watcher, watch
+from swescale.sandbox import build_layer, content_tag, state_watcher, watch
 from swescale.sandbox import docker_sandbox as docker_sandbox_module
 
 SETUP = (
@@ -24,20 +25,6 @@ SETUP = (
 def repo_image(docker_client, base_image):
     tag = content_tag("swescale/test-watcher", "v", base_image, SETUP)
     return build_layer(docker_client, base_image, tag, [SETUP], workdir="/repo", network=False)
-
-
-def shell_from_scratch(sb) -> bytes:
-    """The shell function's state in a fresh exec with a private index of its own."""
-    function = state.standalone("snapshot", "/repo", sb.base_commit, "1")
-    made = sb.exec_once(
-        "export TMPDIR=$(mktemp -d) && ( "
-        + function.replace(state.STATE_PREFIX, "$TMPDIR/s-")
-        + " ) > /tmp/scratch.patch"
-    )
-    assert made.exit_code == 0, made.output
-    blob = state.parse_snapshot(sb._get_bytes("/tmp/scratch.patch"))
-    assert blob is not None
-    return blob
 
 
 def step(sb, command: str) -> tuple[bytes, str]:
