@@ -16,14 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from fixture_repos import mini_instance
+
 from swescale.agent.config import AgentConfig
 from swescale.agent.graph import run_agent
 from swescale.agent.models.scripted import ScriptedModel
-from swescale.sandbox import BlobStore, DockerSandbox, ImagesConfig, docker_client
-from swescale.swebench.config import GradingConfig
-from swescale.swebench.images import instance_image
-from swescale.swebench.mini import mini_tasks
-from swescale.swebench.repos import repo_source_for
+from swescale.sandbox import BlobStore, DockerSandbox, docker_client
 
 COMMANDS = [
     "ls -R slugkit tests",
@@ -43,16 +41,9 @@ SCRIPT = [f"Next I look further.\n\n```bash\n{c}\n```" for c in COMMANDS] + ["``
 
 
 def main() -> None:
-    task = next(t for t in mini_tasks() if t.id == "swescale-mini__slugkit-1")
     client = docker_client()
     with tempfile.TemporaryDirectory() as tmp:
-        image = instance_image(
-            client,
-            task,
-            images=ImagesConfig(),
-            grading=GradingConfig(),
-            repos=repo_source_for([task], Path(tmp)),
-        )
+        task, image = mini_instance(client, "swescale-mini__slugkit-1", Path(tmp))
 
         def make() -> DockerSandbox:
             return DockerSandbox.create(

@@ -19,13 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from swescale.sandbox import DockerSandbox, ImagesConfig, docker_client
+from fixture_repos import mini_instance
+
+from swescale.sandbox import DockerSandbox, docker_client
 from swescale.selection.candidates import candidates_from
 from swescale.selection.ensemble import EnsembleConfig, run_ensemble
-from swescale.swebench.config import GradingConfig
-from swescale.swebench.images import instance_image
-from swescale.swebench.mini import mini_tasks
-from swescale.swebench.repos import repo_source_for
 
 TEST = (
     "diff --git a/tests/test_bench_issue.py b/tests/test_bench_issue.py\nnew file mode 100644\n"
@@ -48,16 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="swescale-mini__slugkit-1")
     args = parser.parse_args()
-    task = next(t for t in mini_tasks() if t.id == args.task)
     client = docker_client()
     with tempfile.TemporaryDirectory() as tmp:
-        image = instance_image(
-            client,
-            task,
-            images=ImagesConfig(),
-            grading=GradingConfig(),
-            repos=repo_source_for([task], Path(tmp)),
-        )
+        task, image = mini_instance(client, args.task, Path(tmp))
         started = {"n": 0}
 
         def make():

@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
-from swescale.sandbox import DockerSandbox, ImagesConfig, docker_client
+from fixture_repos import mini_instance
+
+from swescale.sandbox import DockerSandbox, docker_client
 from swescale.selection.candidates import candidates_from
-from swescale.swebench.config import GradingConfig
-from swescale.swebench.images import instance_image
-from swescale.swebench.mini import mini_tasks
-from swescale.swebench.repos import repo_source_for
 from swescale.verifiers.execution import ResultCache
 from swescale.verifiers.repro import ReproTest, run_matrix
 
@@ -52,16 +51,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="swescale-mini__slugkit-1")
     args = parser.parse_args()
-    task = next(t for t in mini_tasks() if t.id == args.task)
     client = docker_client()
     with tempfile.TemporaryDirectory() as tmp:
-        image = instance_image(
-            client,
-            task,
-            images=ImagesConfig(),
-            grading=GradingConfig(),
-            repos=repo_source_for([task], tmp),
-        )
+        task, image = mini_instance(client, args.task, Path(tmp))
 
         def make():
             return DockerSandbox.create(

@@ -215,3 +215,23 @@ def mirror_image(
         timeout=1800,
     )
     return tag, [p for _, p in texts]
+
+
+def mini_instance(client, task_id: str, workdir: Path):
+    """A bundled mini task and its instance image, built with the default configs when
+    missing (``workdir``: where its repository is checked out): ``(task, InstanceImage)``."""
+    from swescale.sandbox import ImagesConfig
+    from swescale.swebench.config import GradingConfig
+    from swescale.swebench.images import instance_image
+    from swescale.swebench.mini import mini_tasks
+    from swescale.swebench.repos import repo_source_for
+
+    task = next(t for t in mini_tasks() if t.id == task_id)
+    image = instance_image(
+        client,
+        task,
+        images=ImagesConfig(),
+        grading=GradingConfig(),
+        repos=repo_source_for([task], Path(workdir)),
+    )
+    return task, image

@@ -449,6 +449,27 @@ class DockerSandbox:
         self._last_state = (self.base_commit, _ref(blob), blob)
         return blob
 
+    def reference_state(self) -> bytes:
+        """The state as the shell function computes it from nothing kept: a fresh exec,
+        a private index of its own, nothing shared with the session or the watcher. Slow
+        (it rehashes the tree); for checking the fast ways. Raises SandboxError."""
+        if not self.base_commit:
+            raise SandboxError(f"no git repository with a base commit at {self.workdir}")
+        function = state.standalone("snapshot", self.workdir, self.base_commit, "1")
+        path = "/tmp/.swescale-reference.patch"
+        made = self.exec_once(
+            "export TMPDIR=$(mktemp -d) && ( "
+            + function.replace(state.STATE_PREFIX, "$TMPDIR/s-")
+            + f' ) > {path}; code=$?; rm -rf "$TMPDIR"; exit $code',
+            timeout=600,
+        )
+        if not made.ok:
+            raise SandboxError(f"the reference state failed: {made.output[-500:]}")
+        blob = state.parse_snapshot(self._get_bytes(path))
+        if blob is None:
+            raise SandboxError("the state function said UNCHANGED to a forced snapshot")
+        return blob
+
     def diff(self) -> str:
         """The patch against the base commit (new and binary files included, junk excluded)."""
         return self._state_blob().decode("utf-8", errors="replace")

@@ -4,7 +4,6 @@ incrementally step after step, equals a computation from scratch and restores ex
 from __future__ import annotations
 
 import pytest
-from state_scratch import shell_from_scratch
 
 from swescale.sandbox import BlobStore, SandboxConfig, build_layer, content_tag, state
 from swescale.sandbox import docker_sandbox as docker_sandbox_module
@@ -100,7 +99,7 @@ def test_every_kind_of_change_snapshots_incrementally_and_restores_exactly(
         if way == "watcher":
             served = sb.state_sources["watcher"] > before
             assert served == (name not in WATCHER_DECLINES), f"{name}: {sb.state_sources}"
-            assert shell_from_scratch(sb) == blob, f"{name}: watcher and shell differ"
+            assert sb.reference_state() == blob, f"{name}: watcher and shell differ"
         store.put(blob)
         assert sb.snapshot() == (ref, blob), f"{name}: a second look changes nothing"
         # Back to the base commit, as a fresh sandbox is (a fresh one closes the test).

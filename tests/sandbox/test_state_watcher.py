@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from state_scratch import shell_from_scratch
 
 from swescale.sandbox import build_layer, content_tag, state_watcher, watch
 from swescale.sandbox import docker_sandbox as docker_sandbox_module
@@ -33,7 +32,7 @@ def step(sb, command: str) -> tuple[bytes, str]:
     before = dict(sb.state_sources)
     blob = sb.snapshot()[1]
     way = next(k for k, v in sb.state_sources.items() if v > before.get(k, 0))
-    assert blob == shell_from_scratch(sb), command
+    assert blob == sb.reference_state(), command
     return blob, way
 
 
@@ -230,3 +229,15 @@ def test_hard_cases_equal_the_shell_function(repo_image, make_sandbox, case):
     for command in HARD_CASES[case]:
         step(sb, command)
     step(sb, "echo after >> src/pkg/b.py")
+
+
+@pytest.mark.docker
+def test_the_reference_state_needs_a_repository(make_sandbox):
+    from swescale.sandbox import SandboxError
+
+    sb = make_sandbox(base_commit="")
+    with pytest.raises(SandboxError, match="no git repository"):
+        sb.reference_state()
+    sb.base_commit = "0" * 40  # a repository that is not there
+    with pytest.raises(SandboxError, match="reference state failed"):
+        sb.reference_state()
