@@ -1,6 +1,7 @@
 """Snapshots on real SWE-bench instances: the state watcher against the shell function.
 
     .venv/bin/python scripts/check_snapshots_real.py --dataset D.parquet [--per-repo 1]
+        [--repos owner/name,...]
 
 For each repository with an instance image on this engine (built by `swescale validate`
 or `eval`; nothing is built here), one instance: in a sandbox of its image, the steps an
@@ -104,10 +105,16 @@ def main() -> None:
     parser.add_argument("--dataset", required=True, help="a SWE-bench parquet/JSON file")
     parser.add_argument("--per-repo", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--repos", default="", help="owner/name,... (default: every one)")
     args = parser.parse_args()
     client = docker_client()
     images = local_instance_images(client)
-    tasks = [t for t in load_tasks(DatasetConfig(name=args.dataset)) if t.id.lower() in images]
+    wanted = {r for r in args.repos.split(",") if r}
+    tasks = [
+        t
+        for t in load_tasks(DatasetConfig(name=args.dataset))
+        if t.id.lower() in images and (not wanted or t.repo in wanted)
+    ]
     if not tasks:
         print("no instance image of this dataset on this engine: nothing to check (skipped)")
         return
