@@ -30,6 +30,12 @@ left (``fs.inotify.max_user_instances``, shared by every container that runs as 
 What no file-system event reports (a write through a shared memory map) is not seen
 until the next FULL; agents' tools write with ``write(2)``.
 
+Its own objects (new blobs, the trees of each state) go to a tmpfs; past OBJECT_BUDGET
+bytes it empties that directory and answers FULL once, after which the shell function
+and the reload leave only what the current state needs.
+
+Arguments: WORKDIR BASE INDEX END [OBJECT_BUDGET bytes].
+
 Protocol on stdin/stdout, one request at a time:
     start                      -> "W\\n" (watching) | "X <reason>\\n" (unsupported; exits)
     "R\\n" reload from INDEX   -> "OK\\n" | "F <reason>\\n" | "E <error>\\n"
@@ -45,6 +51,7 @@ import errno
 import hashlib
 import os
 import select
+import shutil
 import stat
 import struct
 import subprocess
@@ -156,6 +163,9 @@ GIT_VARIABLES = (
 # write costs a fraction of one into the repository's object directory on the
 # container's overlay file system; the repository's objects stay readable as alternates.
 SHM_OBJECTS = "/dev/shm/.swescale-objects"
+# What may pile up there (the trees of every state answered, every version of the changed
+# files) before it is emptied: Docker's default /dev/shm holds 64 MiB.
+OBJECT_BUDGET = 16 << 20
 
 
 class Full(Exception):
@@ -247,13 +257,15 @@ class Helper:
 
 
 class Watcher:
-    def __init__(self, base, index, end, objects=SHM_OBJECTS):
+    def __init__(self, base, index, end, objects=SHM_OBJECTS, budget=OBJECT_BUDGET):
         self.base = base
         self.index = index
         self.end = end.encode()
         self.env = {k: v for k, v in os.environ.items() if k not in GIT_VARIABLES}
         self.env["GIT_FLUSH"] = "1"
         self.objects = self.object_directory(objects)
+        self.budget = budget
+        self.written = 0  # bytes written into a tmpfs object directory since it was emptied
         self.helpers = {}
         libc = ctypes.CDLL(None, use_errno=True)
         self._add_watch = libc.inotify_add_watch
@@ -287,6 +299,7 @@ class Watcher:
         """The object directory the helpers write to: ``wanted`` when it can be made,
         with the repository's own as an alternate; else the repository's own."""
         own = os.path.abspath(self.git(["rev-parse", "--git-path", "objects"]).strip()).decode()
+        self.own_objects = own
         try:
             os.makedirs(wanted, exist_ok=True)
             probe = os.path.join(wanted, ".probe")
@@ -359,9 +372,11 @@ class Watcher:
         if not os.path.exists(path):
             os.makedirs(folder, exist_ok=True)
             temporary = f"{path}.{os.getpid()}.tmp"
+            data = zlib.compress(raw, 1)
             with open(temporary, "wb") as handle:
-                handle.write(zlib.compress(raw, 1))
+                handle.write(data)
             os.replace(temporary, path)
+            self.written += len(data)
         return oid.encode()
 
     def diff(self, tree):
@@ -602,12 +617,21 @@ class Watcher:
             return
         mode = b"100755" if st.st_mode & stat.S_IXUSR else b"100644"
         self.set_file(path, mode, self.hash_file(path))
+        self.written += st.st_size  # at most what hash-object stored
 
     # ------------------------------------------------------------- requests
     def snapshot(self, force, limit):
         self.drain()
         if self.stale:
             raise Full(self.stale)
+        if self.written > self.budget and self.objects != self.own_objects:
+            # Every object there can go: the shell function puts the state's files into
+            # the repository's objects, and the reload writes the state's trees again.
+            self.close_helpers()
+            shutil.rmtree(self.objects, ignore_errors=True)
+            os.makedirs(self.objects, exist_ok=True)
+            self.written = 0
+            raise Full("the watcher's object directory was emptied")
         paths = sorted(self.pending | self.new_dirs)
         try:
             for path in paths:
@@ -652,9 +676,10 @@ class Watcher:
 
 def serve(argv, stdin, stdout):
     base, index, end = argv[1], argv[2], argv[3]
+    budget = int(argv[4]) if len(argv) > 4 else OBJECT_BUDGET
     os.chdir(argv[0])
     try:
-        watcher = Watcher(base, index, end)
+        watcher = Watcher(base, index, end, budget=budget)
     except Exception as exc:  # noqa: BLE001 - whatever it is, the host keeps to the shell
         stdout.write(b"X " + str(exc).encode(errors="replace").replace(b"\n", b" ") + b"\n")
         stdout.flush()

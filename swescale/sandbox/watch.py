@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 SOURCE = Path(state_watcher.__file__).read_text(encoding="utf-8")
 # The image's own interpreter, not the task's environment (which the agent may break).
 PYTHON = "/usr/bin/python3"
+# Bytes of the watcher's own objects in the container's /dev/shm before it empties them.
+OBJECT_BUDGET = state_watcher.OBJECT_BUDGET
 
 
 class WatcherUnavailable(Exception):
@@ -52,7 +54,18 @@ class StateWatcher:
         self.timeout = timeout
         api = container.client.api
         end = "SWX-END-" + secrets.token_hex(8)
-        command = [PYTHON, "-I", "-S", "-c", SOURCE, workdir, base_commit, index, end]
+        command = [
+            PYTHON,
+            "-I",
+            "-S",
+            "-c",
+            SOURCE,
+            workdir,
+            base_commit,
+            index,
+            end,
+            str(OBJECT_BUDGET),
+        ]
         try:
             exec_id = api.exec_create(
                 container.id,

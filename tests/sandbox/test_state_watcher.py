@@ -241,3 +241,18 @@ def test_the_reference_state_needs_a_repository(make_sandbox):
     sb.base_commit = "0" * 40  # a repository that is not there
     with pytest.raises(SandboxError, match="reference state failed"):
         sb.reference_state()
+
+
+@pytest.mark.docker
+def test_the_watchers_objects_are_emptied_past_their_budget(repo_image, make_sandbox, monkeypatch):
+    monkeypatch.setattr(watch, "OBJECT_BUDGET", 1)  # past it after any write
+    sb = make_sandbox(repo_image)
+    sb.snapshot()
+    # Four versions of a file that compresses to about 420 KiB each.
+    ways = [
+        step(sb, f"seq 1 {200000 + i} > big.txt && echo {i} >> src/pkg/a.py")[1] for i in range(4)
+    ]
+    assert "session" in ways and "watcher" in ways  # emptied, then served again
+    # What is left is at most one version of it, not all four (about 1,700 KiB).
+    left = sb.exec_once("du -sk /dev/shm/.swescale-objects | cut -f1").output.strip()
+    assert int(left) < 900, left
