@@ -112,6 +112,10 @@ class Step(BaseModel):
     logprob: float | None = None
     # Output tokens of the turn spent on reasoning (included in tokens_out).
     reasoning_tokens: int = 0
+    # The exact chat messages this step added (the model's turn, then what it was shown),
+    # kept for trajectories of other agents, whose observations were rendered their way;
+    # None for swescale's own, which are rendered from ``observations``.
+    chat: list[dict[str, Any]] | None = None
 
 
 class Trajectory(BaseModel):

@@ -196,7 +196,10 @@ class TrajectoryRecorder:
             raise RecordError(
                 f"{self.path}: step index {step.index}, expected {self.steps_recorded}"
             )
-        self._append({"type": "step", **step.model_dump(mode="json")})
+        data = step.model_dump(mode="json")
+        if data.get("chat") is None:
+            data.pop("chat", None)  # swescale's own steps render their chat from the record
+        self._append({"type": "step", **data})
         self.steps_recorded += 1
 
     def write_footer(self, exit_status: str, patch: str, totals: dict[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""Faithful replay of recorded trajectories (swescale's own and other agents')."""

@@ -1,0 +1,73 @@
+"""Observation comparison and difference causes on literal texts."""
+
+from __future__ import annotations
+
+import pytest
+
+from swescale.replay.compare import (
+    ObservationPair,
+    compare_observation,
+    difference_cause,
+    mask_volatile,
+)
+
+
+def pair(rec: str, rep: str, rec_exit: int | None = 0, rep_exit: int | None = 0, **kw) -> ObservationPair:
+    return ObservationPair(
+        recorded_output=rec, recorded_exit=rec_exit, replayed_output=rep, replayed_exit=rep_exit, **kw
+    )
+
+
+def test_identical_masked_differs() -> None:
+    assert compare_observation(pair("a\n", "a\n")) == "identical"
+    assert compare_observation(pair("ran in 0.52s\n", "ran in 0.31s\n")) == "masked"
+    listing = "-rw-r--r-- 1 root root 30 May  6  2025 .coveragerc"
+    assert compare_observation(pair(listing, listing.replace("May  6  2025", "Dec  7 15:02"))) == "masked"
+    assert compare_observation(pair("a\n", "b\n")) == "differs"
+    assert compare_observation(pair("a\n", "a\n", 0, 1)) == "differs"
+    # An exit status the record lacks is not compared.
+    assert compare_observation(pair("a\n", "a\n", None, 3)) == "identical"
+
+
+def test_timeouts_compare_on_both_sides() -> None:
+    both = pair("", "partial", -1, 124, recorded_timed_out=True, replayed_timed_out=True)
+    assert compare_observation(both) == "masked"
+    one = pair("", "done", -1, 0, recorded_timed_out=True)
+    assert compare_observation(one) == "differs"
+    assert difference_cause(one) == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "replayed", "cause"),
+    [
+        ("ok\n", "pip: Could not find a version that satisfies the requirement x\n", "network"),
+        ("ok\n", "ModuleNotFoundError: No module named 'appdirs'\n", "package"),
+        (
+            "platform linux -- Python 3.9.20, pytest-7.4.0\n",
+            "platform linux -- Python 3.9.2, pytest-7.4.0\n",
+            "interpreter",
+        ),
+        (
+            '  File "/opt/miniconda3/envs/testbed/lib/x.py", line 3\n',
+            '  File "/opt/venv/lib/x.py", line 3\n',
+            "path",
+        ),
+        ("b\na\n", "a\nb\n", "nondeterministic"),
+        ("<object at 140017>\n", "<object at 140093>\n", "nondeterministic"),
+        ("x = 1\n", "x = 2\n", "other"),
+    ],
+)
+def test_causes(recorded: str, replayed: str, cause: str) -> None:
+    assert difference_cause(pair(recorded, replayed)) == cause
+
+
+def test_after_divergence_only_when_nothing_else_explains() -> None:
+    assert difference_cause(pair("x = 1\n", "x = 2\n"), after_divergence=True) == "after_divergence"
+    assert (
+        difference_cause(pair("ok\n", "No module named y\n"), after_divergence=True) == "package"
+    )
+
+
+def test_mask_keeps_environment_differences() -> None:
+    assert mask_volatile("Python 3.9.20") != mask_volatile("Python 3.11.2")
+    assert mask_volatile("a  \r\nb\n\n") == "a\nb"
