@@ -197,7 +197,7 @@ def read_json(path: Path, problems: list[str] | None = None, root: Path | None =
         # The parser ran out of text: the file was cut off mid-write.
         cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip())
         what = "cut off" if cut else "not valid JSON"
-        _note(problems, path, root, f"{what} ({exc.msg} at line {exc.lineno}); skipped")
+        _note(problems, path, root, f"{what} ({exc}); skipped")
     return None
 
 

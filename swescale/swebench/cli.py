@@ -214,10 +214,10 @@ def register(app: typer.Typer) -> None:
         try:
             tasks = load_tasks(data)
         except DatasetError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            _error(f"error: {exc}")
             raise typer.Exit(2) from exc
         if not tasks:
-            typer.echo("error: no tasks selected", err=True)
+            _error("error: no tasks selected")
             raise typer.Exit(2)
         client = _engine()
         grader = Grader.for_tasks(client, tasks, cfg.images, grading, data)
@@ -285,7 +285,7 @@ def register(app: typer.Typer) -> None:
         try:
             taskset = read_tasks(data)
         except DatasetError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            _error(f"error: {exc}")
             raise typer.Exit(2) from exc
         for task in taskset.tasks:
             problem = spec_problem(task)
@@ -307,7 +307,7 @@ def register(app: typer.Typer) -> None:
                     f"F2P={len(task.fail_to_pass):<3} P2P={len(task.pass_to_pass):<4}{flag}"
                 )
         for error in taskset.errors:
-            typer.echo(f"warning: {error}", err=True)
+            _warning(f"warning: {error}")
         typer.echo(f"{len(taskset.tasks)} task(s)", err=True)
         if not taskset.tasks and taskset.errors:
             sys.exit(1)
