@@ -42,6 +42,23 @@ def _configs(config: str | Path | None, overrides: list[str]):
         raise typer.Exit(2) from exc
 
 
+def _eval_config(base: str | Path | None, config: str | None, dataset: str | None, overrides):
+    """The config eval grades with; a run's own config.yaml that this version cannot read
+    gives way to the defaults when ``--dataset`` says what to grade against."""
+    from swescale.config import ConfigError, load_config
+
+    if base is None or config is not None:
+        return _configs(base, overrides)
+    try:
+        return load_config(base, overrides)
+    except ConfigError as exc:
+        if dataset is None:
+            _error(f"error: the run's config cannot be used ({exc}); pass --dataset")
+            raise typer.Exit(2) from exc
+        _warning(f"warning: the run's config cannot be used ({exc}); grading with the defaults")
+        return _configs(None, overrides)
+
+
 def _dataset(
     cfg,
     dataset: str | None,
@@ -157,7 +174,7 @@ def register(app: typer.Typer) -> None:
         except eval_inputs.EvalInputError as exc:
             _error(f"error: {exc}")
             raise typer.Exit(2) from exc
-        cfg = _configs(base, override or [])
+        cfg = _eval_config(base, config, dataset, override or [])
         data = _dataset(cfg, dataset, split, instance, None, None, repos_dir)
         run = run_id or eval_inputs.default_run_id(predictions)
         if eval_dir is None and owner is not None and cfg.grading.eval_dir == Path("."):

@@ -123,3 +123,14 @@ def _hrefs(html: str) -> list[str]:
     import re
 
     return re.findall(r'href="([^"]+)"', html)
+
+
+def test_a_run_config_this_version_cannot_read_asks_for_a_dataset(tmp_path: Path) -> None:
+    run = _run_with_predictions(tmp_path / "runs", "old", [SLUG])
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["scaling"]["a_knob_of_another_version"] = 1
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["eval", str(run / "predictions.jsonl")])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "the run's config cannot be used" in text and "pass --dataset" in text
