@@ -205,7 +205,7 @@ def _failure(row: dict[str, Any]) -> dict[str, str]:
 
 
 def _at(where: str, problem: str) -> str:
-    """ "file:4: what" for a trajectory's "line 4: what"; "file: what" otherwise."""
+    """A trajectory's problem with its file: "line 4: what" becomes "file:4: what"."""
     found = re.match(r"line (\d+): ", problem)
     return f"{where}:{found[1]}: {problem[found.end() :]}" if found else f"{where}: {problem}"
 
