@@ -9,9 +9,12 @@ where they all are. Tracebacks
 never reach the terminal at the default verbosity: the line names the exception and the
 log file holds the traceback.
 
-A command that has a place to keep things (``run``: the run directory, ``eval``: its
-results folder) attaches a log file with :func:`log_to_file`; it receives every record at
-info and above (debug for swescale's own loggers), whatever the terminal shows.
+A command that has a place to keep things (``run``, ``select`` and ``report``: the run
+directory, ``eval``: its results folder) attaches a log file with :func:`log_to_file`; it
+receives every record at info and above (debug for swescale's own loggers), whatever the
+terminal shows. A command's own warning and error lines (a config error, failed tasks,
+damaged records, an interrupt) are printed with :func:`show`, which records them in that
+file too: the file holds every warning and error the terminal showed.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 LOG_FILE = "swescale.log"
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
+# A log record's attribute saying the terminal already has the line (``show``).
+ON_TERMINAL = "swescale_on_terminal"
+INTERRUPTED = "interrupted; rerun the same command to resume"
 
 _state_lock = threading.Lock()
 
@@ -47,6 +54,8 @@ class ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            if getattr(record, ON_TERMINAL, False):
+                return  # printed by the command itself (show)
             if record.name == "py.warnings" and self.level > logging.INFO:
                 return  # library deprecation chatter: the log file has it
             text = record.getMessage()
@@ -127,6 +136,30 @@ def setup_logging(verbosity: int = 0) -> ConsoleHandler:
     return console
 
 
+def show(console: Any, level: int, text: str, **options: Any) -> None:
+    """Print one of a command's own lines on ``console`` (rich markup unless
+    ``markup=False``; a stderr console when None) and, when it is a warning or an error,
+    record it as plain text in the command's log file. The terminal handler skips that
+    record: the line appears once on the terminal and once in the file."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = console if console is not None else Console(stderr=True)
+    options.setdefault("highlight", False)
+    console.print(text, **options)
+    if level < logging.WARNING:
+        return
+    plain = text
+    if options.get("markup", True):
+        try:
+            plain = Text.from_markup(text).plain
+        except Exception:  # noqa: BLE001 - a line that is not valid markup is kept as it is
+            plain = text
+    logging.getLogger("swescale.terminal").log(
+        level, "%s", plain.strip(), extra={ON_TERMINAL: True}
+    )
+
+
 class RunLogHandler(logging.FileHandler):
     """The log file of one command (a run directory's swescale.log)."""
 
@@ -158,6 +191,20 @@ def log_to_file(path: str | Path) -> Iterator[Path]:
     logging.getLogger("swescale").info("%s", " ".join(["swescale", *sys.argv[1:]]))
     try:
         yield target
+    except KeyboardInterrupt:
+        show(None, logging.WARNING, INTERRUPTED, markup=False)
+        raise
+    except Exception as exc:
+        import click
+        import typer
+
+        ends = (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort)
+        if not isinstance(exc, ends):
+            # The terminal gets the traceback from the command line; the file keeps it.
+            logging.getLogger("swescale").error(
+                "the command failed", exc_info=True, extra={ON_TERMINAL: True}
+            )
+        raise
     finally:
         root.removeHandler(handler)
         handler.close()

@@ -18,19 +18,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Summarize a run in the terminal and write its report site: an overview, a page
         per task (the candidate pool and the selection), per candidate and per trajectory."""
+        import logging
+
         from rich.console import Console
 
+        from swescale.logs import LOG_FILE, log_to_file, show
         from swescale.report import load_run, print_summary
 
         console = Console()
-        try:
-            summary = load_run(run_dir)
-        except FileNotFoundError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
-        print_summary(summary, console)
-        if site:
-            console.print(f"report: {write_report(run_dir, out)}")
+        if not run_dir.is_dir():
+            show(console, logging.ERROR, f"{run_dir} is not a run directory", markup=False)
+            raise typer.Exit(2)
+        # What this command shows (damaged records among it) joins the run's own log.
+        with log_to_file(run_dir / LOG_FILE):
+            print_summary(load_run(run_dir), console)
+            if site:
+                console.print(f"report: {write_report(run_dir, out)}", highlight=False)
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> str:

@@ -7,6 +7,10 @@ lies in a run directory, each model's evaluation is recorded in
 folder holding its test output and report) and the run's report gets a grading page.
 Predictions from elsewhere get a report of their own in ``<eval_dir>/swescale.<run_id>/``,
 beside the official layout rather than inside it (tools walk its folders as models).
+
+A report links only to files inside its own directory (the run directory; the eval
+directory for a report of its own): a run's predictions are graded into ``<run>/eval/``
+by default, and results kept elsewhere are listed without links.
 """
 
 from __future__ import annotations
@@ -55,21 +59,30 @@ def entry(
     report: dict[str, Any],
     report_path: Path,
     folders: dict[str, Path],
+    base: Path | None = None,
 ) -> dict[str, Any]:
     """One model's evaluation as recorded; ``folders`` maps instance ids to their result
-    folders."""
+    folders. Paths inside ``base`` (the run directory) are kept relative to it, so the
+    record stays true when the run directory is moved; others are absolute."""
     instances = instance_statuses(report)
     for iid, folder in folders.items():
         instances.setdefault(iid, {"status": "", "resolved": None, "error": ""})
-        instances[iid]["dir"] = str(Path(folder).resolve())
+        instances[iid]["dir"] = _stored(Path(folder), base)
     counts = {k: v for k, v in report.items() if not isinstance(v, list | dict)}
     return {
         "run_id": eval_run_id,
         "model": model,
-        "report": str(Path(report_path).resolve()),
+        "report": _stored(Path(report_path), base),
         "summary": counts,
         "instances": instances,
     }
+
+
+def _stored(path: Path, base: Path | None) -> str:
+    resolved = path.resolve()
+    if base is not None and resolved.is_relative_to(base.resolve()):
+        return resolved.relative_to(base.resolve()).as_posix()
+    return str(resolved)
 
 
 def run_dir_of(predictions: Path) -> Path | None:
@@ -94,13 +107,14 @@ def record_evaluation(run_dir: Path, new: dict[str, Any]) -> Path:
     return path
 
 
-def write_eval_site(out: Path, entries: list[dict[str, Any]]) -> Path:
-    """A report of grading results alone (predictions not from a run directory)."""
+def write_eval_site(out: Path, entries: list[dict[str, Any]], within: Path) -> Path:
+    """A report of grading results alone (predictions not from a run directory), linking
+    to the files under ``within`` (the eval directory)."""
     from swescale.report.site import _css, _evaluation_views, _Writer
 
     writer = _Writer(Path(out))
     writer.asset("assets/report.css", _css())
-    views = _evaluation_views(entries, Path(out))
+    views = _evaluation_views(entries, Path(out), within)
     writer.page("index.html", "eval.html.j2", evaluations=views, tasks=False)
     return Path(out) / "index.html"
 
@@ -129,14 +143,15 @@ def report_evaluation(predictions: list[Path], eval_dir: str | Path, outcome: An
         where: list[str] = []
         alone: list[dict[str, Any]] = []
         for model, report in outcome.reports.items():
+            run_dir = owner.get(model)
             new = entry(
                 outcome.run_id,
                 model,
                 report,
                 Path(outcome.report_paths.get(model, "")),
                 folders.get(model, {}),
+                run_dir,
             )
-            run_dir = owner.get(model)
             if run_dir is not None:
                 record_evaluation(run_dir, new)
                 where.append(write_report(run_dir))
@@ -144,7 +159,7 @@ def report_evaluation(predictions: list[Path], eval_dir: str | Path, outcome: An
                 alone.append(new)
         if alone:
             target = swescale_dir(eval_dir, outcome.run_id) / "report"
-            where.append(str(write_eval_site(target, alone)))
+            where.append(str(write_eval_site(target, alone, Path(eval_dir))))
         return ", ".join(dict.fromkeys(where)) or "no graded model"
     except Exception as exc:  # noqa: BLE001 - the grading results stand without a report
         return f"no report ({type(exc).__name__}: {exc})"

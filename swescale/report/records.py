@@ -103,22 +103,31 @@ class TrajectoryRecord:
 
 
 def read_trajectory(path: Path) -> TrajectoryRecord:
-    """Read one trajectory file, tolerating damage: lines that are not JSON objects and
-    steps out of order are noted in ``problems`` and skipped."""
+    """Read one trajectory file, tolerating damage: lines that are not JSON objects are
+    noted in ``problems`` and skipped, a line with bytes that are not UTF-8 is noted and
+    kept (those bytes replaced)."""
     record = TrajectoryRecord(id=path.stem, task_id="", path=path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        data = path.read_bytes()
     except OSError as exc:
-        record.problems.append(f"cannot read {path}: {exc}")
+        record.problems.append(f"cannot read: {exc}")
         return record
-    lines = text.split("\n")
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
+        torn = number == len(lines)  # no line end: the write was cut off
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.decode("utf-8", errors="replace")
+            record.problems.append(
+                f"line {number}: not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                "read with the bytes replaced"
+            )
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
-            torn = number == len(lines)
             record.problems.append(
                 f"line {number}: {'cut off mid-write' if torn else 'not valid JSON'}; skipped"
             )
@@ -135,8 +144,8 @@ def read_trajectory(path: Path) -> TrajectoryRecord:
             record.footer = entry
         else:
             record.problems.append(f"line {number}: unknown line type {kind!r}; skipped")
-    record.id = str(record.header.get("trajectory_id") or path.stem)
-    record.task_id = str(record.header.get("task_id") or "")
+    record.id = as_str(record.header.get("trajectory_id")) or path.stem
+    record.task_id = as_str(record.header.get("task_id"))
     return record
 
 
@@ -165,31 +174,129 @@ def read_blob_diff(blobs_dir: Path, state: Any, limit: int = 400_000) -> str | N
     return None
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, problems: list[str] | None = None, root: Path | None = None) -> Any:
+    """The JSON value in ``path``; None when it is missing or unreadable. With
+    ``problems``, an unreadable file that exists is noted there (its path relative to
+    ``root``)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, json.JSONDecodeError):
+        data = path.read_bytes()
+    except FileNotFoundError:
         return None
+    except OSError as exc:
+        _note(problems, path, root, f"cannot read: {exc}")
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = data.decode("utf-8", errors="replace")
+        what = f"not valid UTF-8 ({exc.reason} at byte {exc.start}); read with the bytes replaced"
+        _note(problems, path, root, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # The parser ran out of text: the file was cut off mid-write.
+        cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip())
+        what = "cut off" if cut else "not valid JSON"
+        _note(problems, path, root, f"{what} ({exc}); skipped")
+    return None
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
+def read_jsonl(
+    path: Path, problems: list[str] | None = None, root: Path | None = None
+) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file; other lines are skipped (and noted in
+    ``problems`` when given)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        _note(problems, path, root, f"cannot read: {exc}")
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            line = raw.decode("utf-8", errors="replace")
+            _note(problems, path, root, "not valid UTF-8; read with the bytes replaced", number)
         try:
             value = json.loads(line)
         except json.JSONDecodeError:
+            what = "cut off mid-write" if number == len(lines) else "not valid JSON"
+            _note(problems, path, root, f"{what}; skipped", number)
             continue
         if isinstance(value, dict):
             rows.append(value)
+        else:
+            _note(problems, path, root, "not a JSON object; skipped", number)
     return rows
+
+
+def relative(path: Path, root: Path | None) -> str:
+    """``path`` as shown in a report: relative to the run directory when inside it."""
+    if root is not None:
+        try:
+            return Path(path).relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _note(
+    problems: list[str] | None, path: Path, root: Path | None, what: str, line: int = 0
+) -> None:
+    """Add "file: what" (or "file:line: what") to ``problems`` when there is a list."""
+    if problems is not None:
+        where = relative(path, root) + (f":{line}" if line else "")
+        problems.append(f"{where}: {what}")
+
+
+# Typed readings of record fields: a field of the wrong type (a record written by another
+# version, or damaged) reads as the type's empty value instead of breaking a page.
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)
+
+
+def as_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def as_float_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def as_costs(value: Any) -> dict[str, float]:
+    """A cost record (tokens_in, tokens_out, dollars, model_seconds, sandbox_seconds, ...)
+    with its numeric fields only."""
+    return {
+        str(k): float(v)
+        for k, v in as_dict(value).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
 
 
 def _int(value: Any) -> int:
     try:
         return int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 

@@ -4,8 +4,10 @@ comparison. The report site (``swescale.report.site``) has everything else."""
 
 from __future__ import annotations
 
+from logging import ERROR, WARNING
 from typing import Any
 
+from swescale.logs import show
 from swescale.report.summary import RunSummary, TaskSummary
 
 
@@ -53,6 +55,8 @@ def headline(summary: RunSummary) -> str:
 MAX_TASK_ROWS = 20
 # Failure reasons the terminal shows before it points at failures.jsonl for the rest.
 MAX_FAILURE_LINES = 3
+# Damaged record parts the terminal names before it counts the rest.
+MAX_PROBLEM_LINES = 5
 
 
 def _interesting_first(tasks: list[TaskSummary]) -> list[TaskSummary]:
@@ -111,12 +115,13 @@ def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_
     failed = [t for t in tasks if t.status == "failed"]
     if failed:
         where = summary.run_dir / "failures.jsonl"
-        console.print(f"[red]{len(failed)} task(s) failed[/red]; every reason is in {where}")
+        show(console, ERROR, f"[red]{len(failed)} task(s) failed[/red]; every reason is in {where}")
         for t in failed[:MAX_FAILURE_LINES]:
             reason = (t.reason.splitlines() or [""])[0]
-            console.print(f"  {t.task_id}: {reason[:160]}", highlight=False)
+            show(console, ERROR, f"  {t.task_id}: {reason[:160]}", markup=False)
         if len(failed) > MAX_FAILURE_LINES:
-            console.print(f"  … and {len(failed) - MAX_FAILURE_LINES} more")
+            show(console, ERROR, f"  … and {len(failed) - MAX_FAILURE_LINES} more", markup=False)
+    print_problems(summary.problems, console)
     comparison = comparison_rows(summary.comparison) if _labelled(summary.comparison) else []
     if comparison:
         # The terminal gets the columns that answer "which selector picks right";
@@ -130,6 +135,23 @@ def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_
         for row in comparison[1:]:
             ctable.add_row(*[str(row[i]) for i in keep])
         console.print(ctable)
+
+
+def print_problems(problems: list[str], console: Any, shown: int = MAX_PROBLEM_LINES) -> None:
+    """Damaged, missing or unreadable record parts: a count and the first few, as
+    warnings (the report's overview lists them all)."""
+    if not problems:
+        return
+    show(
+        console,
+        WARNING,
+        f"[yellow]{len(problems)} damaged, missing or unreadable record part(s)[/yellow], "
+        "left out of the summary (all on the report's overview):",
+    )
+    for problem in problems[:shown]:
+        show(console, WARNING, f"  {problem}", markup=False, soft_wrap=True)
+    if len(problems) > shown:
+        show(console, WARNING, f"  … and {len(problems) - shown} more", markup=False)
 
 
 def _labelled(comparison: Any) -> bool:

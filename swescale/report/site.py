@@ -27,14 +27,24 @@ from pathlib import Path
 from typing import Any
 
 from swescale.report import plots, pool
-from swescale.report.records import TrajectoryRecord, read_blob_diff, read_json, read_trajectory
+from swescale.report.records import (
+    TrajectoryRecord,
+    as_costs,
+    as_dict,
+    as_list,
+    as_str,
+    read_blob_diff,
+    read_json,
+    read_trajectory,
+    relative,
+)
 from swescale.report.stats import (
     TaskSamples,
     pass_at_k_curve,
     proportion_interval,
     selector_curve,
 )
-from swescale.report.summary import RunSummary, load_run
+from swescale.report.summary import RunSummary, load_run, relative_text
 from swescale.report.text import diffstat, fold, highlight_diff, pygments_css
 from swescale.selection.metrics import oracle_rows, select_all, selector_row
 from swescale.selection.record import read_task_record, task_dirs
@@ -56,6 +66,18 @@ class SiteResult:
     seconds: float = 0.0
     plots: bool = False
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plots:
+    """The overview's plots: each an image path inside the site, "" when not drawn."""
+
+    samples: str = ""
+    selectors: str = ""
+    cost: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.samples or self.selectors or self.cost)
 
 
 @dataclass
@@ -197,6 +219,7 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
     writer = _Writer(root)
     writer.asset("assets/report.css", _css())
     result = SiteResult(root=root, index=root / "index.html", plots=plots.available())
+    result.problems = list(summary.problems)
 
     # Trajectory files are read once, task by task below, and their costs filled in then.
     records = [read_task_record(d, trajectories=False) for d in task_dirs(run)]
@@ -216,7 +239,6 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
             for selections in offline.values():
                 picks.append(pool.pick(selections[position], record.candidates, "offline"))
             picks += _stored_picks(record)
-            result.problems += [f"{task.task_id}: {p}" for p in record.problems]
         folder = run / _safe(task.task_id)
         grades = read_json(folder / "grades.json")
         metas[task.task_id] = _task_pages(
@@ -227,7 +249,7 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
             picks,
             grades if isinstance(grades, dict) else {},
             _graded_elsewhere(evaluations, task.task_id),
-            result,
+            run,
         )
         if record is not None:
             _fill_costs(record, metas[task.task_id])
@@ -236,7 +258,7 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
     comparison = _comparison(records, offline)
 
     samples = _samples(records, metas, summary)
-    images = _plots(writer, samples, comparison, summary, metas) if result.plots else {}
+    images = _plots(writer, samples, comparison, summary, metas) if result.plots else Plots()
     if evaluations:
         writer.page("eval.html", "eval.html.j2", evaluations=evaluations, tasks=True)
     writer.page(
@@ -318,7 +340,7 @@ def _task_pages(
     picks: list[pool.Pick],
     grades: dict[str, Any],
     graded: list[dict[str, Any]],
-    result: SiteResult,
+    run: Path,
 ) -> list[TrajMeta]:
     candidates = list(record.candidates) if record is not None else []
     selection = record.selection if record is not None else None
@@ -336,11 +358,13 @@ def _task_pages(
             children.setdefault(traj.parent[0], []).append((traj.id, traj.parent[1]))
     metas = []
     truth = {r.candidate.id: r.truth for r in rows}
+    problems = [relative_text(p, run) for p in record.problems] if record is not None else []
     for traj in trajectories:
-        result.problems += [f"{traj.path.name}: {p}" for p in traj.problems]
+        problems += [f"{traj.path.name}: {p}" for p in traj.problems]
         metas.append(
             _trajectory_page(
                 writer,
+                run,
                 folder,
                 traj,
                 task,
@@ -366,7 +390,7 @@ def _task_pages(
             following=rows[position + 1].candidate.id if position + 1 < len(rows) else None,
             total=len(rows),
             picked_by=[p for p in picks if p.candidate_id == row.candidate.id],
-            log_link=_log_link(row.truth.log_path, writer.root / "candidate"),
+            log=_grade_log(row.truth.log_path, run, folder, writer.root / "candidate"),
         )
     writer.page(
         task_url(task.task_id),
@@ -381,18 +405,39 @@ def _task_pages(
         truth_matrix=pool.truth_matrix(rows),
         matrices=pool.verifier_matrices(rows),
         trajectories=_tree(metas),
-        problems=(record.problems if record is not None else []),
-        result_json=read_json(folder / "result.json") or {},
+        problems=problems,
+        verifier_notes=[
+            as_str(n)
+            for n in as_list(as_dict(read_json(folder / "result.json")).get("verifier_notes"))
+        ],
         graded=graded,
     )
     return metas
 
 
-def _log_link(path: str, page_dir: Path) -> str:
-    """A relative link from a page to a grading log that exists, else ""."""
-    if not path or not Path(path).is_file():
-        return ""
-    return _relative(Path(path), page_dir)
+@dataclass
+class GradeLog:
+    """A grading log as a page shows it: a link when the file is inside the run
+    directory, else only its name."""
+
+    name: str = ""
+    link: str = ""
+
+
+def _grade_log(path: str, run: Path, folder: Path, page_dir: Path) -> GradeLog:
+    """The log a grade record names: its path as written (relative to where the run
+    was started, or absolute), else the file of that name in the task's grades/."""
+    if not path:
+        return GradeLog()
+    recorded = Path(path)
+    for found in (recorded, folder / "grades" / recorded.name):
+        if found.is_file() and _inside(found, run):
+            return GradeLog(recorded.name, _relative(found, page_dir))
+    return GradeLog(recorded.name)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def _tree(metas: list[TrajMeta]) -> list[tuple[int, TrajMeta]]:
@@ -415,6 +460,7 @@ def _tree(metas: list[TrajMeta]) -> list[tuple[int, TrajMeta]]:
 
 def _trajectory_page(
     writer: _Writer,
+    run: Path,
     folder: Path,
     traj: TrajectoryRecord,
     task: Any,
@@ -458,7 +504,7 @@ def _trajectory_page(
         truth=truth.get(candidate_id) if candidate_id else None,
         patch=traj.patch,
         picked=picked,
-        record_path=str(traj.path),
+        record_path=relative(traj.path, run),
     )
     return meta
 
@@ -576,10 +622,10 @@ def _plots(
     comparison: list[dict[str, Any]],
     summary: RunSummary,
     metas: dict[str, list[TrajMeta]],
-) -> dict[str, str]:
+) -> Plots:
     from swescale.selection.selectors import make_selector
 
-    images: dict[str, str] = {}
+    images = Plots()
     oracle = pass_at_k_curve(samples)
     run_selector = _run_selector(summary)
     names = [n for n in dict.fromkeys([run_selector, "majority"]) if n in OFFLINE_SELECTORS]
@@ -589,7 +635,7 @@ def _plots(
     svg = plots.samples_plot(oracle, curves)
     if svg:
         writer.asset("img/resolve-vs-samples.svg", svg)
-        images["samples"] = "img/resolve-vs-samples.svg"
+        images.samples = "img/resolve-vs-samples.svg"
     oracle_rows = [r for r in comparison if r.get("kind") == "oracle"]
     n = int(str(oracle_rows[-1]["selector"]).split("@")[1]) if oracle_rows else 0
     svg = plots.selectors_plot(
@@ -600,7 +646,7 @@ def _plots(
     )
     if svg:
         writer.asset("img/selectors.svg", svg)
-        images["selectors"] = "img/selectors.svg"
+        images.selectors = "img/selectors.svg"
     per_sample, label = _cost_per_sample(summary, metas, {s.task.id for s in samples})
     if per_sample is not None:
         series = {"pass@k (oracle)": [(per_sample * p.k, p.value, p.k) for p in oracle]}
@@ -609,7 +655,7 @@ def _plots(
         svg = plots.cost_plot(series, label)
         if svg:
             writer.asset("img/resolve-vs-cost.svg", svg)
-            images["cost"] = "img/resolve-vs-cost.svg"
+            images.cost = "img/resolve-vs-cost.svg"
     return images
 
 
@@ -623,14 +669,14 @@ def _cost_per_sample(
 ) -> tuple[float | None, str]:
     """Mean cost of one sample on the labelled tasks: everything a task spent except
     grading (agent turns, verification, selection), over its finished trajectories."""
-    ledger = (read_json(summary.run_dir / "run.json") or {}).get("ledger") or {}
-    by_task = ledger.get("by_task") or {}
-    dollars = float((summary.totals or {}).get("dollars", 0) or 0) > 0
+    ledger = as_dict(as_dict(read_json(summary.run_dir / "run.json")).get("ledger"))
+    by_task = as_dict(ledger.get("by_task"))
+    dollars = summary.totals.get("dollars", 0.0) > 0
     values = []
     for task_id in labelled:
-        entry = by_task.get(task_id) or {}
-        total = dict(entry.get("total") or {})
-        grading = (entry.get("by_kind") or {}).get("grading") or {}
+        entry = as_dict(by_task.get(task_id))
+        total = as_costs(entry.get("total"))
+        grading = as_costs(as_dict(entry.get("by_kind")).get("grading"))
         n = sum(1 for m in metas.get(task_id, []) if m.finished)
         if not total or not n:
             continue
@@ -646,9 +692,10 @@ def _cost_per_sample(
 
 
 def _evaluations(run: Path, site: Path, task_ids: set[str]) -> list[dict[str, Any]]:
-    """Grading results linked to this run by ``swescale eval`` (evaluations.json)."""
+    """Grading results linked to this run by ``swescale eval`` (evaluations.json; its
+    damage is among the run summary's problems)."""
     data = read_json(run / EVALUATIONS)
-    return _evaluation_views(data if isinstance(data, list) else [], site, task_ids)
+    return _evaluation_views(data if isinstance(data, list) else [], site, run, task_ids)
 
 
 def _graded_elsewhere(evaluations: list[dict[str, Any]], task_id: str) -> list[dict[str, Any]]:
@@ -663,46 +710,59 @@ def _graded_elsewhere(evaluations: list[dict[str, Any]], task_id: str) -> list[d
     return found
 
 
+# The files of one graded instance a report links to, when they exist.
+EVAL_FILES = ("test_output.txt", "report.json", "patch.diff", "run_instance.log")
+
+
 def _evaluation_views(
     entries: list[Any],
     site: Path,
+    within: Path,
     task_ids: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[dict[str, Any]]:
     """Each evaluation with, per instance, relative links from the site root to its test
-    output, report and patch (whichever of them exist), and to its task page when the
-    site has one (``task_ids``)."""
+    output, report and patch (whichever of them exist inside ``within``: a report links
+    only to what its own directory holds), and to its task page when the site has one
+    (``task_ids``). Relative paths in the record are relative to ``within``."""
     evaluations = []
     for entry in entries:
         if not isinstance(entry, dict):
             continue
         instances = []
-        for iid, info in sorted((entry.get("instances") or {}).items()):
-            info = info if isinstance(info, dict) else {}
+        for iid, info in sorted(as_dict(entry.get("instances")).items()):
+            info = as_dict(info)
             links = {}
-            if info.get("dir"):
-                folder = Path(str(info["dir"]))
-                for name in ("test_output.txt", "report.json", "patch.diff", "run_instance.log"):
-                    if (folder / name).is_file():
-                        links[name] = _relative(folder / name, site)
+            folder = as_str(info.get("dir"))
+            for name in EVAL_FILES if folder else ():
+                target = within / folder / name  # an absolute dir stays as it is
+                if target.is_file() and _inside(target, within):
+                    links[name] = _relative(target, site)
+            resolved = info.get("resolved")
             instances.append(
                 {
-                    "id": iid,
+                    "id": str(iid),
                     "page": task_url(iid) if iid in task_ids else "",
-                    "status": info.get("status", ""),
-                    "resolved": info.get("resolved"),
-                    "error": info.get("error", ""),
+                    "status": as_str(info.get("status")),
+                    "resolved": resolved if isinstance(resolved, bool) else None,
+                    "error": as_str(info.get("error")),
                     "links": links,
                 }
             )
-        report = Path(str(entry.get("report") or ""))
-        run_id, model = str(entry.get("run_id", "")), str(entry.get("model") or "")
+        report = within / as_str(entry.get("report")) if entry.get("report") else None
+        run_id, model = as_str(entry.get("run_id")), as_str(entry.get("model"))
+        linked = report is not None and report.is_file() and _inside(report, within)
+        counts = {
+            str(k): v
+            for k, v in as_dict(entry.get("summary")).items()
+            if isinstance(v, int | float | str) and not isinstance(v, bool)
+        }
         evaluations.append(
             {
                 "run_id": run_id,
                 "model": model,
                 "anchor": _safe(f"{run_id}.{model}" if model else run_id or "eval"),
-                "report": _relative(report, site) if report.is_file() else "",
-                "summary": entry.get("summary") or {},
+                "report": _relative(report, site) if linked and report else "",
+                "summary": counts,
                 "instances": instances,
             }
         )

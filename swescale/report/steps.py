@@ -127,8 +127,8 @@ def step_views(
     previous_files: dict[str, str] = {}
     for position, step in enumerate(steps):
         message = step.get("message") if isinstance(step.get("message"), dict) else {}
-        actions = [a for a in step.get("actions") or [] if isinstance(a, dict)]
-        observations = [o for o in step.get("observations") or [] if isinstance(o, dict)]
+        actions = [a for a in _list(step.get("actions")) if isinstance(a, dict)]
+        observations = [o for o in _list(step.get("observations")) if isinstance(o, dict)]
         calls = [
             _call(a, observations[i] if i < len(observations) else None)
             for i, a in enumerate(actions)
@@ -147,7 +147,7 @@ def step_views(
             calls=calls,
             tokens_in=_int(step.get("tokens_in")),
             tokens_out=_int(step.get("tokens_out")),
-            seconds=float(step.get("seconds") or 0.0),
+            seconds=_float(step.get("seconds")),
             problem="; ".join(
                 f for c in calls for f in c.flags if f != "output truncated by the agent"
             ),
@@ -188,5 +188,16 @@ def _reasoning(message: dict[str, Any]) -> Folded | None:
 def _int(value: Any, default: int = 0) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

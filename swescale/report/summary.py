@@ -8,11 +8,22 @@ damaged run still gets a report of what is there.
 
 from __future__ import annotations
 
-import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from swescale.report.records import (
+    as_bool,
+    as_costs,
+    as_dict,
+    as_float_or_none,
+    as_str,
+    read_json,
+    read_jsonl,
+    relative,
+)
 
 
 @dataclass
@@ -43,8 +54,11 @@ class RunSummary:
     wall_seconds: float = 0.0
     by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
     tasks: list[TaskSummary] = field(default_factory=list)
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
     comparison: Any = None
+    # Damaged, missing or unreadable record parts, one line each ("<file>[:line]: what"),
+    # paths inside the run directory.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def graded(self) -> list[TaskSummary]:
@@ -82,92 +96,87 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            rows.append(value)
-    return rows
-
-
-def _trajectory_footers(folder: Path) -> tuple[int, list[dict[str, Any]]]:
-    """(records on disk, footers of finished ones); read line by line, tolerant."""
-    files = sorted(folder.glob("*.jsonl")) if folder.exists() else []
-    footers = []
-    for path in files:
-        for row in _read_jsonl(path):
-            if row.get("type") == "footer":
-                row = dict(row, trajectory_id=path.stem)
-                footers.append(row)
-    return len(files), footers
-
-
 def _task_summary(
-    task_dir: Path, state: dict[str, Any], ledger_task: dict[str, Any]
+    root: Path,
+    task_dir: Path,
+    state: dict[str, Any],
+    ledger_task: dict[str, Any],
+    problems: list[str],
 ) -> TaskSummary:
-    summary = TaskSummary(task_id=state.get("task_id") or task_dir.name)
-    result = _read_json(task_dir / "result.json") or {}
-    summary.task_id = result.get("task_id", summary.task_id)
-    summary.status = result.get("status") or state.get("status") or "pending"
-    summary.reason = state.get("reason", "") if summary.status == "failed" else ""
-    summary.trajectories, footers = _trajectory_footers(task_dir / "trajectories")
-    summary.finished = len(footers)
-    for footer in footers:
-        status = str(footer.get("exit_status") or "?")
+    """One task from its folder: result.json, the selection records, the trajectory
+    files (read tolerantly); what is damaged is added to ``problems``."""
+    from swescale.report.records import read_trajectory
+    from swescale.selection.record import read_task_record
+
+    summary = TaskSummary(task_id=as_str(state.get("task_id")) or task_dir.name)
+    result = as_dict(read_json(task_dir / "result.json", problems, root))
+    summary.task_id = as_str(result.get("task_id")) or summary.task_id
+    summary.status = as_str(result.get("status")) or as_str(state.get("status")) or "pending"
+    if summary.status == "failed":
+        summary.reason = as_str(result.get("reason")) or as_str(state.get("reason"))
+    files = sorted((task_dir / "trajectories").glob("*.jsonl"))
+    summary.trajectories = len(files)
+    finished: list[str] = []
+    for path in files:
+        traj = read_trajectory(path)
+        where = relative(path, root)
+        problems.extend(_at(where, p) for p in traj.problems)
+        if traj.footer is None:
+            if summary.status == "done":
+                # A finished task's trajectories all end in a footer; this one was cut.
+                problems.append(f"{where}: no footer although the task is done; unfinished")
+            continue
+        finished.append(traj.id)
+        status = traj.exit_status
         summary.exit_statuses[status] = summary.exit_statuses.get(status, 0) + 1
-    candidates = _read_jsonl(task_dir / "candidates.jsonl")
+    summary.finished = len(finished)
+    record = read_task_record(task_dir, trajectories=False)
+    problems.extend(relative_text(p, root) for p in record.problems)
+    candidates = record.candidates
     summary.candidates = len(candidates)
-    selection = _read_json(task_dir / "selection.json") or {}
-    summary.selected = selection.get("candidate_id")
-    summary.selector = selection.get("selector", "")
-    summary.confidence = selection.get("confidence")
-    summary.resolved = result.get("resolved")
-    if candidates and all(c.get("resolved") is not None for c in candidates):
-        resolving = {
-            t for c in candidates if c.get("resolved") for t in c.get("trajectory_ids", [])
-        }
-        summary.resolving_trajectories = sum(1 for f in footers if f["trajectory_id"] in resolving)
-    elif summary.status == "done" and not candidates and footers:
+    if record.selection is not None:
+        summary.selected = record.selection.candidate_id
+        summary.selector = record.selection.selector
+        summary.confidence = record.selection.confidence
+    summary.resolved = as_bool(result.get("resolved"))
+    if candidates and all(c.resolved is not None for c in candidates):
+        resolving = {t for c in candidates if c.resolved for t in c.trajectory_ids}
+        summary.resolving_trajectories = sum(1 for t in finished if t in resolving)
+    elif summary.status == "done" and not candidates and finished:
         summary.resolving_trajectories = 0  # no candidate at all: nothing resolves
-    summary.cost = dict((ledger_task or {}).get("total") or result.get("cost") or {})
+    summary.cost = as_costs(ledger_task.get("total")) or as_costs(result.get("cost"))
     return summary
 
 
 def load_run(run_dir: str | Path, comparison: bool = True) -> RunSummary:
     """Summarize a run directory (finished, running or killed); ``comparison=False``
-    skips the selector comparison (the report site computes its own)."""
+    skips the selector comparison (the report site computes its own). Raises
+    FileNotFoundError when ``run_dir`` is not a directory; whatever else is missing or
+    damaged is left out and named in ``problems``."""
     root = Path(run_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a run directory")
-    info = _read_json(root / "run.json") or {}
-    ledger = info.get("ledger") or {}
+    problems: list[str] = []
+    info = read_json(root / "run.json", problems, root)
+    if not isinstance(info, dict):
+        # A damaged run.json was named by read_json; say what its absence costs.
+        what = "missing" if not (root / "run.json").exists() else "unusable"
+        problems.append(f"run.json: {what}; the run's ledger, versions and task states are unknown")
+    info = as_dict(info)
+    ledger = as_dict(info.get("ledger"))
     summary = RunSummary(
         run_dir=root,
-        run_id=info.get("run_id", root.name),
-        config_digest=info.get("config_digest", ""),
-        versions=info.get("versions") or {},
-        totals=dict(ledger.get("run") or info.get("totals") or {}),
-        wall_seconds=float(ledger.get("wall_seconds") or 0.0),
-        by_kind=ledger.get("by_kind") or {},
-        failures=_read_jsonl(root / "failures.jsonl"),
+        run_id=as_str(info.get("run_id")) or root.name,
+        config_digest=as_str(info.get("config_digest")),
+        versions={str(k): as_str(v) for k, v in as_dict(info.get("versions")).items()},
+        totals=as_costs(ledger.get("run")) or as_costs(info.get("totals")),
+        wall_seconds=as_float_or_none(ledger.get("wall_seconds")) or 0.0,
+        by_kind={str(k): as_costs(v) for k, v in as_dict(ledger.get("by_kind")).items()},
+        failures=[_failure(f) for f in read_jsonl(root / "failures.jsonl", problems, root)],
     )
-    states: dict[str, dict[str, Any]] = info.get("tasks") or {}
     by_dir: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for task_id, state in states.items():
-        by_dir[_safe(task_id)] = (root / _safe(task_id), dict(state, task_id=task_id))
+    for task_id, state in as_dict(info.get("tasks")).items():
+        by_dir[_safe(task_id)] = (root / _safe(task_id), dict(as_dict(state), task_id=task_id))
     for child in sorted(root.iterdir()):
         if (
             child.is_dir()
@@ -176,12 +185,35 @@ def load_run(run_dir: str | Path, comparison: bool = True) -> RunSummary:
             and ((child / "trajectories").exists() or (child / "result.json").exists())
         ):
             by_dir[child.name] = (child, {})
-    ledger_tasks = ledger.get("by_task") or {}
+    ledger_tasks = as_dict(ledger.get("by_task"))
     for _name, (folder, state) in sorted(by_dir.items()):
-        task = _task_summary(folder, state, ledger_tasks.get(state.get("task_id", ""), {}))
-        summary.tasks.append(task)
+        ledger_task = as_dict(ledger_tasks.get(as_str(state.get("task_id"))))
+        summary.tasks.append(_task_summary(root, folder, state, ledger_task, problems))
+    evaluations = read_json(root / "evaluations.json", problems, root)
+    if evaluations is not None and not isinstance(evaluations, list):
+        problems.append("evaluations.json: not a JSON list; skipped")
+    summary.problems = problems
     summary.comparison = _comparison(root) if comparison else None
     return summary
+
+
+def _failure(row: dict[str, Any]) -> dict[str, str]:
+    """A failures.jsonl line with its fields as text (time, task_id, stage and reason
+    always there, empty when missing)."""
+    known = ("time", "task_id", "stage", "reason")
+    return {str(k): as_str(v) for k, v in row.items()} | {k: as_str(row.get(k)) for k in known}
+
+
+def _at(where: str, problem: str) -> str:
+    """A trajectory's problem with its file: "line 4: what" becomes "file:4: what"."""
+    found = re.match(r"line (\d+): ", problem)
+    return f"{where}:{found[1]}: {problem[found.end() :]}" if found else f"{where}: {problem}"
+
+
+def relative_text(text: str, root: Path) -> str:
+    """A message naming files under ``root`` by their path inside it."""
+    prefix = str(root).rstrip("/") + "/"
+    return text.replace(prefix, "")
 
 
 def _safe(task_id: str) -> str:

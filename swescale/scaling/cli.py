@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ def _run(
     from swescale.agent.models.base import ModelError
     from swescale.agent.models.servers import ServerError
     from swescale.config import ConfigError, load_config
-    from swescale.logs import LOG_FILE, log_to_file, suppressed_note
+    from swescale.logs import LOG_FILE, log_to_file, show, suppressed_note
     from swescale.sandbox.base import SandboxError
     from swescale.scaling.cluster.executor import ClusterError
     from swescale.scaling.launcher import launch
@@ -36,7 +38,10 @@ def _run(
     try:
         cfg = load_config(config, overrides)
     except ConfigError as exc:
-        console.print(f"[red]config error:[/red] {exc}")
+        # A rerun of an existing run with a bad override: its log says why it did not run.
+        existing = _existing_run(config, overrides, run_id)
+        with log_to_file(existing / LOG_FILE) if existing else contextlib.nullcontext():
+            show(console, logging.ERROR, f"[red]config error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     run_id = run_id or cfg.run_id or default_run_id(config, cfg)
     cfg = cfg.model_copy(update={"run_id": run_id})
@@ -46,13 +51,21 @@ def _run(
         try:
             result = launch(cfg, run_id=run_id, force=force, console=console, live=live)
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/yellow]: rerun the same command to resume")
+            show(console, logging.WARNING, f"[yellow]interrupted[/yellow]: {RESUME}")
             raise typer.Exit(130) from None
         except (RunDirError, SandboxError, ClusterError, ValueError) as exc:
-            console.print(f"[red]cannot run:[/red] {exc} (log: {log_path})")
+            show(
+                console,
+                logging.ERROR,
+                f"[red]cannot run:[/red] {escape(str(exc))} (log: {log_path})",
+            )
             raise typer.Exit(2) from exc
         except (ServerError, ModelError) as exc:
-            console.print(f"[red]the model is not available:[/red] {exc} (log: {log_path})")
+            show(
+                console,
+                logging.ERROR,
+                f"[red]the model is not available:[/red] {escape(str(exc))} (log: {log_path})",
+            )
             raise typer.Exit(2) from exc
         run_dir = result.run_dir.root
         from swescale.report import load_run, print_summary
@@ -60,18 +73,44 @@ def _run(
 
         print_summary(load_run(run_dir), console)
         where = write_report(run_dir) if report else "not written (--no-report)"
-    console.print(f"report: {where}", highlight=False)
-    console.print(
-        f"predictions: {run_dir / 'predictions.jsonl'} · log: {log_path}", highlight=False
-    )
-    note = suppressed_note()
-    if note:
-        console.print(f"[dim]{note}[/dim]", highlight=False)
-    if result.interrupted:
-        console.print("[yellow]stopped early[/yellow]: rerun the same command to finish")
-        raise typer.Exit(130)
+        console.print(f"report: {where}", highlight=False)
+        console.print(
+            f"predictions: {run_dir / 'predictions.jsonl'} · log: {log_path}", highlight=False
+        )
+        note = suppressed_note()
+        if note:
+            console.print(f"[dim]{note}[/dim]", highlight=False)
+        if result.interrupted:
+            show(
+                console,
+                logging.WARNING,
+                "[yellow]stopped early[/yellow]: rerun the same command to finish",
+            )
+            raise typer.Exit(130)
     if result.failed:
         raise typer.Exit(1)
+
+
+RESUME = "rerun the same command to resume"
+
+
+def _existing_run(config: str, overrides: list[str], run_id: str) -> Path | None:
+    """The run directory ``--run-id`` names when it exists, found without a valid config
+    (its runs_dir read from the file and the overrides as written); else None."""
+    from swescale.config import ConfigError, read_config_file
+    from swescale.scaling.rundir import safe_name
+
+    if not run_id:
+        return None
+    runs_dir: object = "runs"
+    with contextlib.suppress(ConfigError):
+        runs_dir = read_config_file(config).get("runs_dir", runs_dir)
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() == "runs_dir" and value.strip():
+            runs_dir = value.strip()
+    folder = Path(str(runs_dir)) / safe_name(run_id)
+    return folder if (folder / "run.json").is_file() else None
 
 
 def register(app: typer.Typer) -> None:

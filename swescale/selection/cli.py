@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from pathlib import Path
 
 import typer
+
+from swescale.logs import show
 
 
 def register(app: typer.Typer) -> None:
@@ -32,22 +35,59 @@ def select_command(
 ) -> None:
     """Re-run selection offline on a finished run: no agents, only stored verdicts."""
     from rich.console import Console
-    from rich.table import Table
 
-    from swescale.selection.config import SelectionConfig
-    from swescale.selection.metrics import oracle_rows, run_offline_selection
-    from swescale.selection.record import read_task_record, task_dirs
-    from swescale.selection.selectors import OFFLINE_SELECTORS
+    from swescale.logs import LOG_FILE, log_to_file
+    from swescale.selection.record import task_dirs
 
     console = Console()
     try:
         dirs = task_dirs(run)
     except FileNotFoundError as exc:
-        console.print(f"[red]{exc}[/red]")
+        show(console, logging.ERROR, str(exc), markup=False)
         raise typer.Exit(2) from exc
-    if not dirs:
-        console.print(f"[red]{run} holds no task directories with candidates[/red]")
-        raise typer.Exit(2)
+    with log_to_file(run / LOG_FILE):
+        if not dirs:
+            show(
+                console,
+                logging.ERROR,
+                f"{run} holds no task directories with candidates",
+                markup=False,
+            )
+            raise typer.Exit(2)
+        _select(
+            console,
+            run,
+            dirs,
+            selector,
+            top_k,
+            abstain_below,
+            calibration,
+            foreign,
+            fit_calibration,
+        )
+
+
+def _select(
+    console,
+    run: Path,
+    dirs: list[Path],
+    selector: str,
+    top_k: int,
+    abstain_below: float,
+    calibration: Path | None,
+    foreign: list[Path],
+    fit_calibration: Path | None,
+) -> None:
+    from rich.table import Table
+
+    from swescale.selection.config import SelectionConfig
+    from swescale.selection.metrics import oracle_rows, run_offline_selection
+    from swescale.selection.record import read_task_record
+    from swescale.selection.selectors import OFFLINE_SELECTORS
+
+    def warn(text: str) -> None:
+        show(console, logging.WARNING, text, style="yellow", markup=False)
+
     if fit_calibration is not None:
         from swescale.selection.metrics import fit_calibration_from_runs
 
@@ -57,13 +97,21 @@ def select_command(
             f"calibration fit on {fitted.fitted_on} labelled candidates: {fit_calibration}"
         )
         if not fitted.fitted_on:
-            console.print("[yellow]no labelled candidates: the file holds the prior[/yellow]")
+            show(
+                console,
+                logging.WARNING,
+                "[yellow]no labelled candidates: the file holds the prior[/yellow]",
+            )
     names = list(OFFLINE_SELECTORS) if selector == "all" else [selector]
     unknown = [n for n in names if n not in OFFLINE_SELECTORS]
     if unknown:
-        console.print(
-            f"[red]unknown or online-only selector {unknown[0]!r}; offline selectors: "
-            f"{', '.join(OFFLINE_SELECTORS)}[/red]"
+        show(
+            console,
+            logging.ERROR,
+            f"unknown or online-only selector {unknown[0]!r}; offline selectors: "
+            f"{', '.join(OFFLINE_SELECTORS)}",
+            style="red",
+            markup=False,
         )
         raise typer.Exit(2)
     cfg = SelectionConfig(
@@ -95,15 +143,14 @@ def select_command(
     console.print(table)
     if foreign and summary.get("foreign_unknown_ids"):
         unknown = summary["foreign_unknown_ids"]
-        console.print(
-            f"[yellow]{len(unknown)} foreign ids not in this run: {unknown[:10]}[/yellow]"
-        )
+        warn(f"{len(unknown)} foreign ids not in this run: {unknown[:10]}")
     for problem in problems[:5]:
-        console.print(f"[yellow]skipped: {problem}[/yellow]")
+        warn(f"skipped: {problem}")
     if len(problems) > 5:
-        console.print(f"[yellow]… and {len(problems) - 5} more skipped records[/yellow]")
+        warn(f"… and {len(problems) - 5} more skipped records")
     console.print(
-        f"wrote selection.<selector>.json per task and predictions.<selector>.jsonl in {run}"
+        f"wrote selection.<selector>.json per task and predictions.<selector>.jsonl in {run}",
+        highlight=False,
     )
     from swescale.report.cli import write_report
 

@@ -18,10 +18,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from swescale.types import Candidate, Cost, Selection, Task, Verdict
+
+M = TypeVar("M", bound=BaseModel)
 
 CANDIDATES = "candidates.jsonl"
 VERDICTS = "verdicts"
@@ -103,24 +106,30 @@ def read_task_record(task_dir: Path, trajectories: bool = True) -> TaskRecord:
             except ValidationError as exc:
                 record.problems.append(f"{file} {cid}: {exc.errors()[0]['msg']}")
     labels = _read_json(task_dir / LABELS, record.problems) if (task_dir / LABELS).exists() else {}
-    for cid, resolved in (labels or {}).items():
+    if labels is not None and not isinstance(labels, dict):
+        record.problems.append(f"{task_dir / LABELS}: not a JSON object; skipped")
+    for cid, resolved in labels.items() if isinstance(labels, dict) else []:
         if cid in by_id and isinstance(resolved, bool):
             by_id[cid].resolved = resolved
-    sel_file = task_dir / SELECTION
-    if sel_file.exists():
-        try:
-            record.selection = Selection.model_validate_json(sel_file.read_text())
-        except ValidationError as exc:
-            record.problems.append(f"{sel_file}: {exc.errors()[0]['msg']}")
-    task_file = task_dir / "task.json"
-    if task_file.exists():
-        try:
-            record.task = Task.model_validate_json(task_file.read_text())
-        except ValidationError as exc:
-            record.problems.append(f"{task_file}: {exc.errors()[0]['msg']}")
+    record.selection = _read_model(task_dir / SELECTION, Selection, record.problems)
+    record.task = _read_model(task_dir / "task.json", Task, record.problems)
     if trajectories:
         _read_trajectory_costs(record)
     return record
+
+
+def _read_model(path: Path, model: type[M], problems: list[str]) -> M | None:
+    """The pydantic ``model`` in a JSON file; None (and a problem) when it is damaged."""
+    if not path.exists():
+        return None
+    try:
+        # Bytes that are not UTF-8 are replaced: the model's own validation then decides.
+        return model.model_validate_json(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        problems.append(f"{path}: {exc}")
+    except ValidationError as exc:
+        problems.append(f"{path}: {exc.errors()[0]['msg']}")
+    return None
 
 
 def _read_json(path: Path, problems: list[str]) -> object:

@@ -79,8 +79,12 @@ class ReplayReport(BaseModel):
     actions_replayed: int = 0
     mismatched_steps: list[int] = Field(default_factory=list)
     first_divergence: Divergence | None = None
-    recorded_patch: str = ""
+    # The footer's patch; None when the record has no footer (an unfinished trajectory:
+    # still running, killed, or cut off), so there is no patch to compare with.
+    recorded_patch: str | None = ""
     replayed_patch: str = ""
+    # The record's last line was cut off mid-write and left out of the replay.
+    torn: bool = False
     sandbox_seconds: float = 0.0
 
     @property
@@ -89,11 +93,13 @@ class ReplayReport(BaseModel):
 
     @property
     def patch_equivalent(self) -> bool:
-        return patch_key(self.recorded_patch) == patch_key(self.replayed_patch)
+        return patch_key(self.recorded_patch or "") == patch_key(self.replayed_patch)
 
     @property
     def identical(self) -> bool:
-        return self.first_divergence is None and self.patch_identical
+        """Every step matched the record, and so did the patch when one was recorded."""
+        patch_ok = self.recorded_patch is None or self.patch_identical
+        return self.first_divergence is None and patch_ok
 
     def summary(self) -> str:
         lines = [
@@ -110,6 +116,14 @@ class ReplayReport(BaseModel):
                 "  replayed: " + d.replayed[:400].replace("\n", "\n            "),
                 f"mismatched steps: {self.mismatched_steps}",
             ]
+        if self.torn:
+            lines.append("the record's last line was cut off mid-write: left out")
+        if self.recorded_patch is None:
+            lines.append(
+                "no recorded patch: the trajectory is unfinished (no footer); "
+                f"re-derived patch: {len(self.replayed_patch)} bytes, nothing to compare with"
+            )
+            return "\n".join(lines)
         if self.patch_identical:
             verdict = "identical"
         elif self.patch_equivalent:
@@ -148,7 +162,8 @@ def replay_trajectory(
         trajectory_id=str(header.get("trajectory_id") or Path(path).stem),
         task_id=str(header.get("task_id") or ""),
         steps_total=len(record.steps),
-        recorded_patch=str((record.footer or {}).get("patch") or ""),
+        recorded_patch=None if record.footer is None else str(record.footer.get("patch") or ""),
+        torn=record.torn,
     )
     try:
         sandbox = make_sandbox(header) if _takes_argument(make_sandbox) else make_sandbox()

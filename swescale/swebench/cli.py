@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -17,14 +18,45 @@ DATASET_HELP = (
 )
 
 
-def _configs(config: str | None, overrides: list[str]):
+def _error(line: str) -> None:
+    """An error line on stderr, recorded in the command's log file too."""
+    from swescale.logs import show
+
+    show(None, logging.ERROR, line, markup=False, soft_wrap=True)
+
+
+def _warning(line: str) -> None:
+    """A warning line on stderr, recorded in the command's log file too."""
+    from swescale.logs import show
+
+    show(None, logging.WARNING, line, markup=False, soft_wrap=True)
+
+
+def _configs(config: str | Path | None, overrides: list[str]):
     from swescale.config import ConfigError, load_config
 
     try:
         return load_config(config, overrides)
     except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _error(f"error: {exc}")
         raise typer.Exit(2) from exc
+
+
+def _eval_config(base: str | Path | None, config: str | None, dataset: str | None, overrides):
+    """The config eval grades with; a run's own config.yaml that this version cannot read
+    gives way to the defaults when ``--dataset`` says what to grade against."""
+    from swescale.config import ConfigError, load_config
+
+    if base is None or config is not None:
+        return _configs(base, overrides)
+    try:
+        return load_config(base, overrides)
+    except ConfigError as exc:
+        if dataset is None:
+            _error(f"error: the run's config cannot be used ({exc}); pass --dataset")
+            raise typer.Exit(2) from exc
+        _warning(f"warning: the run's config cannot be used ({exc}); grading with the defaults")
+        return _configs(None, overrides)
 
 
 def _dataset(
@@ -61,7 +93,7 @@ def stop_on_signals(client) -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         stop.set()
         name = signal.Signals(signum).name
-        typer.echo(f"\n{name}: stopping; removing containers, then writing the summary", err=True)
+        _warning(f"{name}: stopping; removing containers, then writing the summary")
         # Every container of this process: grading runs, and image builds in flight.
         remove_owned(client)
 
@@ -81,7 +113,7 @@ def _engine():
     try:
         client = docker_client()
     except EngineUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _error(f"error: {exc}")
         raise typer.Exit(2) from exc
     # Containers and networks an earlier, killed command left behind.
     reaped = reap(client)
@@ -124,22 +156,29 @@ def register(app: typer.Typer) -> None:
             None, "--set", "-o", "--override", help="Config override key=value."
         ),
     ) -> None:
-        """Grade predictions against a dataset, in the official run layout and report."""
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        """Grade predictions against a dataset, in the official run layout and report.
 
+        Predictions of a run (runs/<id>/predictions.jsonl) are graded against the run's
+        own config and dataset, into runs/<id>/eval/; others need --dataset."""
         from swescale.logs import LOG_FILE, log_to_file
-        from swescale.report.evaluations import report_evaluation, swescale_dir
-        from swescale.swebench.datasets import DatasetError
-        from swescale.swebench.evaluate import evaluate, summarize_names
+        from swescale.report.evaluations import swescale_dir
+        from swescale.swebench import eval_inputs
 
-        cfg = _configs(config, override or [])
+        missing = [str(p) for p in predictions if not p.is_file()]
+        if missing:
+            _error(f"error: predictions file not found: {', '.join(missing)}")
+            raise typer.Exit(2)
+        owner = eval_inputs.owner_run(predictions)
+        try:
+            base = eval_inputs.config_source(predictions, owner, dataset, config, override or [])
+        except eval_inputs.EvalInputError as exc:
+            _error(f"error: {exc}")
+            raise typer.Exit(2) from exc
+        cfg = _eval_config(base, config, dataset, override or [])
         data = _dataset(cfg, dataset, split, instance, None, None, repos_dir)
+        run = run_id or eval_inputs.default_run_id(predictions)
+        if eval_dir is None and owner is not None and cfg.grading.eval_dir == Path("."):
+            eval_dir = owner / eval_inputs.EVAL_SUBDIR  # a run's grading stays in the run
         updates = {
             "workers": workers,
             "timeout": timeout,
@@ -147,84 +186,9 @@ def register(app: typer.Typer) -> None:
             "use_official_images": official_images,
         }
         grading = cfg.grading.model_copy(update={k: v for k, v in updates.items() if v is not None})
-        missing = [str(p) for p in predictions if not p.is_file()]
-        if missing:
-            typer.echo(f"error: predictions file not found: {', '.join(missing)}", err=True)
-            raise typer.Exit(2)
-        run = run_id or f"eval-{predictions[0].stem}"
-        client = _engine()
-        columns = (
-            TextColumn("[bold]grading"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-        )
-        with Progress(*columns, transient=False) as bar, stop_on_signals(client) as stop:
-            job = bar.add_task("", total=None)
-
-            def tick(model: str, instance_id: str, result) -> None:
-                what = result.status + (f" ({result.error_kind})" if result.error_kind else "")
-                bar.update(job, advance=1, description=f"{instance_id}: {what}")
-
-            try:
-                with log_to_file(swescale_dir(grading.eval_dir, run) / LOG_FILE):
-                    outcome = evaluate(
-                        predictions,
-                        data,
-                        grading,
-                        cfg.images,
-                        run,
-                        client,
-                        progress=tick,
-                        stop=stop,
-                    )
-            except DatasetError as exc:
-                typer.echo(f"error: {exc}", err=True)
-                raise typer.Exit(2) from exc
-        problems = outcome.input_errors
-        for problem in problems[:10]:
-            typer.echo(f"warning: {problem}", err=True)
-        if len(problems) > 10:
-            typer.echo(f"warning: ... and {len(problems) - 10} more (in the run reports)", err=True)
-        for model, report in outcome.reports.items():
-            errors = report["error_ids"]
-            kinds = ", ".join(
-                f"{len(report[key])} {label}"
-                for key, label in (
-                    ("patch_apply_failed_ids", "patch did not apply"),
-                    ("timeout_ids", "timed out"),
-                    ("test_patch_failed_ids", "test patch did not apply"),
-                    ("infra_error_ids", "infrastructure"),
-                    ("interrupted_ids", "interrupted"),
-                )
-                if report.get(key)
-            )
-            typer.echo(
-                f"{model}: {report['resolved_instances']}/{report['total_instances']} resolved, "
-                f"{report['unresolved_instances']} unresolved, "
-                f"{report['empty_patch_instances']} empty, {len(errors)} errors"
-                + (f" ({kinds})" if kinds else "")
-                + f"; report: {outcome.report_paths[model]}"
-            )
-            if errors:
-                typer.echo(
-                    f"  errors: {summarize_names(errors, 5)} (reasons: error_reasons in the report)"
-                )
-            if report.get("needs_network_ids"):
-                typer.echo(
-                    f"  needs network: {summarize_names(report['needs_network_ids'], 5)}"
-                    " (tests that call outside hosts; graded offline)"
-                )
-        if not outcome.reports:
-            # Nothing gradable at all (empty or unreadable files, no known instance): a
-            # CI job fed such input must not pass.
-            typer.echo("error: no prediction to grade in the given files", err=True)
-            raise typer.Exit(2)
-        typer.echo(f"per instance: {report_evaluation(predictions, grading.eval_dir, outcome)}")
-        if outcome.interrupted:
-            typer.echo("interrupted: rerun the same command to grade the rest", err=True)
-            raise typer.Exit(130)
+        log_path = (owner if owner is not None else swescale_dir(grading.eval_dir, run)) / LOG_FILE
+        with log_to_file(log_path):
+            _grade(predictions, data, grading, cfg, run)
 
     @app.command("validate")
     def validate_command(
@@ -267,10 +231,10 @@ def register(app: typer.Typer) -> None:
         try:
             tasks = load_tasks(data)
         except DatasetError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            _error(f"error: {exc}")
             raise typer.Exit(2) from exc
         if not tasks:
-            typer.echo("error: no tasks selected", err=True)
+            _error("error: no tasks selected")
             raise typer.Exit(2)
         client = _engine()
         grader = Grader.for_tasks(client, tasks, cfg.images, grading, data)
@@ -338,7 +302,7 @@ def register(app: typer.Typer) -> None:
         try:
             taskset = read_tasks(data)
         except DatasetError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            _error(f"error: {exc}")
             raise typer.Exit(2) from exc
         for task in taskset.tasks:
             problem = spec_problem(task)
@@ -360,10 +324,102 @@ def register(app: typer.Typer) -> None:
                     f"F2P={len(task.fail_to_pass):<3} P2P={len(task.pass_to_pass):<4}{flag}"
                 )
         for error in taskset.errors:
-            typer.echo(f"warning: {error}", err=True)
+            _warning(f"warning: {error}")
         typer.echo(f"{len(taskset.tasks)} task(s)", err=True)
         if not taskset.tasks and taskset.errors:
             sys.exit(1)
+
+
+def _grade(predictions: list[Path], data, grading, cfg, run: str) -> None:
+    """The grading, its summary on the terminal and the report; every warning and error
+    line of it also in the log file (``show``)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from swescale.report.evaluations import report_evaluation
+    from swescale.swebench.datasets import DatasetError
+    from swescale.swebench.evaluate import evaluate, summarize_names
+
+    warn, fail = _warning, _error
+    client = _engine()
+    columns = (
+        TextColumn("[bold]grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, transient=False) as bar, stop_on_signals(client) as stop:
+        job = bar.add_task("", total=None)
+
+        def tick(model: str, instance_id: str, result) -> None:
+            what = result.status + (f" ({result.error_kind})" if result.error_kind else "")
+            bar.update(job, advance=1, description=f"{instance_id}: {what}")
+
+        try:
+            outcome = evaluate(
+                predictions, data, grading, cfg.images, run, client, progress=tick, stop=stop
+            )
+        except DatasetError as exc:
+            fail(f"error: {exc}")
+            raise typer.Exit(2) from exc
+    problems = outcome.input_errors
+    for problem in problems[:10]:
+        warn(f"warning: {problem}")
+    if len(problems) > 10:
+        warn(f"warning: ... and {len(problems) - 10} more (in the run reports)")
+    if outcome.outside_selection:
+        typer.echo(
+            f"{len(outcome.outside_selection)} prediction(s) for instances outside the "
+            "selection skipped"
+        )
+    for model, report in outcome.reports.items():
+        errors = report["error_ids"]
+        kinds = ", ".join(
+            f"{len(report[key])} {label}"
+            for key, label in (
+                ("patch_apply_failed_ids", "patch did not apply"),
+                ("timeout_ids", "timed out"),
+                ("test_patch_failed_ids", "test patch did not apply"),
+                ("infra_error_ids", "infrastructure"),
+                ("interrupted_ids", "interrupted"),
+            )
+            if report.get(key)
+        )
+        typer.echo(
+            f"{model}: {report['resolved_instances']}/{report['total_instances']} resolved, "
+            f"{report['unresolved_instances']} unresolved, "
+            f"{report['empty_patch_instances']} empty, {len(errors)} errors"
+            + (f" ({kinds})" if kinds else "")
+            + f"; report: {outcome.report_paths[model]}"
+        )
+        if errors:
+            fail(f"  errors: {summarize_names(errors, 5)} (reasons: error_reasons in the report)")
+        if report.get("needs_network_ids"):
+            warn(
+                f"  needs network: {summarize_names(report['needs_network_ids'], 5)}"
+                " (tests that call outside hosts; graded offline)"
+            )
+    for model, why in outcome.nothing_to_grade.items():
+        warn(f"{model}: {why}; no report")
+    if not outcome.reports:
+        # Nothing gradable at all (empty or unreadable files, no known instance): a
+        # CI job fed such input must not pass.
+        fail("error: no prediction to grade in the given files")
+        raise typer.Exit(2)
+    where = report_evaluation(predictions, grading.eval_dir, outcome)
+    if where.startswith("no report"):
+        warn(f"per instance: {where}")
+    else:
+        typer.echo(f"per instance: {where}")
+    if outcome.interrupted:
+        warn("interrupted: rerun the same command to grade the rest")
+        raise typer.Exit(130)
 
 
 def _validation_table(results) -> None:

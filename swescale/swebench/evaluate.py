@@ -250,6 +250,11 @@ class EvalOutcome(BaseModel):
     run_id: str
     reports: dict[str, dict[str, Any]] = Field(default_factory=dict)
     report_paths: dict[str, str] = Field(default_factory=dict)
+    # Models none of whose predictions is for a selected instance: no report, and why.
+    nothing_to_grade: dict[str, str] = Field(default_factory=dict)
+    # Predictions for instances the dataset has but the selection (--instance, regex,
+    # slice) leaves out: not graded, not an input error.
+    outside_selection: list[str] = Field(default_factory=list)
     input_errors: list[str] = Field(default_factory=list)
     graded_now: int = 0
     interrupted: bool = False
@@ -332,7 +337,15 @@ def evaluate(
     tasks = taskset.tasks
     known = {t.id: t for t in tasks}
     unknown = sorted({i for pool in pools.values() for i in pool if i not in known})
-    outcome.input_errors += [f"prediction for unknown instance {i!r}" for i in unknown]
+    if unknown and _filtered(dataset):
+        # Which of them the dataset has is known only unfiltered: read it once more.
+        everything = {t.id for t in read_tasks(_unfiltered(dataset)).tasks}
+        outcome.outside_selection = [i for i in unknown if i in everything]
+    outcome.input_errors += [
+        f"prediction for unknown instance {i!r}"
+        for i in unknown
+        if i not in outcome.outside_selection
+    ]
     results: dict[tuple[str, str], dict[str, Any]] = {}
     todo: list[tuple[Task, Prediction, Path]] = []
     for model, pool in pools.items():
@@ -395,13 +408,38 @@ def evaluate(
             pool_exec.shutdown(wait=not stop.is_set(), cancel_futures=True)
     outcome.interrupted = stop.is_set()
     for model, pool in pools.items():
-        extra = _extra_keys(model, pool, results, interrupted, unknown, outcome, grading, run_id)
         # The official report counts the dataset's instances only (the official harness
         # refuses unknown ids); ours are listed under unknown_ids.
         graded = {i: p for i, p in pool.items() if i in known}
+        if not graded:
+            outcome.nothing_to_grade[model] = _nothing_to_grade(pool, outcome.outside_selection)
+            continue
+        extra = _extra_keys(model, pool, results, interrupted, unknown, outcome, grading, run_id)
         path, report = write_run_report(grading.eval_dir, run_id, model, graded, tasks, extra)
         outcome.reports[model], outcome.report_paths[model] = report, str(path)
     return outcome
+
+
+def _filtered(dataset: DatasetConfig) -> bool:
+    return bool(dataset.instance_ids or dataset.regex or dataset.slice)
+
+
+def _unfiltered(dataset: DatasetConfig) -> DatasetConfig:
+    return dataset.model_copy(update={"instance_ids": [], "regex": "", "slice": ""})
+
+
+def _nothing_to_grade(pool: dict[str, Prediction], outside: list[str]) -> str:
+    """Why a model gets no report: its predictions' instances are all left out by the
+    selection, or unknown to the dataset."""
+    left_out = sum(1 for i in pool if i in outside)
+    parts = []
+    if left_out:
+        parts.append(f"{left_out} outside the selected instances")
+    if len(pool) - left_out:
+        parts.append(f"{len(pool) - left_out} for instances the dataset does not have")
+    return f"nothing to grade among the selected instances ({len(pool)} prediction(s): " + (
+        ", ".join(parts) + ")"
+    )
 
 
 def _extra_keys(
@@ -440,7 +478,8 @@ def _extra_keys(
         "interrupted_ids": sorted(i for m, i in interrupted if m == model),
         "needs_network_ids": sorted(network),
         "other_python": other_python,
-        "unknown_ids": [i for i in unknown if i in pool],
+        "unknown_ids": [i for i in unknown if i in pool and i not in outcome.outside_selection],
+        "outside_selection_ids": [i for i in outcome.outside_selection if i in pool],
         "input_errors": outcome.input_errors,
     }
 

@@ -168,32 +168,48 @@ def test_damaged_records_do_not_stop_the_report(tmp_path) -> None:
     assert (result.root / "task" / "synthetic__task-0.html").is_file()
 
 
-def test_grading_results_link_to_test_output(tmp_path) -> None:
+@pytest.mark.parametrize("inside", [True, False])
+def test_grading_results_link_to_test_output_inside_the_run_only(tmp_path, inside: bool) -> None:
+    """Results kept in the run directory are linked from its pages; results kept
+    elsewhere are listed without a link (a report never points outside its run, nor
+    names this machine's paths)."""
     run = make_run(tmp_path / "runs", candidates=2, trajectories=2, steps=2)
-    folder = tmp_path / "eval" / "e1" / "swescale__scripted" / "synthetic__task-0"
+    root = run / "eval" if inside else tmp_path / "eval"
+    folder = root / "e1" / "swescale__scripted" / "synthetic__task-0"
     folder.mkdir(parents=True)
     (folder / "test_output.txt").write_text("PASSED tests/test_core.py::test_fixed_a\n")
     (folder / "report.json").write_text("{}")
     summary = {"resolved_ids": ["synthetic__task-0"], "resolved_instances": 1,
                "submitted_instances": 1}  # fmt: skip
-    report = tmp_path / "eval" / "e1" / "report.json"
+    report = root / "e1" / "report.json"
     report.write_text(json.dumps(summary))
     record_evaluation(
-        run, entry("e1", "swescale__scripted", summary, report, {"synthetic__task-0": folder})
+        run, entry("e1", "swescale__scripted", summary, report, {"synthetic__task-0": folder}, run)
     )
     site = build_site(run)
     page = site.root / "eval.html"
     parsed = _parse(page)
     outputs = [h for h in parsed.links if h.endswith("test_output.txt")]
-    assert len(outputs) == 1
-    assert (page.parent / outputs[0]).resolve() == (folder / "test_output.txt").resolve()
     assert "eval.html#e1" in site.index.read_text()
-    # The task's own page says how it was graded, one click from the test output.
+    assert "resolved" in page.read_text()
     task_page = site.root / "task" / "synthetic__task-0.html"
     links = [h for h in _parse(task_page).links if h.endswith("test_output.txt")]
+    for html in site.root.rglob("*.html"):
+        assert str(tmp_path) not in html.read_text(), html
+    if not inside:
+        assert outputs == [] and links == []
+        return
+    assert len(outputs) == 1
+    assert (page.parent / outputs[0]).resolve() == (folder / "test_output.txt").resolve()
+    # The task's own page says how it was graded, one click from the test output.
     assert [(task_page.parent / h).resolve() for h in links] == [
         (folder / "test_output.txt").resolve()
     ]
+    # The record names the results by their place in the run: the run can move.
+    recorded = json.loads((run / "evaluations.json").read_text())[0]
+    assert recorded["instances"]["synthetic__task-0"]["dir"] == (
+        "eval/e1/swescale__scripted/synthetic__task-0"
+    )
 
 
 def test_report_command_writes_the_site(tmp_path) -> None:
@@ -218,7 +234,8 @@ def test_eval_links_its_results_into_a_report(tmp_path, in_run: bool) -> None:
     predictions = folder / "predictions.jsonl"
     pred = Prediction(instance_id="synthetic__task-0", model_name_or_path="m", model_patch="x")
     predictions.write_text(pred.model_dump_json() + "\n")
-    eval_dir = tmp_path / "eval"
+    # Where ``swescale eval`` grades a run's predictions by default: inside the run.
+    eval_dir = run / "eval" if in_run else tmp_path / "eval"
     results = instance_dir(eval_dir, "e2", pred)
     results.mkdir(parents=True)
     (results / "test_output.txt").write_text("FAILED tests/test_core.py::test_fixed_b\n")

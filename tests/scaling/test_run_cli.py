@@ -83,3 +83,94 @@ def test_run_reports_a_model_that_cannot_start(tmp_path: Path, docker_client) ->
     )  # fmt: skip
     assert result.exit_code == 2
     assert "model is not available" in result.output and "missing.gguf" in result.output
+
+
+def _log(run_dir: Path) -> str:
+    return (run_dir / "swescale.log").read_text(encoding="utf-8")
+
+
+def test_a_bad_override_on_an_existing_run_is_in_its_log(tmp_path: Path) -> None:
+    RunDir.open(tmp_path, "kept", load_config("scripted", [f"runs_dir={tmp_path}"]))
+    result = runner.invoke(
+        app,
+        ["run", "-c", "scripted", "-o", f"runs_dir={tmp_path}", "-o", "scaling.no_such_field=1",
+         "--run-id", "kept"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "config error" in result.output
+    log = _log(tmp_path / "kept")
+    assert "ERROR" in log and "config error" in log and "no_such_field" in log
+
+
+@pytest.mark.docker
+def test_a_failed_task_is_in_the_run_log_as_the_terminal_showed_it(
+    tmp_path: Path, docker_client
+) -> None:
+    """A task whose repository cannot be cloned fails; every error line the terminal
+    shows about it is in the run's log file too."""
+    import json
+
+    dataset = tmp_path / "nowhere.jsonl"
+    row = {"instance_id": "nowhere__repo-1", "repo": "nowhere/repo", "base_commit": "0" * 40,
+           "problem_statement": "x", "version": "1.0", "FAIL_TO_PASS": ["t.py::test_a"],
+           "PASS_TO_PASS": []}  # fmt: skip
+    dataset.write_text(json.dumps(row) + "\n")
+    result = runner.invoke(
+        app,
+        ["run", "-c", "scripted", "-o", f"runs_dir={tmp_path / 'runs'}", "--run-id", "failing",
+         "-o", f"dataset.name={dataset}", "-o", f"images.cache_dir={tmp_path / 'cache'}",
+         "-o", f"dataset.repo_url=file://{tmp_path}/nonexistent/{{repo}}.git",
+         "-o", "scaling.grade=none", "-o", "verifiers.enabled=[]", "--no-live", "--no-report"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "1 task(s) failed" in result.output
+    log = _log(tmp_path / "runs" / "failing")
+    assert "ERROR swescale.terminal" in log and "1 task(s) failed" in log
+    assert "nowhere__repo-1: RepoError" in log
+
+
+@pytest.mark.docker
+def test_an_interrupted_run_says_so_in_its_log(tmp_path: Path, docker_client) -> None:
+    """Ctrl-C (SIGINT) mid-run: the terminal says to rerun, and so does the log."""
+    import glob
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from swescale.sandbox import reap
+
+    script = tmp_path / "turns.json"
+    script.write_text(json.dumps(
+        ["```bash\nls\n```", "```bash\nsleep 2 && echo one\n```",
+         "```bash\nsleep 2 && echo two\n```", "```bash\nsubmit\n```"]
+    ))  # fmt: skip
+    run_id = f"sigint-{os.getpid()}"
+    command = [
+        sys.executable, "-m", "swescale.cli", "run", "-c", "scripted", "--run-id", run_id,
+        "-o", "dataset.slice=0:1", "-o", f"model.script={script}", "-o", "scaling.n_parallel=1",
+        "-o", "scaling.grade=none", "-o", "verifiers.enabled=[]",
+        "-o", "selection.selector=majority", "-o", f"runs_dir={tmp_path / 'runs'}", "--no-live",
+    ]  # fmt: skip
+    # SIGINT as a terminal sends it, even when this test runs where it is ignored.
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    steps = str(tmp_path / "runs" / run_id / "*" / "trajectories" / "*.jsonl")
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any('"type": "step"' in Path(p).read_text(errors="replace") for p in glob.glob(steps)):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    reap(docker_client, run_id=run_id)
+    assert proc.returncode == 130, output
+    assert "interrupted" in output
+    log = _log(tmp_path / "runs" / run_id)
+    assert "WARNING swescale.terminal" in log and "interrupted: rerun the same command" in log

@@ -112,3 +112,36 @@ def test_replay_cli_on_a_damaged_record(tmp_path):
     bad.write_text('{"type": "step"}\n')
     result = CliRunner().invoke(app, ["replay", str(bad)])
     assert result.exit_code == 2 and "header" in result.output
+
+
+def test_replay_of_an_unfinished_trajectory_compares_the_steps_only(
+    mini_by_id, sandbox_factory, mini_images, tmp_path
+):
+    """A trajectory killed mid-run has no footer, so no recorded patch: replay says so
+    and exits 0 when every step matches; a damaged line is still an error naming it."""
+    from swescale.cli import app
+
+    task = mini_by_id["swescale-mini__slugkit-1"]
+    path = tmp_path / "traj.jsonl"
+    _record(task, sandbox_factory(task), path, BlobStore(tmp_path / "blobs"), mini_images(task).tag)
+    lines = path.read_bytes().split(b"\n")[:-1]  # header, steps, footer
+    assert json.loads(lines[-1])["type"] == "footer"
+
+    unfinished = tmp_path / "nofooter.jsonl"
+    unfinished.write_bytes(b"\n".join(lines[:-1]) + b"\n")
+    result = CliRunner().invoke(app, ["replay", str(unfinished)])
+    assert result.exit_code == 0, result.output
+    assert "no recorded patch" in result.output and "DIFFERENT" not in result.output
+    assert f"replayed {len(SCRIPT)}/{len(SCRIPT)} steps" in result.output
+
+    torn = tmp_path / "torn.jsonl"  # killed while writing its last step
+    torn.write_bytes(b"\n".join(lines[:-2]) + b"\n" + lines[-2][: len(lines[-2]) // 2])
+    result = CliRunner().invoke(app, ["replay", str(torn)])
+    assert result.exit_code == 0, result.output
+    assert f"replayed {len(SCRIPT) - 1}/{len(SCRIPT) - 1} steps" in result.output
+    assert "cut off" in result.output and "no recorded patch" in result.output
+
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_bytes(b"\n".join([*lines[:3], b"{not json at all \xff\xfe", *lines[3:]]) + b"\n")
+    result = CliRunner().invoke(app, ["replay", str(garbage)])
+    assert result.exit_code == 2 and f"{garbage}:4: damaged line" in result.output

@@ -494,6 +494,9 @@ def test_interrupted_eval_stops_in_seconds_and_leaves_no_container(
     assert report["empty_patch_ids"] == [done.id]
     assert report["interrupted_ids"] == [hanging.id]
     assert not (_report_dir(tmp_path / "ev", run, "m", hanging.id) / "result.json").exists()
+    # What the terminal said about the interruption is in the log file too.
+    log = (tmp_path / "ev" / f"swescale.{run}" / "swescale.log").read_text()
+    assert f"{sig.name}: stopping" in log and "interrupted: rerun the same command" in log
 
 
 def test_a_killed_eval_leaves_nothing_a_rerun_does_not_reap(
