@@ -186,11 +186,11 @@ def run_pipeline(plan: Plan, repo_path: str | Path, client: Any = None) -> tuple
     from swescale.ci.image import ci_instance_image
     from swescale.sandbox import ImageBuildError, docker_client
     from swescale.scaling.batch import BatchRunner
-    from swescale.scaling.launcher import reap_run_containers, run_model
+    from swescale.scaling.launcher import reap_leftovers, remove_session_containers, run_model
 
     client = client or docker_client()
     rundir = open_run_dir(plan.run_cfg, plan.run_id, plan.task)
-    reap_run_containers(client, rundir.run_id)
+    reap_leftovers(client, rundir.run_id)
     try:
         image = ci_instance_image(
             client,
@@ -219,7 +219,7 @@ def run_pipeline(plan: Plan, repo_path: str | Path, client: Any = None) -> tuple
         try:
             result = runner.run([plan.task])
         finally:
-            reap_run_containers(client, rundir.run_id)
+            remove_session_containers(client, rundir.run_id)
     record = result.results.get(plan.task.id) or {"status": "failed", "reason": "no result"}
     return rundir, record
 

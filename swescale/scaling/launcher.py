@@ -37,12 +37,24 @@ def run_model(cfg: RunConfig) -> Iterator[Any]:
         close_model(model)
 
 
-def reap_run_containers(client: Any, run_id: str) -> list[str]:
-    """Remove containers a killed session of this run left behind (and, through the
-    sandbox reaper, any whose owner process is gone)."""
+def reap_leftovers(client: Any, run_id: str) -> list[str]:
+    """At the start of a run: remove the containers and networks of this installation
+    whose owner process is provably gone on this host (a killed session of this run or
+    of another), and say which. Returns their descriptions. A container whose owner still
+    runs (another live session, even of this run) or cannot be proven gone is kept."""
     from swescale.sandbox import reap
 
-    return reap(client, run_id=run_id)
+    removed = [r.describe() for r in reap(client)]
+    if removed:
+        log.warning("run %s: removed %d left over: %s", run_id, len(removed), "; ".join(removed))
+    return removed
+
+
+def remove_session_containers(client: Any, run_id: str) -> list[str]:
+    """At the end of a session: what this process made for the run and did not remove."""
+    from swescale.sandbox import remove_owned
+
+    return remove_owned(client, run_id)
 
 
 def launch(
@@ -63,9 +75,8 @@ def launch(
         from swescale.sandbox import docker_client
 
         client = docker_client()
-        reaped = reap_run_containers(client, rundir.run_id)
+        reaped = reap_leftovers(client, rundir.run_id)
         if reaped:
-            log.info("removed %d container(s) left by an earlier session of this run", len(reaped))
             rundir.update_run_json(lambda r: r.setdefault("reaped", []).extend(reaped))
     tasks = load_tasks(cfg.dataset)
     if not tasks:
@@ -90,7 +101,7 @@ def launch(
         try:
             result = runner.run(tasks)
         finally:
-            reap_run_containers(client, rundir.run_id)
+            remove_session_containers(client, rundir.run_id)
     return result
 
 

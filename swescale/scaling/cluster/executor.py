@@ -160,8 +160,8 @@ def _reap_here(run_id: str | None) -> tuple[str, list[str]]:
 
 
 def reap_nodes(ray: Any, nodes: list[dict[str, Any]], run_id: str | None) -> dict[str, list[str]]:
-    """Run the container reaper on each node (all of ``run_id``'s containers when given,
-    else those whose owner died); node id -> removed container names."""
+    """Run the container reaper on each node: containers and networks whose owner process
+    is provably gone (of ``run_id`` only, when given); node id -> what was removed."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     reaper = ray.remote(_reap_here)
@@ -295,8 +295,9 @@ class RayExecutor:
             "update_run_json",
             lambda r: r.update(versions=versions(), total_tasks=len(tasks), cluster=info),
         )
-        # Nothing of this run runs anywhere yet: whatever of it a node holds is left over.
-        self._reap(ray, nodes, self.rundir.run_id, "start")
+        # What a killed session left on the nodes (its workers are gone); a live session's
+        # containers, even of this run, are kept.
+        self._reap(ray, nodes, None, "start")
         result = BatchResult(self.rundir)
         remote = ray.remote(_run_task_entry).options(
             num_cpus=rcfg.num_cpus_per_task,
@@ -386,7 +387,8 @@ class RayExecutor:
             ray.cancel(ref, force=True)
 
     def _finish(self, ray: Any) -> None:
-        """Last progress events and ledger; this run's containers removed on every node."""
+        """Last progress events and ledger; on every node, this run's containers whose
+        owner is gone (workers of cancelled tasks are killed) removed."""
         if self.store is None:
             return
         with contextlib.suppress(Exception):
