@@ -15,7 +15,7 @@ from typing import Any
 from swescale.config import RunConfig
 from swescale.scaling.batch import BatchResult, BatchRunner
 from swescale.scaling.progress import LiveProgress, NullProgress
-from swescale.scaling.rundir import RunDir
+from swescale.scaling.rundir import RUN_JSON, RunDir, RunDirError, read_json, safe_name
 from swescale.scaling.scripted import PLANS
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,47 @@ def remove_session_containers(client: Any, run_id: str) -> list[str]:
     return remove_owned(client, run_id)
 
 
+class ExecutorChanged(RunDirError):
+    """A finished run asked again with another executor: nothing would run, and the
+    command says so instead of silently reusing every result."""
+
+
+def executor_of(run_json: dict[str, Any]) -> str:
+    """The executor of a run directory's last session ("" for a new directory); runs
+    recorded before executors were kept are read from their ``cluster`` entry."""
+    if run_json.get("executor"):
+        return str(run_json["executor"])
+    if not run_json.get("sessions"):
+        return ""
+    return "ray" if run_json.get("cluster") else "local"
+
+
+def executor_change(run_json: dict[str, Any], executor: str) -> str:
+    """What resuming a run directory with ``executor`` means, from its ``run.json``: ""
+    when nothing changes, a note when an unfinished run moves to another executor
+    (records do not depend on it: finished tasks are kept, the rest run there).
+    Raises :class:`ExecutorChanged` when the run is finished: the new executor would
+    run nothing."""
+    before = executor_of(run_json)
+    if not before or before == executor:
+        return ""
+    states = run_json.get("tasks") or {}
+    done = sum(1 for t in states.values() if isinstance(t, dict) and t.get("status") == "done")
+    total = int(run_json.get("total_tasks") or len(states))
+    run = run_json.get("run_id", "this run")
+    if total and done >= total:
+        raise ExecutorChanged(
+            f"run {run} finished with executor={before} ({done} of {total} tasks done); "
+            f"executor={executor} would run nothing, since finished tasks are never redone "
+            f"(their records do not depend on the executor). To run it again on {executor}, "
+            "give another --run-id"
+        )
+    return (
+        f"run {run} was run with executor={before} ({done} of {total} tasks done); "
+        f"resuming it with executor={executor}: finished tasks are kept, the rest run there"
+    )
+
+
 def launch(
     cfg: RunConfig,
     *,
@@ -69,7 +110,16 @@ def launch(
     process or on a Ray cluster (``scaling.executor``)."""
     from swescale.swebench.datasets import load_tasks
 
+    executor = cfg.scaling.executor
+    say = (lambda text: console.print(text, markup=False, highlight=False)) if console else None
+    earlier = read_json(Path(cfg.runs_dir) / safe_name(run_id) / RUN_JSON, {}) or {}
+    # Another config is RunDir.open's refusal (or --force's new experiment) to make.
+    same = earlier.get("config_digest") == cfg.digest()
+    note = executor_change(earlier, executor) if same else ""
     rundir = RunDir.open(cfg.runs_dir, run_id, cfg, force=force)
+    if note:
+        log.warning(note)
+    rundir.update_run_json(lambda r: _record_executor(r, executor))
     client = None
     if cfg.scaling.executor == "local":
         from swescale.sandbox import docker_client
@@ -96,13 +146,20 @@ def launch(
             # A model server started here serves every node (model.endpoints, when set,
             # name servers the nodes reach themselves).
             endpoints = list(getattr(model, "endpoints", None) or cfg.model.endpoints)
-            return run_on_ray(cfg, rundir, tasks, progress=progress, endpoints=endpoints)
+            return run_on_ray(cfg, rundir, tasks, progress=progress, endpoints=endpoints, say=say)
         runner = BatchRunner(cfg, rundir, model=model, client=client, progress=progress)
         try:
             result = runner.run(tasks)
         finally:
             remove_session_containers(client, rundir.run_id)
     return result
+
+
+def _record_executor(run_json: dict[str, Any], executor: str) -> None:
+    run_json["executor"] = executor
+    run_json.setdefault("executors", []).append(
+        {"session": run_json.get("sessions", 0), "executor": executor}
+    )
 
 
 def run_dir_path(cfg: RunConfig, run_id: str) -> Path:
