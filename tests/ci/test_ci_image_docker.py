@@ -92,7 +92,9 @@ def test_a_broken_install_is_a_failed_run_with_a_comment(
     assert outcome.action == "failed"
     assert "the run failed at image: building the repository's image failed" in outcome.reason
     body = json.loads((outcome.run_dir / "comment.json").read_text())["body"]
-    assert "no-such-tool" in body and "No fix is proposed for #7" in body
+    assert "no-such-tool" in body and "The run for #7 failed; no fix is proposed." in body
+    # The bot's set-up failed, not the issue: no request for more issue text.
+    assert "not of the issue text" in body and "More detail in the issue text" not in body
     assert not (outcome.run_dir / "acme__calc-7" / "result.json").exists()
 
 
