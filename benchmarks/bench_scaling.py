@@ -58,8 +58,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from swescale.config import load_config
-    from swescale.sandbox import docker_client
-    from swescale.scaling.launcher import reap_run_containers
+    from swescale.sandbox import docker_client, remove_owned
     from swescale.scaling.stages import ImageProvider
     from swescale.swebench.datasets import load_tasks
 
@@ -81,7 +80,7 @@ def main() -> None:
         for entry in client.api.containers(all=True, filters={"label": "swescale.run"}):
             run = entry.get("Labels", {}).get("swescale.run", "")
             if run.startswith("bench-c"):
-                reap_run_containers(client, run)
+                remove_owned(client, run)
     base = statistics.median(rates[levels[0]])
     print(
         f"task {task.id}, {args.trajectories} trajectories per measurement, {args.repeats} repeat(s)"

@@ -27,7 +27,8 @@ class ModelConfig(BaseModel):
     name: str = "smollm2-135m"
     endpoints: list[str] = Field(default_factory=list)
     api_key_env: str = "OPENAI_API_KEY"
-    temperature: float = 0.7
+    # The OpenAI range; NaN and infinities are refused (a server would reject the request).
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, allow_inf_nan=False)
     top_p: float = 1.0
     max_tokens: int = 512
     context_window: int = 8192
@@ -79,7 +80,7 @@ class ModelConfig(BaseModel):
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    step_limit: int = 30
+    step_limit: int = Field(default=30, ge=1)
     prompt_template: str = "prompts/agent.j2"
     prompt_variants: list[str] = Field(default_factory=list)
     # Malformed turns in a row (no action, several actions, bad tool arguments) tolerated
@@ -100,4 +101,4 @@ class AgentConfig(BaseModel):
     # trajectory asks for step i exactly as the original did. None: the model's default.
     seed: int | None = None
     # Overrides the model config's temperature for this agent (diversity across samples).
-    temperature: float | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swescale.agent.models.preflight import check_model_reachable
 from swescale.ci.config import CIConfig, load_bot_config
 from swescale.ci.events import Ignored, IssueRequest, load_event, with_discussion
 from swescale.ci.git_ops import Author, commit_patch_to_branch, push_branch
@@ -185,11 +186,11 @@ def run_pipeline(plan: Plan, repo_path: str | Path, client: Any = None) -> tuple
     from swescale.ci.image import ci_instance_image
     from swescale.sandbox import ImageBuildError, docker_client
     from swescale.scaling.batch import BatchRunner
-    from swescale.scaling.launcher import reap_run_containers, run_model
+    from swescale.scaling.launcher import reap_leftovers, remove_session_containers, run_model
 
     client = client or docker_client()
     rundir = open_run_dir(plan.run_cfg, plan.run_id, plan.task)
-    reap_run_containers(client, rundir.run_id)
+    reap_leftovers(client, rundir.run_id)
     try:
         image = ci_instance_image(
             client,
@@ -218,7 +219,7 @@ def run_pipeline(plan: Plan, repo_path: str | Path, client: Any = None) -> tuple
         try:
             result = runner.run([plan.task])
         finally:
-            reap_run_containers(client, rundir.run_id)
+            remove_session_containers(client, rundir.run_id)
     record = result.results.get(plan.task.id) or {"status": "failed", "reason": "no result"}
     return rundir, record
 
@@ -258,6 +259,19 @@ def infra_failed(record: dict[str, Any]) -> bool:
     return bool(statuses) and all(s in INFRA_EXITS for s in statuses)
 
 
+def infra_note(record: dict[str, Any]) -> list[str]:
+    """A reason line when some trajectories ended on a model or sandbox error: those say
+    nothing about the issue, and the comment must not read as if they did."""
+    statuses = list((record.get("exit_statuses") or {}).values())
+    failed = sum(1 for s in statuses if s in INFRA_EXITS)
+    if not failed:
+        return []
+    return [
+        f"{failed} of {len(statuses)} trajectories ended on a model or sandbox error "
+        "(the bot's set-up, not the issue)"
+    ]
+
+
 def decide(
     plan: Plan, rundir: Any, record: dict[str, Any]
 ) -> tuple[Candidate | None, list[str], Any, list[Candidate], int, Cost]:
@@ -278,7 +292,7 @@ def decide(
             reasons = [f"no trajectory produced a patch ({exit_summary(record)})"]
         else:
             reasons = [f"no candidate was selected out of {len(tr.candidates)}"]
-        return None, reasons, selection, tr.candidates, trajectories, cost
+        return None, reasons + infra_note(record), selection, tr.candidates, trajectories, cost
     broken = violations(chosen.patch, plan.repo_cfg)
     if broken:
         reasons = [f"the selected patch breaks a guard rail: {v}" for v in broken]
@@ -318,6 +332,9 @@ def run_bot(
         found, note = _add_discussion(found, ci, api_url)
         notes += [note] if note else []
     plan = make_plan(found, repo_path, config=config, overrides=overrides, commit=commit)
+    # A missing key or a dead endpoint is the bot's problem, said before any image or
+    # trajectory: never a run whose every trajectory failed, read as "no fix".
+    check_model_reachable(plan.run_cfg.model)
     rundir, record = run_pipeline(plan, repo_path, client)
     chosen, reasons, selection, candidates, trajectories, cost = decide(plan, rundir, record)
     outcome = BotOutcome(
@@ -363,6 +380,7 @@ def run_bot(
             trajectories=trajectories,
             cost=cost,
             run_id=plan.run_id,
+            failed=outcome.action == "failed",
         )
         _write(rundir.root / COMMENT_JSON, outcome.payload)
     if push:

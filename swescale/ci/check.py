@@ -4,6 +4,7 @@ run the same tests on candidates, so a suite that fails here makes every run dou
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 import time
@@ -14,16 +15,19 @@ from pathlib import Path
 import git
 from pydantic import BaseModel, Field
 
+from swescale.ci.config import load_bot_config
 from swescale.ci.image import ci_instance_image
-from swescale.ci.repo_config import load_repo_config
+from swescale.ci.repo_config import RepoConfig, RepoConfigError, load_repo_config
+from swescale.sandbox.config import ImagesConfig
 
 # pytest -rA summary lines: "PASSED tests/test_x.py::test_y", "FAILED ... - reason".
 _SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)", re.MULTILINE)
 
 
 class CheckReport(BaseModel):
-    repo: str
+    repo: str  # owner/name
     commit: str
+    image: str = ""  # the instance image's tag (the one ci run uses)
     source: str
     counts: dict[str, int] = Field(default_factory=dict)
     failing: list[str] = Field(default_factory=list)
@@ -47,25 +51,87 @@ def summarize_pytest_log(text: str) -> tuple[dict[str, int], list[str]]:
     return dict(counts), failing
 
 
+# A hosted remote: https://host/owner/name(.git), ssh://git@host/owner/name, or
+# git@host:owner/name (a local path or file:// URL names no GitHub repository).
+_HOSTED_URL = re.compile(
+    r"^(?:(?:https?|ssh|git)://[^/]+/|[\w.-]+@[\w.-]+:)([^/:]+)/([^/]+?)(?:\.git)?/?$"
+)
+
+
+def repository_name(repo_path: str | Path, given: str = "", remote: str = "origin") -> str:
+    """``owner/name`` of the repository the bot serves, as its events name it
+    (``repository.full_name``): ``given``, else ``$GITHUB_REPOSITORY`` (set in Actions),
+    else the ``remote``'s URL, else a ``owner__name`` directory (the mirrors' layout).
+    The image tag is derived from it, so ``ci check`` builds the image ``ci run`` uses.
+    Raises RepoConfigError when none of these says."""
+    for candidate in (given, os.environ.get("GITHUB_REPOSITORY", "")):
+        if candidate:
+            if candidate.count("/") != 1 or not all(candidate.split("/")):
+                raise RepoConfigError(f"repository name {candidate!r} is not owner/name")
+            return candidate
+    try:
+        urls = list(git.Repo(repo_path).remote(remote).urls)
+    except (ValueError, git.GitError):
+        urls = []
+    for url in urls:
+        match = _HOSTED_URL.match(url)
+        if match:
+            return f"{match.group(1)}/{match.group(2)}"
+    folder = Path(repo_path).resolve().name.removesuffix(".git")
+    if folder.count("__") == 1 and all(folder.split("__")):
+        return folder.replace("__", "/")
+    raise RepoConfigError(
+        f"cannot tell which GitHub repository {repo_path} is (no --name, no "
+        f"$GITHUB_REPOSITORY, no {remote!r} remote): give --name owner/name"
+    )
+
+
+def check_inputs(
+    repo_path: str | Path,
+    commit: str = "HEAD",
+    *,
+    name: str = "",
+    config: str | Path | None = "ci",
+    overrides: list[str] | None = None,
+) -> tuple[str, str, RepoConfig, ImagesConfig]:
+    """(owner/name, commit sha, repository config, images config) layered exactly as
+    :func:`swescale.ci.bot.make_plan` layers them for ``ci run`` (bot config <
+    ``.swescale.yaml`` ``run:`` < ``overrides``), so both build the same image tag."""
+    _, ci = load_bot_config(config, overrides)
+    full_name = repository_name(repo_path, name, ci.remote)
+    try:
+        sha = git.Repo(repo_path).git.rev_parse("--verify", "-q", f"{commit}^{{commit}}")
+    except git.GitError as exc:
+        raise RepoConfigError(f"{repo_path}: no commit {commit!r} in a git repository") from exc
+    repo_cfg = load_repo_config(repo_path, sha)
+    run_cfg, _ = load_bot_config(config, [*repo_cfg.run_overrides(), *(overrides or [])])
+    return full_name, sha, repo_cfg, run_cfg.images
+
+
 def check_repository(
     repo_path: str | Path,
     commit: str = "HEAD",
     *,
+    name: str = "",
+    config: str | Path | None = "ci",
+    overrides: list[str] | None = None,
     timeout: float = 1800.0,
     say: Callable[[str], None] = print,
     client=None,
 ) -> CheckReport:
-    """Build the environment of ``repo_path`` at ``commit`` and run its tests once."""
-    from swescale.sandbox import DockerSandbox, ImagesConfig, SandboxConfig, docker_client
+    """Build the environment of ``repo_path`` at ``commit`` (the image ``ci run`` uses,
+    see :func:`check_inputs`) and run its tests once."""
+    from swescale.sandbox import DockerSandbox, SandboxConfig, docker_client
 
     client = client or docker_client()
-    sha = git.Repo(repo_path).git.rev_parse(f"{commit}^{{commit}}")
-    repo_cfg = load_repo_config(repo_path, sha)
-    name = Path(repo_path).resolve().name.removesuffix(".git")
-    say(f"environment of {name} at {sha[:12]}: {repo_cfg.source}")
+    full_name, sha, repo_cfg, images = check_inputs(
+        repo_path, commit, name=name, config=config, overrides=overrides
+    )
+    name = full_name.replace("/", "__")
+    say(f"environment of {full_name} at {sha[:12]}: {repo_cfg.source}")
     say(f"  install: {' && '.join(repo_cfg.install)}")
     start = time.monotonic()
-    image = ci_instance_image(client, name, repo_path, sha, repo_cfg, ImagesConfig())
+    image = ci_instance_image(client, full_name, repo_path, sha, repo_cfg, images)
     say(
         f"  image {image.tag} ready ({time.monotonic() - start:.0f}s); running {repo_cfg.test_command}"
     )
@@ -77,7 +143,8 @@ def check_repository(
     log_path = Path(tempfile.gettempdir()) / f"swescale-ci-check-{name}-{sha[:12]}.log"
     log_path.write_text(result.output, errors="replace")
     return CheckReport(
-        repo=name,
+        repo=full_name,
+        image=image.tag,
         commit=sha,
         source=repo_cfg.source,
         counts=counts,

@@ -160,15 +160,24 @@ def check_command(
         Path("."), "--repo", help="Local checkout (or mirror) of the repository."
     ),
     commit: str = typer.Option("HEAD", "--commit", help="Commit to check (default: HEAD)."),
+    name: str = typer.Option(
+        "",
+        "--name",
+        help="owner/name on GitHub (default: $GITHUB_REPOSITORY, else the origin remote's URL).",
+    ),
+    config: str = typer.Option("ci", "--config", "-c", help="Bot config file or preset."),
+    override: list[str] = typer.Option([], "--override", "-o", help="key=value, repeatable."),
     timeout: float = typer.Option(1800, "--timeout", help="Seconds for the test suite."),
 ) -> None:
     """Build the repository's environment (its .swescale.yaml, or what its own files say)
-    and run its test suite on the untouched checkout, offline: what every run of the bot
-    stands on. Exits 1 when a test fails or the suite does not run."""
+    as `ci run` builds it (same image tag) and run its test suite on the untouched
+    checkout, offline: what every run of the bot stands on. Exits 1 when a test fails or
+    the suite does not run."""
     from rich.console import Console
 
     from swescale.ci.check import check_repository
     from swescale.ci.repo_config import RepoConfigError
+    from swescale.config import ConfigError
     from swescale.sandbox.base import SandboxError
 
     console = Console()
@@ -177,8 +186,10 @@ def check_command(
         console.print(text, markup=False, highlight=False)
 
     try:
-        report = check_repository(repo, commit, timeout=timeout, say=say)
-    except RepoConfigError as exc:
+        report = check_repository(
+            repo, commit, name=name, config=config, overrides=override, timeout=timeout, say=say
+        )
+    except (RepoConfigError, ConfigError) as exc:
         _fail(console, "config error", exc)
     except SandboxError as exc:
         _fail(console, "cannot build or run", exc, 1)

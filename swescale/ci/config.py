@@ -44,6 +44,8 @@ class CIConfig(BaseModel):
     comment_keys: list[str] = Field(default_factory=lambda: sorted(set(COMMENT_ALIASES.values())))
     # Upper bound on trajectories a comment may ask for (n x rounds).
     max_comment_trajectories: int = Field(default=16, ge=1)
+    # Upper bound on agent steps per trajectory a comment may ask for (``steps=``).
+    max_comment_steps: int = Field(default=100, ge=1)
     # Issue comments become hints for the agent (at most this many, newest last).
     hint_comments: int = Field(default=10, ge=0)
     branch_prefix: str = "swescale/issue-"

@@ -188,6 +188,11 @@ def comment_overrides(args: list[str], ci: CIConfig) -> list[str]:
                 f"{total} trajectories asked; a comment may ask for at most "
                 f"{ci.max_comment_trajectories}"
             )
+    if "step_limit" in data.get("agent", {}) and checked.agent.step_limit > ci.max_comment_steps:
+        raise ConfigError(
+            f"{checked.agent.step_limit} steps asked; a comment may ask for at most "
+            f"{ci.max_comment_steps}"
+        )
     return out
 
 
@@ -244,8 +249,46 @@ def parse_issues_event(payload: dict[str, Any], ci: CIConfig) -> EventResult:
         return Ignored(f"issues action {action!r} is not handled", **ignored)
     if issue.get("state") == "closed":
         return Ignored("the issue is closed", **ignored)
+    refused = _untrusted_label(payload, action, ci)
+    if refused:
+        return Ignored(refused, notify=True, **ignored)
     sender = _text((payload.get("sender") or {}).get("login"))
     return IssueRequest(repo, number, title, body, f"issues.{action}", sender, branch)
+
+
+def _untrusted_label(payload: dict[str, Any], action: str, ci: CIConfig) -> str:
+    """Why the label on this event does not come from someone allowed to run the bot, or
+    "" when it does.
+
+    An issue form can put labels on a new issue, so ``opened`` with the label proves only
+    that the author used the form: the author's own ``author_association`` must be
+    allowed. Only people with triage access can label someone else's issue, so a
+    ``labeled`` event by another person is trusted; labeled by the issue's author (a form
+    again) needs the author's association, and a Bot account labeling (an auto-labeler
+    reading the issue text) never triggers the bot."""
+    issue = payload["issue"]
+    author = issue.get("user") if isinstance(issue.get("user"), dict) else {}
+    sender = payload.get("sender") if isinstance(payload.get("sender"), dict) else {}
+    author_login = _text(author.get("login"))
+    association = _text(issue.get("author_association")) or "NONE"
+    allowed = ", ".join(ci.allowed_associations)
+    if action == "labeled":
+        login = _text(sender.get("login"))
+        if login == ci.bot_login or sender.get("type") == "Bot":
+            return (
+                f"the {ci.label!r} label was added by the bot account {login!r}; "
+                f"a person allowed to run the bot must add it"
+            )
+        if login and login != author_login:
+            return ""
+    if association in ci.allowed_associations:
+        return ""
+    how = "opened with" if action == "opened" else "labeled by its author with"
+    return (
+        f"issue {how} the {ci.label!r} label by {author_login or 'its author'}, who is "
+        f"{association}; only {allowed} may run the bot (a maintainer may add the label "
+        f"or comment {ci.command})"
+    )
 
 
 def parse_comment_event(payload: dict[str, Any], ci: CIConfig) -> EventResult:
@@ -302,8 +345,10 @@ def parse_comment_event(payload: dict[str, Any], ci: CIConfig) -> EventResult:
 
 def with_discussion(request: IssueRequest, listed: Any, ci: CIConfig | None = None) -> IssueRequest:
     """The request with the issue's earlier comments (GitHub's list of issue comments,
-    oldest first) before its own: people's comments as they are, command comments by
-    the text after their command line; bots' comments and the triggering one skipped."""
+    oldest first) before its own: comments as they are, command comments by the text
+    after their command line. Only comments whose ``author_association`` may run the bot
+    are kept: anyone else's (and bots', and the triggering one) are skipped, so a
+    stranger cannot write the agent's instructions."""
     ci = ci or CIConfig()
     found: list[Comment] = []
     for item in listed if isinstance(listed, list) else []:
@@ -312,6 +357,9 @@ def with_discussion(request: IssueRequest, listed: Any, ci: CIConfig | None = No
         user = item.get("user") if isinstance(item.get("user"), dict) else {}
         login = _text(user.get("login"))
         if login == ci.bot_login or user.get("type") == "Bot":
+            continue
+        # Hints steer the agent like instructions do: only from people who may run it.
+        if (_text(item.get("author_association")) or "NONE") not in ci.allowed_associations:
             continue
         text = _text(item.get("body")).strip()
         try:

@@ -138,26 +138,38 @@ def abstention_comment(
     trajectories: int,
     cost: Cost,
     run_id: str,
+    failed: bool = False,
 ) -> dict[str, Any]:
     """The body of ``POST /repos/{owner}/{repo}/issues/{n}/comments`` when no pull request
-    is opened: why, and what was tried."""
+    is opened: why, and what was tried. ``failed``: the run could not work (model or
+    sandbox errors, a failed install), which says nothing about the issue, so the comment
+    asks the maintainers to look at the bot rather than for more issue text."""
     why = "\n".join(f"- {r}" for r in reasons) or "- no reason recorded"
     lines = [
         MARKER,
-        f"No fix is proposed for #{issue_number}.",
+        f"The run for #{issue_number} failed; no fix is proposed."
+        if failed
+        else f"No fix is proposed for #{issue_number}.",
         "",
         "### Why",
         why,
     ]
     if selection is not None and selection.rationale.strip():
         lines += ["", "### Selection", f"Selector `{selection.selector}`: {selection.rationale}"]
+    advice = (
+        "This is a failure of the bot's own set-up (its model, its sandboxes or the "
+        "repository's install commands), not of the issue text; a maintainer should look "
+        "at the run's log, then comment `/swescale` to try again."
+        if failed
+        else "More detail in the issue text (steps to reproduce, expected behaviour) helps; "
+        "comment `/swescale` to try again."
+    )
     lines += [
         "",
         "### What was tried",
         *_run_facts(candidates, trajectories, cost, run_id),
         "",
-        "More detail in the issue text (steps to reproduce, expected behaviour) helps; "
-        "comment `/swescale` to try again.",
+        advice,
         "",
     ]
     return {"body": "\n".join(lines)}

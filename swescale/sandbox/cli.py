@@ -126,16 +126,30 @@ def sandbox_shell(
 
 
 def gc(
-    run_id: str = typer.Option(None, help="Also remove every container of this run."),
-    dry_run: bool = typer.Option(False, help="List what would be removed."),
+    run_id: str = typer.Option(None, help="Only containers and networks of this run."),
+    dry_run: bool = typer.Option(
+        False, help="List what would be removed, and what is kept and why; remove nothing."
+    ),
 ) -> None:
-    """Remove swescale containers whose owner process is gone."""
+    """Remove swescale containers and networks of this installation whose owner process
+    is provably gone on this host; anything else is kept."""
     from swescale.sandbox import reap
+    from swescale.sandbox.gc import survey
 
-    removed = reap(_client(), run_id=run_id, dry_run=dry_run)
-    for name in removed:
-        console.print(("would remove " if dry_run else "removed ") + name)
-    console.print(f"{len(removed)} container(s)")
+    client = _client()
+    if dry_run:
+        found = survey(client, run_id)
+        for item in found:
+            verb = "would remove" if item.removed else "would keep"
+            console.print(f"{verb} {item.describe()}", markup=False, highlight=False)
+        removed = [r for r in found if r.removed]
+        console.print(f"{len(removed)} to remove, {len(found) - len(removed)} to keep")
+        return
+    removed = reap(client, run_id=run_id)
+    for item in removed:
+        console.print(f"removed {item.describe()}", markup=False, highlight=False)
+    containers = sum(1 for r in removed if r.kind == "container")
+    console.print(f"removed {containers} container(s), {len(removed) - containers} network(s)")
 
 
 def register(app: typer.Typer) -> None:

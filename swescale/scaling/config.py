@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -74,7 +74,9 @@ class ScalingConfig(BaseModel):
     max_concurrent_tasks: int = Field(default=1, ge=1)
     seed: int = 0
     # Trajectory i samples at temperatures[i % len]; empty: the model config's temperature.
-    temperatures: list[float] = Field(default_factory=list)
+    temperatures: list[Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)]] = Field(
+        default_factory=list
+    )
     # Trajectory i uses prompt_variants[i % len] (names of prompt templates); empty: the
     # agent config's variants, else the default prompt.
     prompt_variants: list[str] = Field(default_factory=list)

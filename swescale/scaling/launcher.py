@@ -15,7 +15,7 @@ from typing import Any
 from swescale.config import RunConfig
 from swescale.scaling.batch import BatchResult, BatchRunner
 from swescale.scaling.progress import LiveProgress, NullProgress
-from swescale.scaling.rundir import RunDir
+from swescale.scaling.rundir import RUN_JSON, RunDir, RunDirError, read_json, safe_name
 from swescale.scaling.scripted import PLANS
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,65 @@ def run_model(cfg: RunConfig) -> Iterator[Any]:
         close_model(model)
 
 
-def reap_run_containers(client: Any, run_id: str) -> list[str]:
-    """Remove containers a killed session of this run left behind (and, through the
-    sandbox reaper, any whose owner process is gone)."""
+def reap_leftovers(client: Any, run_id: str) -> list[str]:
+    """At the start of a run: remove the containers and networks of this installation
+    whose owner process is provably gone on this host (a killed session of this run or
+    of another), and say which. Returns their descriptions. A container whose owner still
+    runs (another live session, even of this run) or cannot be proven gone is kept."""
     from swescale.sandbox import reap
 
-    return reap(client, run_id=run_id)
+    removed = [r.describe() for r in reap(client)]
+    if removed:
+        log.warning("run %s: removed %d left over: %s", run_id, len(removed), "; ".join(removed))
+    return removed
+
+
+def remove_session_containers(client: Any, run_id: str) -> list[str]:
+    """At the end of a session: what this process made for the run and did not remove."""
+    from swescale.sandbox import remove_owned
+
+    return remove_owned(client, run_id)
+
+
+class ExecutorChanged(RunDirError):
+    """A finished run asked again with another executor: nothing would run, and the
+    command says so instead of silently reusing every result."""
+
+
+def executor_of(run_json: dict[str, Any]) -> str:
+    """The executor of a run directory's last session ("" for a new directory); runs
+    recorded before executors were kept are read from their ``cluster`` entry."""
+    if run_json.get("executor"):
+        return str(run_json["executor"])
+    if not run_json.get("sessions"):
+        return ""
+    return "ray" if run_json.get("cluster") else "local"
+
+
+def executor_change(run_json: dict[str, Any], executor: str) -> str:
+    """What resuming a run directory with ``executor`` means, from its ``run.json``: ""
+    when nothing changes, a note when an unfinished run moves to another executor
+    (records do not depend on it: finished tasks are kept, the rest run there).
+    Raises :class:`ExecutorChanged` when the run is finished: the new executor would
+    run nothing."""
+    before = executor_of(run_json)
+    if not before or before == executor:
+        return ""
+    states = run_json.get("tasks") or {}
+    done = sum(1 for t in states.values() if isinstance(t, dict) and t.get("status") == "done")
+    total = int(run_json.get("total_tasks") or len(states))
+    run = run_json.get("run_id", "this run")
+    if total and done >= total:
+        raise ExecutorChanged(
+            f"run {run} finished with executor={before} ({done} of {total} tasks done); "
+            f"executor={executor} would run nothing, since finished tasks are never redone "
+            f"(their records do not depend on the executor). To run it again on {executor}, "
+            "give another --run-id"
+        )
+    return (
+        f"run {run} was run with executor={before} ({done} of {total} tasks done); "
+        f"resuming it with executor={executor}: finished tasks are kept, the rest run there"
+    )
 
 
 def launch(
@@ -57,15 +110,23 @@ def launch(
     process or on a Ray cluster (``scaling.executor``)."""
     from swescale.swebench.datasets import load_tasks
 
+    executor = cfg.scaling.executor
+    say = (lambda text: console.print(text, markup=False, highlight=False)) if console else None
+    earlier = read_json(Path(cfg.runs_dir) / safe_name(run_id) / RUN_JSON, {}) or {}
+    # Another config is RunDir.open's refusal (or --force's new experiment) to make.
+    same = earlier.get("config_digest") == cfg.digest()
+    note = executor_change(earlier, executor) if same else ""
     rundir = RunDir.open(cfg.runs_dir, run_id, cfg, force=force)
+    if note:
+        log.warning(note)
+    rundir.update_run_json(lambda r: _record_executor(r, executor))
     client = None
     if cfg.scaling.executor == "local":
         from swescale.sandbox import docker_client
 
         client = docker_client()
-        reaped = reap_run_containers(client, rundir.run_id)
+        reaped = reap_leftovers(client, rundir.run_id)
         if reaped:
-            log.info("removed %d container(s) left by an earlier session of this run", len(reaped))
             rundir.update_run_json(lambda r: r.setdefault("reaped", []).extend(reaped))
     tasks = load_tasks(cfg.dataset)
     if not tasks:
@@ -85,13 +146,20 @@ def launch(
             # A model server started here serves every node (model.endpoints, when set,
             # name servers the nodes reach themselves).
             endpoints = list(getattr(model, "endpoints", None) or cfg.model.endpoints)
-            return run_on_ray(cfg, rundir, tasks, progress=progress, endpoints=endpoints)
+            return run_on_ray(cfg, rundir, tasks, progress=progress, endpoints=endpoints, say=say)
         runner = BatchRunner(cfg, rundir, model=model, client=client, progress=progress)
         try:
             result = runner.run(tasks)
         finally:
-            reap_run_containers(client, rundir.run_id)
+            remove_session_containers(client, rundir.run_id)
     return result
+
+
+def _record_executor(run_json: dict[str, Any], executor: str) -> None:
+    run_json["executor"] = executor
+    run_json.setdefault("executors", []).append(
+        {"session": run_json.get("sessions", 0), "executor": executor}
+    )
 
 
 def run_dir_path(cfg: RunConfig, run_id: str) -> Path:

@@ -117,8 +117,8 @@ def _engine():
         raise typer.Exit(2) from exc
     # Containers and networks an earlier, killed command left behind.
     reaped = reap(client)
-    if reaped:
-        typer.echo(f"removed {len(reaped)} container(s)/network(s) left by a killed run", err=True)
+    for item in reaped:
+        typer.echo(f"removed {item.describe()}, left by a killed command", err=True)
     return client
 
 

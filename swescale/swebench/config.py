@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+# A DNS name: labels of letters, digits and hyphens (no ports, no wildcards, no paths).
+_HOST = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I
+)
 
 
 class DatasetConfig(BaseModel):
@@ -40,6 +47,15 @@ class GradingConfig(BaseModel):
     # "bridge" with official images (as the official containers have) and "isolated"
     # with local builds (no egress, local stand-ins for public test services).
     network: Literal["auto", "none", "isolated", "bridge"] = "auto"
+    # A package index for grading containers on the isolated network (gold patches that
+    # add a dependency): "proxy" starts an allow-listed proxy for each grading run and
+    # points pip at it (swescale.swebench.index_proxy); "off" keeps them offline.
+    package_index: Literal["off", "proxy"] = "off"
+    # Hosts the proxy tunnels to (port 443, exact names), and the index pip is given.
+    package_index_hosts: list[str] = Field(
+        default_factory=lambda: ["pypi.org", "files.pythonhosted.org"]
+    )
+    package_index_url: str = "https://pypi.org/simple"
     # Seconds for the test command of one grading run (the official default is 1800).
     timeout: float = 1800.0
     # Official prebuilt images. "{instance_key}" is the instance id lower-cased with
@@ -66,6 +82,24 @@ class GradingConfig(BaseModel):
     python_by_suite: dict[str, str] = Field(
         default_factory=lambda: {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
     )
+
+    @field_validator("package_index_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not _HOST.fullmatch(host):
+                raise ValueError(f"{host!r} is not a host name (e.g. pypi.org)")
+        return hosts
+
+    @model_validator(mode="after")
+    def _index_on_an_allowed_host(self) -> GradingConfig:
+        host = urlsplit(self.package_index_url).hostname or ""
+        if self.package_index == "proxy" and host not in self.package_index_hosts:
+            raise ValueError(
+                f"package_index_url {self.package_index_url!r} is not on an allowed host "
+                f"(package_index_hosts: {', '.join(self.package_index_hosts)})"
+            )
+        return self
 
     def network_mode(self, official_image: bool) -> str:
         """The network mode a grading run in an official or a local image gets."""

@@ -468,7 +468,22 @@ def _extra_keys(
         with contextlib.suppress(OSError):
             if needs_network(result, (folder / LOG_TEST_OUTPUT).read_text(errors="replace")):
                 network.append(iid)
+    extra: dict[str, Any] = {}
+    if grading.package_index != "off":
+        # Grading had a package index: say so, and which instances' pip used it.
+        used = {
+            iid: r["package_index"]["reached"]
+            for iid, r in sorted(mine.items())
+            if (r.get("package_index") or {}).get("reached")
+        }
+        extra["package_index"] = {
+            "mode": grading.package_index,
+            "url": grading.package_index_url,
+            "allowed_hosts": list(grading.package_index_hosts),
+            "used_by": used,
+        }
     return {
+        **extra,
         "run_id": run_id,
         "patch_apply_failed_ids": by_kind.get("patch_apply_failed", []),
         "timeout_ids": by_kind.get("timeout", []),

@@ -105,6 +105,9 @@ class GradeResult(BaseModel):
     # The interpreter the tests ran on and the one the spec asks for (local builds).
     python: str | None = None
     python_wanted: str | None = None
+    # With grading.package_index=proxy: the proxy, the allowed hosts, and the hosts pip
+    # reached and was refused through it (None: no package index in this run).
+    package_index: dict[str, Any] | None = None
 
     @property
     def verdict(self) -> bool | None:

@@ -17,6 +17,9 @@ two grading runs see each other.
 
 Modes: ``none`` (no interface at all), ``isolated`` (the default for local images),
 ``bridge`` (the official containers' network; the default with official images).
+
+With ``grading.package_index: proxy`` an isolated network also gets an allow-listed
+package-index proxy (``swescale.swebench.index_proxy``); off by default.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
 from swescale.sandbox import ImagesConfig, build_layer, content_tag, ensure_base_image
 from swescale.sandbox.engine import LABEL, owner_labels
+from swescale.swebench.config import GradingConfig
+from swescale.swebench.index_proxy import IndexProxy, start_index_proxy, stop_index_proxy
 from swescale.types import Task
 
 if TYPE_CHECKING:
@@ -69,6 +74,12 @@ class GradingNetwork:
     environment: dict[str, str] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # The package-index proxy of this run (``grading.package_index: proxy``), if any.
+    index_proxy: IndexProxy | None = None
+
+    def package_index_usage(self) -> dict[str, Any] | None:
+        """What went through the package-index proxy so far; None without one."""
+        return self.index_proxy.usage() if self.index_proxy is not None else None
 
 
 def stand_in_for(task: Task) -> str | None:
@@ -104,11 +115,22 @@ def grading_network(
     mode: str,
     images: ImagesConfig | None = None,
     labels: dict[str, str] | None = None,
+    grading: GradingConfig | None = None,
 ) -> Iterator[GradingNetwork]:
     """The network of one grading run (see the module docstring); everything it creates
-    is removed on exit, whatever happens."""
+    is removed on exit, whatever happens. ``grading`` gives the package-index setting
+    (default: off)."""
+    index = grading is not None and grading.package_index == "proxy"
+    if mode == "none" and index:
+        raise ValueError(
+            "grading.package_index=proxy needs a network: set grading.network to "
+            "isolated (or auto with local images)"
+        )
     if mode in ("none", "bridge"):
-        yield GradingNetwork(mode)
+        out = GradingNetwork(mode)
+        if index:
+            out.notes.append("package index: the bridge network reaches it directly (no proxy)")
+        yield out
         return
     if mode != "isolated":
         raise ValueError(f"unknown grading network mode {mode!r} (none, isolated, bridge)")
@@ -116,8 +138,26 @@ def grading_network(
     name = f"swescale-grade-{uuid.uuid4().hex[:12]}"
     network = client.networks.create(name, driver="bridge", internal=True, labels=all_labels)
     service = None
+    proxy = None
     try:
         out = GradingNetwork(mode, name=name, notes=["egress dropped (isolated network)"])
+        if index:
+            assert grading is not None
+            proxy = start_index_proxy(
+                client,
+                images or ImagesConfig(),
+                network,
+                grading.package_index_hosts,
+                grading.package_index_url,
+                all_labels,
+            )
+            out.index_proxy = proxy
+            out.environment.update(proxy.environment)
+            out.files.update(proxy.files)
+            out.notes.append(
+                f"package index {grading.package_index_url} through an allow-listed proxy "
+                f"({', '.join(grading.package_index_hosts)}, port 443) for pip only"
+            )
         if stand_in_for(task) == "httpbin":
             service, ca = _start_httpbin(client, images or ImagesConfig(), name, all_labels)
             out.files[CA_IN_SANDBOX] = ca
@@ -131,6 +171,8 @@ def grading_network(
         if service is not None:
             with contextlib.suppress(docker.errors.DockerException):
                 service.remove(force=True, v=True)
+        if proxy is not None:
+            stop_index_proxy(proxy)
         with contextlib.suppress(docker.errors.DockerException):
             network.remove()
 

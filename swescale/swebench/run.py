@@ -118,7 +118,7 @@ def base_eval_lines(task: Task, workdir: str = REPO_DIR) -> tuple[list[str], str
 
 
 def adapt_eval_script(
-    lines: list[str], task: Task, official_image: bool
+    lines: list[str], task: Task, official_image: bool, package_index: bool = False
 ) -> tuple[list[str], list[str]]:
     """(lines, adaptations): the official eval script made right for where it runs (pure).
 
@@ -126,7 +126,9 @@ def adapt_eval_script(
     (a ``git checkout`` naming a file the test patch creates fails as a whole and resets
     nothing), files the test patch creates are removed before it is applied (a candidate
     cannot plant them), and a test patch that does not apply ends the run as an error.
-    Local images: the venv instead of conda, and the install step rerun offline."""
+    Local images: the venv instead of conda, and the install step rerun offline, unless
+    a ``package_index`` is reachable (``grading.package_index``): then it runs as the
+    official one does, dependencies and all."""
     files = files_of_test_patch(task.test_patch or "")
     existing = " ".join(shlex.quote(f) for f in files.existing)
     install = "" if is_mini(task) else str(official_spec(task).get("install", "")).strip()
@@ -139,6 +141,10 @@ def adapt_eval_script(
             _note(notes, f"conda activation replaced by the venv at {VENV}")
             continue
         if not official_image and re.fullmatch(r"conda activate \S+", stripped):
+            continue
+        if not official_image and install and stripped == install and package_index:
+            out.append(line)
+            _note(notes, "install step rerun as the official one, through the package index")
             continue
         if not official_image and install and stripped == install:
             offline = _reinstall_offline(install)
@@ -171,12 +177,12 @@ def _note(notes: list[str], text: str) -> None:
         notes.append(text)
 
 
-def eval_script(task: Task, image: InstanceImage) -> EvalScript:
+def eval_script(task: Task, image: InstanceImage, package_index: bool = False) -> EvalScript:
     """The eval script for ``task`` in ``image``: official lines, exit status recorded,
     adapted (see ``adapt_eval_script``)."""
     lines, source = base_eval_lines(task, image.workdir)
     lines = record_test_exit_code(lines)
-    lines, adaptations = adapt_eval_script(lines, task, image.official)
+    lines, adaptations = adapt_eval_script(lines, task, image.official, package_index)
     text = "\n".join(["#!/bin/bash", "set -uxo pipefail", *lines]) + "\n"
     return EvalScript(text, [f"eval script from {source}", *adaptations])
 
@@ -283,10 +289,10 @@ def _run(
             image = _default_image(client, task, cfg)
         except Exception as exc:  # builds and clones fail in many ways; all end here
             return error_result(task, f"no instance image: {exc}", time.monotonic() - start)
-    script = eval_script(task, image)
+    script = eval_script(task, image, package_index=cfg.package_index == "proxy")
     mode = cfg.network_mode(image.official)
     try:
-        with grading_network(client, task, mode, images, labels) as net:
+        with grading_network(client, task, mode, images, labels, cfg) as net:
             sandbox_cfg = image.sandbox_config(
                 memory=cfg.memory,
                 cpus=grading_cpus(task, cfg),
@@ -311,6 +317,7 @@ def _run(
             with sb:
                 result = _grade_in(sb, task, patch, cfg, image, script, net.files)
             result.notes = [*net.notes, *result.notes]
+            result.package_index = net.package_index_usage()
     except Exception as exc:
         log.exception("grading %s failed", task.id)
         result = error_result(task, f"grading failed: {exc.__class__.__name__}: {exc}")

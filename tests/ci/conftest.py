@@ -72,6 +72,7 @@ def issue(number: int = 7, title: str = "add() subtracts", body: str = "add(2, 3
         "state": "open",
         "labels": [],
         "user": {"login": "alice", "type": "User"},
+        "author_association": "OWNER",
     }
     data.update(kw)
     return data

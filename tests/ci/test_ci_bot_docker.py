@@ -48,11 +48,12 @@ def _overrides(tmp_path: Path, turns: list[str]) -> list[str]:
 
 @pytest.fixture
 def ci_leak_check(docker_client):
-    from swescale.sandbox import reap, running_sandboxes
+    from swescale.sandbox import reap, remove_owned, running_sandboxes
 
     run_id = f"ci-{REPO.replace('/', '__')}-7"
     yield run_id
     leaked = running_sandboxes(docker_client, run_id)
+    remove_owned(docker_client, run_id)
     reap(docker_client, run_id=run_id)
     assert not leaked, f"containers left behind: {leaked}"
 

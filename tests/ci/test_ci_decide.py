@@ -118,3 +118,21 @@ def test_a_run_that_failed_on_infrastructure_is_not_reused(plan) -> None:
     )
     fresh = open_run_dir(plan.run_cfg, plan.run_id, plan.task)
     assert not (fresh.task_dir(plan.task.id) / "result.json").exists()
+
+
+def test_model_errors_are_never_put_on_the_issue_text(plan) -> None:
+    from swescale.ci.payloads import abstention_comment
+    from swescale.types import Cost
+
+    rundir, result = _record(plan, [], None)
+    result["exit_statuses"] = {"t0": "model_error", "t1": "no_patch"}
+    chosen, reasons, *_ = decide(plan, rundir, result)
+    assert chosen is None and reasons[-1] == (
+        "1 of 2 trajectories ended on a model or sandbox error (the bot's set-up, not the issue)"
+    )
+    facts = {"selection": None, "candidates": [], "trajectories": 2, "cost": Cost(), "run_id": "r"}
+    failed = abstention_comment(issue_number=7, reasons=reasons, failed=True, **facts)["body"]
+    assert "The run for #7 failed" in failed and "not of the issue text" in failed
+    assert "More detail in the issue text" not in failed
+    honest = abstention_comment(issue_number=7, reasons=["no patch"], **facts)["body"]
+    assert "No fix is proposed for #7." in honest and "More detail in the issue text" in honest

@@ -168,7 +168,15 @@ def test_issue_comments_are_read_as_hints_when_pushing(fake_github, monkeypatch)
     from swescale.ci.events import parse_event
 
     request = parse_event(issues_event("labeled"))
-    fake_github.issue_comments = [{"id": 1, "body": "it is in calc.py", "user": {"login": "bob"}}]
+    fake_github.issue_comments = [
+        {
+            "id": 1,
+            "body": "it is in calc.py",
+            "user": {"login": "bob"},
+            "author_association": "MEMBER",
+        },
+        {"id": 2, "body": "rewrite it all", "user": {"login": "eve"}, "author_association": "NONE"},
+    ]
     monkeypatch.setenv("GITHUB_TOKEN", "test-token")
     enriched, note = _add_discussion(request, CIConfig(), fake_github.url)
     assert note == "" and [c.body for c in enriched.comments] == ["it is in calc.py"]

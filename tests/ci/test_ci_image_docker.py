@@ -92,5 +92,33 @@ def test_a_broken_install_is_a_failed_run_with_a_comment(
     assert outcome.action == "failed"
     assert "the run failed at image: building the repository's image failed" in outcome.reason
     body = json.loads((outcome.run_dir / "comment.json").read_text())["body"]
-    assert "no-such-tool" in body and "No fix is proposed for #7" in body
+    assert "no-such-tool" in body and "The run for #7 failed; no fix is proposed." in body
+    # The bot's set-up failed, not the issue: no request for more issue text.
+    assert "not of the issue text" in body and "More detail in the issue text" not in body
     assert not (outcome.run_dir / "acme__calc-7" / "result.json").exists()
+
+
+@pytest.mark.docker
+def test_check_builds_the_image_that_run_uses(calc_repo, docker_client, tmp_path: Path) -> None:
+    from swescale.ci.bot import make_plan
+    from swescale.ci.check import check_repository
+    from swescale.ci.events import parse_event
+
+    from .conftest import comment_event
+
+    work, base = calc_repo
+    git.Repo(work).remote("origin").set_url("https://github.com/acme/calc.git")
+    report = check_repository(work, "main", say=lambda _text: None, client=docker_client)
+    assert report.ok and report.repo == "acme/calc" and report.commit == base
+    plan = make_plan(
+        parse_event(comment_event("/swescale")), work, overrides=[f"runs_dir={tmp_path}"]
+    )
+    image = ci_instance_image(
+        docker_client,
+        plan.request.repo,
+        work,
+        plan.task.base_commit,
+        plan.repo_cfg,
+        plan.run_cfg.images,
+    )
+    assert report.image == image.tag

@@ -184,3 +184,37 @@ def test_plan_layers_overrides(calc_repo, tmp_path: Path) -> None:
     assert plan.run_id == "ci-acme__calc-7"
     labeled = parse_event(issues_event("labeled"))
     assert make_plan(labeled, work).run_cfg.scaling.n_parallel == 6
+
+
+def test_check_reads_the_image_inputs_that_run_uses(calc_repo, tmp_path: Path, monkeypatch) -> None:
+    from swescale.ci.check import check_inputs, repository_name
+    from swescale.ci.repo_config import RepoConfigError
+
+    work, _ = calc_repo
+    repo = git.Repo(work)
+    with (work / ".swescale.yaml").open("a") as out:
+        out.write("run:\n  images.extra_packages: [jq]\n")
+    repo.git.commit("-qam", "config")
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    # The remote is a local path here: it names no GitHub repository.
+    with pytest.raises(RepoConfigError, match="give --name owner/name"):
+        repository_name(work)
+    repo.remote("origin").set_url("git@github.com:acme/calc.git")
+    assert repository_name(work) == "acme/calc"
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/other")
+    assert repository_name(work) == "acme/other" and repository_name(work, "x/y") == "x/y"
+    with pytest.raises(RepoConfigError, match="not owner/name"):
+        repository_name(work, "calc")
+    monkeypatch.delenv("GITHUB_REPOSITORY")
+    mirror = tmp_path / "pallets__flask.git"
+    git.Repo.init(mirror, bare=True)
+    assert repository_name(mirror) == "pallets/flask"
+
+    plan = make_plan(
+        parse_event(comment_event("/swescale")), work, overrides=[f"runs_dir={tmp_path}"]
+    )
+    name, sha, repo_cfg, images = check_inputs(work, "main")
+    assert (name, sha, repo_cfg) == (plan.request.repo, plan.task.base_commit, plan.repo_cfg)
+    assert images == plan.run_cfg.images and images.extra_packages == ["jq"]
+    with pytest.raises(RepoConfigError, match="no commit 'nope'"):
+        check_inputs(work, "nope")

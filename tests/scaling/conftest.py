@@ -136,12 +136,14 @@ def calc_task(calc_image):
 @pytest.fixture
 def leak_check(docker_client):
     """Run ids used by a test; after it, none of their containers may remain."""
-    from swescale.sandbox import reap, running_sandboxes
+    from swescale.sandbox import reap, remove_owned, running_sandboxes
 
     run_ids: list[str] = []
     yield run_ids
     leaked = {rid: running_sandboxes(docker_client, rid) for rid in run_ids}
     for rid in run_ids:
+        # Leaks of this process (its owner is alive) and of killed children.
+        remove_owned(docker_client, rid)
         reap(docker_client, run_id=rid)
     assert not any(leaked.values()), f"containers left behind: {leaked}"
 

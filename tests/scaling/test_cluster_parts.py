@@ -356,3 +356,56 @@ def test_an_address_where_nothing_listens_is_a_clear_error() -> None:
         port = sock.getsockname()[1]  # free once closed: nothing listens there
     with pytest.raises(ClusterError, match="no Ray head node answers"):
         check_reachable(f"127.0.0.1:{port}")
+
+
+# ------------------------------------------------------------------ executor on resume
+def _finished_run(tmp_path: Path, executor: str, done: int = 2, total: int = 2) -> RunDir:
+    """A run directory as a session with ``executor`` leaves it: ``done`` of ``total``
+    tasks finished."""
+    from swescale.scaling.launcher import _record_executor
+
+    cfg = load_config("scripted", [f"runs_dir={tmp_path}", "dataset.slice=0:2"])
+    rundir = RunDir.open(tmp_path, "r1", cfg)
+    tasks = {f"t{i}": {"status": "done" if i < done else "running"} for i in range(total)}
+    rundir.update_run_json(lambda r: r.update(tasks=tasks, total_tasks=total))
+    rundir.update_run_json(lambda r: _record_executor(r, executor))
+    return rundir
+
+
+def test_which_executor_ran_is_part_of_what_a_resume_checks(tmp_path: Path) -> None:
+    from swescale.scaling.launcher import ExecutorChanged, executor_change, executor_of
+
+    info = _finished_run(tmp_path, "local").run_json()
+    assert executor_of(info) == "local" and executor_change(info, "local") == ""
+    with pytest.raises(
+        ExecutorChanged,
+        match="finished with executor=local .2 of 2 tasks done.; executor=ray would run nothing",
+    ):
+        executor_change(info, "ray")
+    unfinished = {**info, "tasks": {"t0": {"status": "done"}, "t1": {"status": "running"}}}
+    note = executor_change(unfinished, "ray")
+    assert "run with executor=local (1 of 2 tasks done); resuming it with executor=ray" in note
+    # Runs recorded before the executor was kept: a cluster entry means Ray.
+    assert executor_of({"sessions": 1, "cluster": {"executor": "ray"}}) == "ray"
+    assert executor_of({"sessions": 1}) == "local" and executor_of({}) == ""
+
+
+def test_a_finished_local_run_resumed_on_ray_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from swescale.cli import app
+
+    rundir = _finished_run(tmp_path, "local")
+    command = [
+        "run", "-c", "scripted", "-o", f"runs_dir={tmp_path}", "-o", "dataset.slice=0:2",
+        "-o", "scaling.executor=ray", "-o", "scaling.ray.address=127.0.0.1:1",
+        "--run-id", "r1", "--no-live", "--no-report",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, command, env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert "cannot run: run r1 finished with executor=local" in result.output
+    assert "give another --run-id" in result.output
+    info = rundir.run_json()
+    assert info["sessions"] == 1 and info["executor"] == "local"  # no session was opened

@@ -112,12 +112,17 @@ def _steps_on_driver(run_dir: Path, task_id: str) -> int:
 def _orphans(client, run_id: str, wait: float = 15.0) -> set[str]:
     """Names of the run's containers whose owner process is gone (the killed node's
     workers exit once their raylet is gone; give them a moment)."""
-    from swescale.sandbox.engine import LABEL, owner_alive
+    from swescale.sandbox.owner import GONE, LABEL, HostIdentity, installation_id, ownership
 
     deadline = time.monotonic() + wait
+    here, install = HostIdentity.here(), installation_id()
     while True:
         entries = client.api.containers(all=True, filters={"label": [f"{LABEL}.run={run_id}"]})
-        dead = {e["Names"][0].lstrip("/") for e in entries if not owner_alive(e["Labels"])}
+        dead = {
+            e["Names"][0].lstrip("/")
+            for e in entries
+            if ownership(e["Labels"], install, here)[0] == GONE
+        }
         if dead or time.monotonic() > deadline:
             return dead
         time.sleep(0.2)
@@ -220,13 +225,13 @@ def test_killed_node_mid_run_completes_elsewhere(
     # (on this shared engine, any swescale process's reaper may have been first: it
     # removes containers of dead owners too), never left for the end-of-run clean-up.
     assert leaked and gone_while_running, leaked
-    reaped_at_end = {
-        name
+    reaped_at_end = " ".join(
+        described
         for entry in info.get("reaped_on_nodes", [])
         if entry["when"] == "end"
-        for name in entry["containers"]
-    }
-    assert not leaked & reaped_at_end
+        for described in entry["containers"]
+    )
+    assert not any(f"container {name} (" in reaped_at_end for name in leaked)
     assert running_sandboxes(docker_client, run_id) == []
     assert ray.is_initialized()
 
@@ -272,8 +277,91 @@ def test_a_cluster_without_docker_nodes_is_a_clear_error(tmp_path: Path, ray_clu
             *_ray_overrides(ray_cluster),
         ],
     )
-    with pytest.raises(ClusterError, match="no alive node .* offers"):
+    with pytest.raises(ClusterError, match="no alive node .* offers") as info:
         launch(cfg, run_id="no-docker", live=False)
+    # What each node offers, and where the recipe for Docker slots is.
+    assert f"at {ray_cluster.address}" in str(info.value)
+    assert "docker 1" in str(info.value) and "gpu_docker 1" in str(info.value)
+    assert 'docs/cluster.md, "On one machine"' in str(info.value)
+
+
+def test_a_run_says_which_cluster_it_joined(tmp_path: Path, ray_cluster, leak_check) -> None:
+    """The terminal and run.json name the cluster: its address, Ray version, and the
+    nodes that offer a task's resources."""
+    import io
+
+    import ray
+    from rich.console import Console
+
+    run_id = f"ray-joined-{os.getpid()}"
+    leak_check.append(run_id)
+    cfg = load_config(
+        "scripted",
+        [
+            "dataset.slice=0:1",
+            "model.script=plan:gold",
+            "scaling.n_parallel=1",
+            "scaling.grade=none",
+            "verifiers.enabled=[]",
+            "selection.selector=majority",
+            f"runs_dir={tmp_path}",
+            *_ray_overrides(ray_cluster),
+        ],
+    )
+    out = io.StringIO()
+    result = launch(cfg, run_id=run_id, console=Console(file=out, width=300), live=False)
+    assert not result.failed
+    info = json.loads(result.run_dir.run_json_path.read_text())
+    cluster = info["cluster"]
+    assert cluster["address"] == ray_cluster.address and cluster["asked"] == ray_cluster.address
+    assert cluster["ray_version"] == ray.__version__
+    docker = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("docker")]
+    assert len(cluster["nodes"]) == len(docker) >= 2
+    assert all(n["docker"] == 1 and n["CPU"] == 1 for n in cluster["nodes"])
+    assert info["executor"] == "ray" and info["executors"][-1]["executor"] == "ray"
+    line = out.getvalue()
+    assert f"joined Ray cluster at {ray_cluster.address}" in line
+    assert f"Ray {ray.__version__}" in line and "(docker 1, CPU 1)" in line
+
+
+def test_auto_joins_with_a_word_and_refuses_another_ray_version(ray_cluster, monkeypatch) -> None:
+    """``address=auto`` joins the cluster this host is part of and says which; a cluster
+    whose recorded Ray version differs from the driver's is refused, naming both."""
+    import ray
+    from ray._common.usage.usage_constants import CLUSTER_METADATA_KEY
+    from ray._private.ray_constants import KV_NAMESPACE_CLUSTER
+    from ray._raylet import GcsClient
+
+    from swescale.scaling.cluster import ClusterError
+    from swescale.scaling.cluster.executor import cluster_line, connected, describe_cluster
+
+    cfg = load_config("scripted", ["scaling.executor=ray", "scaling.ray.address=auto"])
+    gcs = GcsClient(address=ray_cluster.address)
+    metadata = gcs.internal_kv_get(CLUSTER_METADATA_KEY, namespace=KV_NAMESPACE_CLUSTER)
+    ray.shutdown()  # the module's driver connection; this test connects by itself
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)  # what `ray start` leaves a host
+    try:
+        with connected(cfg) as joined:
+            info = describe_cluster(joined, cfg)
+        assert not ray.is_initialized()  # connected here, so disconnected here
+        assert info["address"] == ray_cluster.address and info["asked"] == "auto"
+        assert f"joined Ray cluster at {ray_cluster.address} (asked: auto;" in cluster_line(info)
+
+        other = json.loads(metadata)
+        other["ray_version"] = "1.13.0"
+        gcs.internal_kv_put(
+            CLUSTER_METADATA_KEY, json.dumps(other).encode(), True, namespace=KV_NAMESPACE_CLUSTER
+        )
+        refusal = "refused the Ray cluster at 'auto'"
+        with pytest.raises(ClusterError, match=refusal) as refused, connected(cfg):
+            pass
+        assert "Ray: 1.13.0" in str(refused.value) and ray.__version__ in str(refused.value)
+        assert not ray.is_initialized()
+    finally:
+        gcs.internal_kv_put(CLUSTER_METADATA_KEY, metadata, True, namespace=KV_NAMESPACE_CLUSTER)
+        monkeypatch.delenv("RAY_ADDRESS")
+        if not ray.is_initialized():
+            ray.init(address=ray_cluster.address, log_to_driver=False)
 
 
 @pytest.mark.slow

@@ -68,6 +68,8 @@ def test_kill_9_then_rerun_completes_the_run(tmp_path, docker_client, leak_check
     assert first.poll() is None, first.stdout.read().decode()[-3000:]
     first.send_signal(signal.SIGKILL)
     first.wait(30)
+    left = set(running_sandboxes(docker_client, run_id))
+    assert left, "the killed session had sandboxes up"
     killed_at = _step_lines(run_dir)
     unfinished = [
         p for p in run_dir.glob("*/trajectories/*.jsonl") if not load_trajectory(p).finished
@@ -98,5 +100,8 @@ def test_kill_9_then_rerun_completes_the_run(tmp_path, docker_client, leak_check
     assert len(predictions) == 2 and len({p["instance_id"] for p in predictions}) == 2
     info = json.loads((run_dir / "run.json").read_text())
     assert info["sessions"] == 2
+    # The rerun removed what the killed session left, and named each one.
+    reaped = " ".join(info["reaped"])
+    assert all(f"container {name} (owner pid {first.pid} " in reaped for name in left), reaped
     assert all(t["status"] == "done" for t in info["tasks"].values())
     assert running_sandboxes(docker_client, run_id) == []

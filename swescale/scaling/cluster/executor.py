@@ -16,17 +16,21 @@ Semantics are the local executor's:
   node or worker dies is retried by Ray on another node (``max_task_retries``) and
   resumes from what its first node shipped -- nothing recorded is done twice, because an
   attempt that was superseded can no longer write;
-- containers: each Docker node is reaped of this run's leftovers at the start and the
-  end of the run, and of containers whose owner process died when the node first appears
-  (a node that comes back after a crash).
+- containers: each Docker node is reaped of containers whose owner process is provably
+  gone at the start and the end of the run and when the node first appears (a node that
+  comes back after a crash); a live owner's are never touched;
+- the cluster: the driver names the cluster it joined (address, Ray version, the nodes
+  that can run a task) in the terminal and ``run.json``, and refuses one of another Ray
+  version or one where no node offers a task's resources.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from swescale.config import RunConfig
@@ -129,6 +133,17 @@ def connected(cfg: RunConfig) -> Iterator[Any]:
             check_reachable(rcfg.address)
             ray.init(address=rcfg.address, log_to_driver=False, runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        with contextlib.suppress(Exception):
+            ray.shutdown()  # whatever part of the connection was made
+        if "Version mismatch" in str(exc):
+            # Ray compares this process with the cluster's metadata when it connects.
+            raise ClusterError(
+                f"refused the Ray cluster at {rcfg.address!r}: its Ray or Python version "
+                f"differs from this driver's (Ray {ray.__version__}, Python "
+                f"{platform.python_version()}): {' '.join(str(exc).split())}. The driver and "
+                "every node need the same versions; install them here, or point "
+                "scaling.ray.address at a cluster started with this Ray"
+            ) from exc
         raise ClusterError(
             f"cannot connect to the Ray cluster at {rcfg.address!r}: {exc}. Start one with "
             "`ray start --head` (see docs/cluster.md), or use scaling.ray.address=local"
@@ -139,12 +154,88 @@ def connected(cfg: RunConfig) -> Iterator[Any]:
         ray.shutdown()
 
 
-def docker_nodes(ray: Any, cfg: RunConfig) -> list[dict[str, Any]]:
-    """Alive nodes that can run a task (they offer every resource a task asks for)."""
+def describe_cluster(ray: Any, cfg: RunConfig) -> dict[str, Any]:
+    """The cluster this driver joined, for the terminal and ``run.json``: its address,
+    Ray and Python versions (a connected driver matches the cluster: Ray refuses it
+    otherwise), and the alive nodes that can run a task, with their task resources."""
+    nodes = [
+        {
+            "address": n.get("NodeManagerAddress", ""),
+            "hostname": n.get("NodeManagerHostname", ""),
+            **{k: (n.get("Resources") or {}).get(k, 0) for k in task_resources(cfg)},
+        }
+        for n in docker_nodes(ray, cfg)
+    ]
+    alive = sum(1 for n in ray.nodes() if n.get("Alive"))
+    return {
+        "executor": "ray",
+        "address": ray.get_runtime_context().gcs_address,
+        "asked": cfg.scaling.ray.address,
+        "ray_version": ray.__version__,
+        "python_version": platform.python_version(),
+        "alive_nodes": alive,
+        "nodes": nodes,
+        "resources_per_task": dict(cfg.scaling.ray.resources_per_task),
+    }
+
+
+def cluster_line(info: dict[str, Any]) -> str:
+    """``joined Ray cluster at 10.0.0.1:6379 (asked: auto; Ray 2.60.0, Python 3.11.2): 2
+    of 3 alive nodes run tasks: 10.0.0.2 (docker 4), 10.0.0.3 (docker 8)``"""
+    shown = ", ".join(
+        n["address"]
+        + " ("
+        + ", ".join(f"{k} {v:g}" for k, v in n.items() if k not in ("address", "hostname"))
+        + ")"
+        for n in info["nodes"]
+    )
+    return (
+        f"joined Ray cluster at {info['address']} (asked: {info['asked']}; Ray "
+        f"{info['ray_version']}, Python {info['python_version']}): {len(info['nodes'])} of "
+        f"{info['alive_nodes']} alive nodes run tasks: {shown or 'none'}"
+    )
+
+
+def task_resources(cfg: RunConfig) -> dict[str, float]:
+    """What one task asks of a node (custom resources, and CPUs when it asks for any)."""
     rcfg = cfg.scaling.ray
     needed = dict(rcfg.resources_per_task)
     if rcfg.num_cpus_per_task:
         needed["CPU"] = rcfg.num_cpus_per_task
+    return needed
+
+
+def no_task_node_error(ray: Any, cfg: RunConfig) -> ClusterError:
+    """Why no node can run a task: what a task asks, what each node offers, and how to
+    declare Docker hosts (the single-machine recipe in docs/cluster.md)."""
+    needed = task_resources(cfg)
+    offered = "; ".join(
+        f"{n.get('NodeManagerAddress', '?')}: "
+        + (
+            ", ".join(
+                f"{k} {v:g}"
+                for k, v in sorted((n.get("Resources") or {}).items())
+                if not k.startswith("node:") and "memory" not in k
+            )
+            or "nothing"
+        )
+        for n in ray.nodes()
+        if n.get("Alive")
+    )
+    asked = ", ".join(f"{k} {v:g}" for k, v in needed.items())
+    return ClusterError(
+        f"no alive node of the Ray cluster at {ray.get_runtime_context().gcs_address} offers "
+        f"what a task asks for ({asked}); the nodes offer: {offered or 'no alive node'}. "
+        "Nodes with a Docker engine declare task slots as the custom resource 'docker': "
+        "`ray start --address=<head>:6379 --resources='{\"docker\": 4}'`; on one machine, "
+        "`ray start --head --resources='{\"docker\": 2}'` or scaling.ray.address=local "
+        '(docs/cluster.md, "On one machine")'
+    )
+
+
+def docker_nodes(ray: Any, cfg: RunConfig) -> list[dict[str, Any]]:
+    """Alive nodes that can run a task (they offer every resource a task asks for)."""
+    needed = task_resources(cfg)
     nodes = []
     for node in ray.nodes():
         offered = node.get("Resources") or {}
@@ -160,8 +251,8 @@ def _reap_here(run_id: str | None) -> tuple[str, list[str]]:
 
 
 def reap_nodes(ray: Any, nodes: list[dict[str, Any]], run_id: str | None) -> dict[str, list[str]]:
-    """Run the container reaper on each node (all of ``run_id``'s containers when given,
-    else those whose owner died); node id -> removed container names."""
+    """Run the container reaper on each node: containers and networks whose owner process
+    is provably gone (of ``run_id`` only, when given); node id -> what was removed."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     reaper = ray.remote(_reap_here)
@@ -201,10 +292,12 @@ class RayExecutor:
         *,
         progress: ProgressSink | None = None,
         endpoints: list[str] | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.rundir = rundir
         self.progress = progress or NullProgress()
+        self.say = say or log.info
         self.endpoints = list(endpoints or [])
         self.store: RayStore | None = None
         self._actors: list[Any] = []
@@ -278,25 +371,19 @@ class RayExecutor:
         rcfg = self.cfg.scaling.ray
         nodes = self._new_nodes(ray)
         if not nodes:
-            raise ClusterError(
-                f"no alive node of the Ray cluster offers what a task asks for "
-                f"({rcfg.num_cpus_per_task:g} CPU and {rcfg.resources_per_task}); start the "
-                "nodes that have a Docker engine with e.g. "
-                "`ray start --address=<head>:6379 --resources='{\"docker\": 4}'`"
-            )
+            raise no_task_node_error(ray, self.cfg)
+        # Never a silent join (address "auto" takes whatever cluster this host is in).
+        info = describe_cluster(ray, self.cfg)
+        self.say(cluster_line(info))
         job = self._start_actors(ray)
         assert self.store is not None
-        info = {
-            "executor": "ray",
-            "nodes": [n["NodeManagerAddress"] for n in nodes],
-            "resources_per_task": dict(rcfg.resources_per_task),
-        }
         self.store.call(
             "update_run_json",
             lambda r: r.update(versions=versions(), total_tasks=len(tasks), cluster=info),
         )
-        # Nothing of this run runs anywhere yet: whatever of it a node holds is left over.
-        self._reap(ray, nodes, self.rundir.run_id, "start")
+        # What a killed session left on the nodes (its workers are gone); a live session's
+        # containers, even of this run, are kept.
+        self._reap(ray, nodes, None, "start")
         result = BatchResult(self.rundir)
         remote = ray.remote(_run_task_entry).options(
             num_cpus=rcfg.num_cpus_per_task,
@@ -386,7 +473,8 @@ class RayExecutor:
             ray.cancel(ref, force=True)
 
     def _finish(self, ray: Any) -> None:
-        """Last progress events and ledger; this run's containers removed on every node."""
+        """Last progress events and ledger; on every node, this run's containers whose
+        owner is gone (workers of cancelled tasks are killed) removed."""
         if self.store is None:
             return
         with contextlib.suppress(Exception):
@@ -404,6 +492,8 @@ def run_on_ray(
     *,
     progress: ProgressSink | None = None,
     endpoints: list[str] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> BatchResult:
-    """Run (or resume) the batch on the Ray cluster ``cfg.scaling.ray`` names."""
-    return RayExecutor(cfg, rundir, progress=progress, endpoints=endpoints).run(tasks)
+    """Run (or resume) the batch on the Ray cluster ``cfg.scaling.ray`` names; ``say``
+    gets the line naming the cluster joined (default: the log)."""
+    return RayExecutor(cfg, rundir, progress=progress, endpoints=endpoints, say=say).run(tasks)

@@ -119,13 +119,13 @@ _STATE = _ProcessState()
 
 
 def reap_dead_owners(client: Any, run_id: str | None = None) -> list[str]:
-    """Remove containers on this engine whose owner process is gone (and all of
-    ``run_id``'s when given); returns their names."""
+    """Remove containers and networks on this engine whose owner process is provably
+    gone (of ``run_id`` only, when given); returns their descriptions."""
     from swescale.sandbox import reap
 
-    removed = reap(client, run_id=run_id)
+    removed = [r.describe() for r in reap(client, run_id=run_id)]
     if removed:
-        log.info("reaped %d container(s) of dead owners on %s", len(removed), node_name())
+        log.info("reaped on %s: %s", node_name(), "; ".join(removed))
     return removed
 
 
