@@ -691,6 +691,7 @@ def _evaluation_views(
                     "status": info.get("status", ""),
                     "resolved": info.get("resolved"),
                     "error": info.get("error", ""),
+                    "test_setup": info.get("test_setup") or [],
                     "links": links,
                 }
             )

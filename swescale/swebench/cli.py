@@ -216,6 +216,14 @@ def register(app: typer.Typer) -> None:
                     f"  needs network: {summarize_names(report['needs_network_ids'], 5)}"
                     " (tests that call outside hosts; graded offline)"
                 )
+            tampered = report.get("test_setup_changed") or {}
+            if tampered:
+                named = "; ".join(f"{i}: {', '.join(p)}" for i, p in sorted(tampered.items())[:5])
+                typer.echo(
+                    f"  test set-up changed by the patch: {named}"
+                    + (f" (+{len(tampered) - 5} more)" if len(tampered) > 5 else "")
+                    + " (graded as officially; the outcomes may be the patch's doing)"
+                )
         if not outcome.reports:
             # Nothing gradable at all (empty or unreadable files, no known instance): a
             # CI job fed such input must not pass.
