@@ -110,11 +110,12 @@ def apply_lines(patch_file: str, log_file: str, scratch: str) -> list[str]:
         "reset_tree() {",
         f"  {OFFICIAL_RESET} >/dev/null 2>&1",
         '  if [ -n "$pre" ]; then',
-        # Files the index has and the earlier tree had not (deleted before), then the
-        # earlier tree's files as they were.
-        '    git diff-index --cached --name-only -z --diff-filter=A "$pre" -- . |'
+        # Only what differs from the earlier tree: files the index has and it had not
+        # (deleted before) go, files it had otherwise come back as they were.
+        '    git diff-index --cached --name-only -z --no-renames --diff-filter=A "$pre" -- . |'
         " xargs -0 -r rm -f --",
-        f"    GIT_INDEX_FILE={pre_index} git checkout-index -a -f",
+        '    git diff-index --cached --name-only -z --no-renames --diff-filter=DMT "$pre" -- . |'
+        f" GIT_INDEX_FILE={pre_index} git checkout-index -f -z --stdin",
         "  fi",
         "}",
         'applied=""',
