@@ -176,6 +176,9 @@ class Candidate(BaseModel):
     verdicts: dict[str, Verdict] = Field(default_factory=dict)
     # Filled from grading when labels are known (mini benchmark, graded runs).
     resolved: bool | None = None
+    # What its patch text lacks, when it lacks something: bytes a producer's files held
+    # that the patch could not carry exactly (see swescale.patches.exact).
+    notes: list[str] = Field(default_factory=list)
 
 
 class Selection(BaseModel):

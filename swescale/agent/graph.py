@@ -66,6 +66,8 @@ class AgentResult(BaseModel):
 
     exit_status: str
     patch: str = ""
+    # Set when the patch cannot carry the agent's bytes exactly (see DockerSandbox.diff).
+    patch_notes: list[str] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     totals: Cost = Field(default_factory=Cost)
     seconds: float = 0.0
@@ -354,8 +356,10 @@ def run_agent(
         )
     exit_status = state.get("exit_status") or "step_limit"
     error = state.get("error", "")
+    patch_notes: list[str] = []
     try:
         patch = sandbox.diff()
+        patch_notes = list(getattr(sandbox, "patch_notes", None) or [])
     except Exception as exc:  # noqa: BLE001 - SandboxError, or the engine's client failing
         patch, exit_status = "", "sandbox_error"
         error = error or f"diff failed: {type(exc).__name__}: {exc}"
@@ -389,10 +393,12 @@ def run_agent(
                 "this_run": totals.model_dump(),
                 "error": error,
             },
+            patch_notes=patch_notes,
         )
     return AgentResult(
         exit_status=exit_status,
         patch=patch,
+        patch_notes=patch_notes,
         steps=all_steps,
         totals=totals,
         seconds=time.monotonic() - started,

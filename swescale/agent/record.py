@@ -202,18 +202,27 @@ class TrajectoryRecorder:
         self._append({"type": "step", **data})
         self.steps_recorded += 1
 
-    def write_footer(self, exit_status: str, patch: str, totals: dict[str, Any]) -> None:
+    def write_footer(
+        self,
+        exit_status: str,
+        patch: str,
+        totals: dict[str, Any],
+        patch_notes: list[str] | None = None,
+    ) -> None:
+        """The last line. ``patch_notes``: why the patch does not carry the agent's bytes
+        exactly, when it does not (written only then)."""
         if self.finished:
             raise RecordError(f"{self.path}: trajectory already has a footer")
-        self._append(
-            {
-                "type": "footer",
-                "exit_status": exit_status,
-                "patch": patch,
-                "totals": totals,
-                "finished_at": utc_now(),
-            }
-        )
+        footer: dict[str, Any] = {
+            "type": "footer",
+            "exit_status": exit_status,
+            "patch": patch,
+            "totals": totals,
+            "finished_at": utc_now(),
+        }
+        if patch_notes:
+            footer["patch_notes"] = list(patch_notes)
+        self._append(footer)
         self.finished = True
 
     def close(self) -> None:

@@ -1,16 +1,20 @@
 """The branch with the fix, made in the local checkout without touching its work tree or
-index: the patch is applied to a temporary index built from the base commit, and the
-commit is written straight to ``refs/heads/<branch>``. Then, when asked, pushed."""
+index: the base commit's files are checked out into a temporary directory with an index of
+its own, the patch is applied there exactly as grading applies it (``swescale.patches``),
+and the commit is written straight to ``refs/heads/<branch>``. Then, when asked, pushed."""
 
 from __future__ import annotations
 
 import base64
 import os
+import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
+
+from swescale.patches import LocalRunner, apply_patch, patch_paths
 
 
 class BranchError(RuntimeError):
@@ -47,11 +51,15 @@ def commit_patch_to_branch(
     if _checked_out(repo, branch):
         raise BranchError(f"branch {branch} is checked out; cannot move it under the work tree")
     with tempfile.TemporaryDirectory(prefix="swescale-ci-index-") as tmp:
-        index = Path(tmp) / "index"
-        patch_file = Path(tmp) / "fix.patch"
-        patch_file.write_text(patch if patch.endswith("\n") else patch + "\n", encoding="utf-8")
+        tree_dir, scratch = Path(tmp) / "tree", Path(tmp) / "apply"
+        tree_dir.mkdir()
+        scratch.mkdir()
         env = {
-            "GIT_INDEX_FILE": str(index),
+            # The base commit's files in a directory of their own, with an index of their
+            # own: the checkout's HEAD, index and work tree are never touched.
+            "GIT_DIR": str(Path(repo.git_dir).resolve()),
+            "GIT_WORK_TREE": str(tree_dir),
+            "GIT_INDEX_FILE": str(Path(tmp) / "index"),
             "GIT_AUTHOR_NAME": author.name,
             "GIT_AUTHOR_EMAIL": author.email,
             "GIT_COMMITTER_NAME": author.name,
@@ -59,8 +67,29 @@ def commit_patch_to_branch(
         }
         try:
             repo.git.read_tree(base_commit, env=env)
-            repo.git.apply("--cached", "--binary", str(patch_file), env=env)
+            repo.git.checkout_index("-a", "-f", env=env)
+        except git.GitCommandError as exc:
+            raise BranchError(
+                f"cannot commit the patch on {base_commit[:12]}: {_git_message(exc)}"
+            ) from exc
+        # Applied as grading and the verifiers apply it, so the branch holds what they tested.
+        runner = LocalRunner(env)
+        applied = apply_patch(runner, patch, str(tree_dir), scratch=str(scratch))
+        if not applied.applied:
+            said = applied.infra_error or _last_error(applied.log)
+            raise BranchError(
+                f"cannot commit the patch on {base_commit[:12]}: it does not apply ({said})"
+            )
+        _drop_leftovers(runner, tree_dir, patch)
+        added = runner.execute(f"cd {shlex.quote(str(tree_dir))} && git add -A", timeout=600)
+        if added.exit_code != 0:
+            raise BranchError(f"cannot commit the patch: git add failed: {added.output[-300:]}")
+        try:
             tree = repo.git.write_tree(env=env)
+            if tree == repo.git.rev_parse(f"{base_commit}^{{tree}}"):
+                raise BranchError(
+                    f"the patch changes nothing on {base_commit[:12]} (already applied there)"
+                )
             existing = _same_commit(repo, branch, tree, base_commit, message)
             if existing:
                 # A rerun of the same fix keeps the commit (and what was pushed of it).
@@ -72,6 +101,23 @@ def commit_patch_to_branch(
                 f"cannot commit the patch on {base_commit[:12]}: {_git_message(exc)}"
             ) from exc
     return sha
+
+
+def _last_error(log: str) -> str:
+    lines = [line for line in log.splitlines() if line.strip() and not line.startswith("$ ")]
+    return lines[-1][-200:] if lines else "no apply command took it"
+
+
+def _drop_leftovers(runner: LocalRunner, tree_dir: Path, patch: str) -> None:
+    """Remove what ``patch`` leaves beside the files (``.orig`` backups, ``.rej``
+    rejects) unless the patch itself names them: the branch holds the change only."""
+    listed = runner.execute(
+        f"cd {shlex.quote(str(tree_dir))} && git ls-files -o --exclude-standard", timeout=300
+    )
+    named = set(patch_paths(patch))
+    for path in listed.output.splitlines():
+        if path.endswith((".orig", ".rej")) and path not in named:
+            (tree_dir / path).unlink(missing_ok=True)
 
 
 def _same_commit(repo: git.Repo, branch: str, tree: str, parent: str, message: str) -> str:

@@ -38,7 +38,8 @@ def swescale_dir(eval_dir: str | Path, run_id: str) -> Path:
 
 
 def instance_statuses(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """instance id -> {status, resolved, error} from an official run report."""
+    """instance id -> {status, resolved, error[, test_setup]} from an official run report
+    (``test_setup``: the paths by which the patch changed how the tests run)."""
     reasons = report.get("error_reasons") or report.get("errors") or {}
     reasons = reasons if isinstance(reasons, dict) else {}
     found: dict[str, dict[str, Any]] = {}
@@ -50,6 +51,10 @@ def instance_statuses(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 str(iid),
                 {"status": status, "resolved": resolved, "error": str(error or "")},
             )
+    tampered = report.get("test_setup_changed")
+    for iid, paths in (tampered if isinstance(tampered, dict) else {}).items():
+        if str(iid) in found and isinstance(paths, list):
+            found[str(iid)]["test_setup"] = [str(p) for p in paths]
     return found
 
 

@@ -74,6 +74,11 @@ def evidence(verdict: Verdict) -> Evidence:
             out.notes.append(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
     if d.get("applied") is False:
         out.notes.append("the patch did not apply")
+    if isinstance(d.get("test_setup_changed"), list) and d["test_setup_changed"]:
+        paths = ", ".join(str(p) for p in d["test_setup_changed"])
+        out.notes.append(
+            f"changes the test set-up ({paths}): its test outcomes may be its own doing"
+        )
     rest = {k: v for k, v in d.items() if k not in SHOWN_DETAILS}
     if rest:
         out.other = json.dumps(rest, indent=1, sort_keys=True, default=str)
@@ -109,6 +114,7 @@ class GradedTruth:
     p2p_fail: list[str] = field(default_factory=list)
     apply_output: str = ""
     log_path: str = ""
+    test_setup_changed: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -121,6 +127,8 @@ class GradedTruth:
             )
         if self.p2p_fail:
             parts.append(f"breaks {len(self.p2p_fail)} PASS_TO_PASS")
+        if self.test_setup_changed:
+            parts.append(f"test set-up changed by the patch: {', '.join(self.test_setup_changed)}")
         return ", ".join(parts)
 
 
@@ -133,6 +141,8 @@ def graded_truth(cand: Candidate, grade: Any) -> GradedTruth:
     truth.error = str(grade.get("error") or "")
     truth.apply_output = str(grade.get("apply_output") or "")
     truth.log_path = str(grade.get("log_path") or "")
+    if isinstance(grade.get("test_setup_changed"), list):
+        truth.test_setup_changed = [str(p) for p in grade["test_setup_changed"]]
     if truth.resolved is None and isinstance(grade.get("resolved"), bool):
         truth.resolved = grade["resolved"]
     report = grade.get("report")

@@ -745,6 +745,7 @@ def _evaluation_views(
                     "status": as_str(info.get("status")),
                     "resolved": resolved if isinstance(resolved, bool) else None,
                     "error": as_str(info.get("error")),
+                    "test_setup": as_list(info.get("test_setup")),
                     "links": links,
                 }
             )

@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
+from swescale.patches.exact import exact_patch, needed_objects, parse_cat_file_batch
 from swescale.sandbox import state
 from swescale.sandbox.base import ImageNotFound, PathRefused, SandboxError
 from swescale.sandbox.config import SandboxConfig
 from swescale.sandbox.engine import ENGINE_ERRORS, LABEL, owner_labels
 from swescale.sandbox.shell import ShellSession
+from swescale.sandbox.state_watcher import SHM_OBJECTS
 from swescale.sandbox.stream import CappedOutput, FrameReader, RawOutput, raw_socket
 from swescale.sandbox.watch import StateWatcher, WatcherNeedsShell, WatcherUnavailable
 from swescale.types import ExecResult, StateRef
@@ -48,6 +50,7 @@ _CLEAN_SUBSHELL = (
 # written to a file and copied out as an archive instead.
 _STATE_LIMIT = 64 << 20
 _SNAP_FILE = "/tmp/.swescale-snapshot.patch"
+_OBJECTS_FILE = "/tmp/.swescale-objects.batch"
 _WATCHER_TRIES = 3
 
 
@@ -77,6 +80,8 @@ class DockerSandbox:
         self._watcher_failures = 0
         # Which way each state was read: watcher, session, archive (benchmarks, tests).
         self.state_sources: Counter[str] = Counter()
+        # What the last diff() could not carry exactly (see diff()); empty when exact.
+        self.patch_notes: list[str] = []
 
     # ---------------------------------------------------------------- lifecycle
     @classmethod
@@ -471,8 +476,37 @@ class DockerSandbox:
         return blob
 
     def diff(self) -> str:
-        """The patch against the base commit (new and binary files included, junk excluded)."""
-        return self._state_blob().decode("utf-8", errors="replace")
+        """The patch against the base commit (new and binary files included, junk
+        excluded) as text that carries the files' bytes exactly: the state's bytes, with
+        the files whose bytes are not UTF-8 written as git binary patches
+        (:mod:`swescale.patches.exact`). ``patch_notes`` says afterwards when that was
+        impossible for some file (its git objects unreadable)."""
+        blob = self._state_blob()
+        wanted = needed_objects(blob)
+        result = exact_patch(blob, self._git_objects(wanted) if wanted else {})
+        self.patch_notes = [result.note()] if result.inexact else []
+        if result.inexact:
+            log.warning("%s: %s", self.container.short_id, result.note())
+        return result.text
+
+    def _git_objects(self, oids: list[str]) -> dict[str, bytes]:
+        """Blob contents by object id, read with ``git cat-file --batch`` in a fresh exec
+        (the repository's objects and the state watcher's); missing ones are left out."""
+        listing = "\n".join(oids) + "\n"
+        command = (
+            f"cd {shlex.quote(self.workdir)} && alt=; [ -d {SHM_OBJECTS} ] && alt={SHM_OBJECTS}; "
+            f"printf %s {shlex.quote(listing)} | GIT_ALTERNATE_OBJECT_DIRECTORIES=$alt "
+            f"git cat-file --batch > {_OBJECTS_FILE}"
+        )
+        made = self.exec_once(command, timeout=300)
+        if not made.ok:
+            log.debug("reading git objects failed: %s", made.output[-300:])
+            return {}
+        try:
+            return parse_cat_file_batch(self._get_bytes(_OBJECTS_FILE))
+        except (OSError, SandboxError, docker.errors.APIError) as exc:
+            log.debug("reading git objects failed: %s", exc)
+            return {}
 
     def snapshot(self) -> tuple[StateRef, bytes]:
         """The state as ``(StateRef, bytes)``: a binary diff against the base commit, named

@@ -344,7 +344,9 @@ class BatchRunner:
     ) -> dict[str, Any]:
         from swescale.selection.candidates import candidates_from
 
-        candidates = candidates_from(task.id, exploration.patches())
+        candidates = candidates_from(
+            task.id, exploration.patches(), notes=exploration.patch_notes()
+        )
         notes = (
             run_verifiers(self.verifiers(task, image), task, candidates, self.rundir, self.ledger)
             if candidates

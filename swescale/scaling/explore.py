@@ -60,6 +60,7 @@ class TrajectoryOutcome:
     patch: str = ""
     steps: int = 0
     reason: str = ""
+    patch_notes: list[str] = field(default_factory=list)
     parent: tuple[str, int] | None = None
 
     @property
@@ -76,6 +77,12 @@ class TaskExploration:
     def patches(self) -> dict[str, str]:
         """Trajectory id -> patch, for every finished trajectory (empty patches included)."""
         return {o.spec.traj_id: o.patch for o in self.outcomes if o.finished}
+
+    def patch_notes(self) -> dict[str, list[str]]:
+        """Trajectory id -> why its patch is not exact, for those that are not."""
+        return {
+            o.spec.traj_id: o.patch_notes for o in self.outcomes if o.finished and o.patch_notes
+        }
 
 
 def derive_seed(base: int, task_id: str, round_index: int, index: int) -> int:
@@ -246,6 +253,7 @@ def _outcome_from_record(
         status,
         exit_status=str(footer.get("exit_status", "")),
         patch=str(footer.get("patch") or ""),
+        patch_notes=[str(n) for n in footer.get("patch_notes") or []],
         steps=len(recorded.steps),
         parent=recorded.parent,
     )
@@ -367,6 +375,7 @@ def _run_in_sandbox(
         status,
         exit_status=str(result.exit_status),
         patch=result.patch or "",
+        patch_notes=list(result.patch_notes),
         steps=len(result.steps),
         parent=parent,
     )

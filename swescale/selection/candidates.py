@@ -8,7 +8,7 @@ which is what majority voting counts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ def candidates_from(
     task_id: str,
     patches_by_traj: Mapping[str, str],
     foreign: Mapping[str, str] | None = None,
+    notes: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Candidate]:
     """Deduplicate patches by normalized key.
 
@@ -41,7 +42,9 @@ def candidates_from(
     system's ``model_name_or_path``) -> patch. Empty patches and patches with no real
     change (whitespace or comments only) make no candidate. The representative text of a
     candidate is the first producer's patch in sorted order that parses without warnings
-    (miscounted hunks, stray text), so results are deterministic.
+    (miscounted hunks, stray text), so results are deterministic. ``notes`` maps a
+    producer (trajectory id or source) to what its patch lacks (bytes it could not carry
+    exactly); they go to the candidate's ``notes``.
     Ordered by votes (most first), then id.
     """
     by_key: dict[str, Candidate] = {}
@@ -63,6 +66,9 @@ def candidates_from(
         elif parse_patch(cand.patch).warnings and not parse_patch(patch).warnings:
             cand.patch = patch  # the same fix written cleanly applies more reliably
         (cand.trajectory_ids if kind == "trajectory" else cand.sources).append(name)
+        for note in (notes or {}).get(name, ()):
+            if note not in cand.notes:
+                cand.notes.append(note)
     return sorted(by_key.values(), key=lambda c: (-votes(c), c.id))
 
 

@@ -411,6 +411,14 @@ def _print_ensemble(console, report: dict) -> None:
         )
     for task_id, errs in list(report["errors"].items())[:10]:
         console.print(f"[yellow]{task_id}: {errs}[/yellow]")
+    for task_id, cands in list((report.get("test_setup_changed") or {}).items())[:10]:
+        for cand_id, info in cands.items():
+            picked = ", ".join(info["picked_by"]) or "no selector"
+            console.print(
+                f"[yellow]{task_id}: candidate {cand_id} ({', '.join(info['producers'])}) "
+                f"changes the test set-up ({', '.join(info['paths'])}); picked by {picked}"
+                "[/yellow]"
+            )
 
 
 def replay_command(

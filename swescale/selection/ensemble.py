@@ -431,7 +431,38 @@ def ensemble_report(
         "verdict_sandbox_seconds": round(costs.sandbox_seconds, 1),
         "errors": errors,
         "no_environment": no_env,
+        "test_setup_changed": test_setup_candidates(records, selections),
     }
+
+
+def test_setup_candidates(
+    records: Sequence[TaskRecord], selections: dict[str, list[Selection]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Candidates whose patch changes how the tests run (conftest.py, pytest settings,
+    test plugins: ``swescale.patches.changed_test_setup``): task id -> candidate id ->
+    the paths, its producers and the selectors that picked it. Grading takes their test
+    outcomes as they come (as the official harness does); a reader should know."""
+    from swescale.patches import changed_test_setup
+    from swescale.verifiers.regression import task_test_command
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for index, record in enumerate(records):
+        command = task_test_command(record.task)[0] if record.task is not None else ""
+        for cand in record.candidates:
+            paths = changed_test_setup(cand.patch, command)
+            if not paths:
+                continue
+            picked = sorted(
+                name
+                for name, sels in selections.items()
+                if index < len(sels) and sels[index].candidate_id == cand.id
+            )
+            out.setdefault(record.task_id, {})[cand.id] = {
+                "paths": paths,
+                "producers": [*cand.sources, *cand.trajectory_ids],
+                "picked_by": picked,
+            }
+    return out
 
 
 def judged_instances(records: Sequence[TaskRecord]) -> dict[str, int]:

@@ -405,6 +405,14 @@ def _grade(predictions: list[Path], data, grading, cfg, run: str) -> None:
                 f"  needs network: {summarize_names(report['needs_network_ids'], 5)}"
                 " (tests that call outside hosts; graded offline)"
             )
+        tampered = report.get("test_setup_changed") or {}
+        if tampered:
+            named = "; ".join(f"{i}: {', '.join(p)}" for i, p in sorted(tampered.items())[:5])
+            warn(
+                f"  test set-up changed by the patch: {named}"
+                + (f" (+{len(tampered) - 5} more)" if len(tampered) > 5 else "")
+                + " (graded as officially; the outcomes may be the patch's doing)"
+            )
     for model, why in outcome.nothing_to_grade.items():
         warn(f"{model}: {why}; no report")
     if not outcome.reports:

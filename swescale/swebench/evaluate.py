@@ -458,7 +458,10 @@ def _extra_keys(
     reasons: dict[str, str] = {}
     other_python: dict[str, str] = {}
     network: list[str] = []
+    test_setup: dict[str, list[str]] = {}
     for iid, result in sorted(mine.items()):
+        if result.get("test_setup_changed"):
+            test_setup[iid] = list(result["test_setup_changed"])
         if result.get("status") == "error":
             by_kind.setdefault(str(result.get("error_kind") or "infra"), []).append(iid)
             reasons[iid] = str(result.get("error") or "")
@@ -493,6 +496,9 @@ def _extra_keys(
         "interrupted_ids": sorted(i for m, i in interrupted if m == model),
         "needs_network_ids": sorted(network),
         "other_python": other_python,
+        # Graded as officially, but the patch changes how the tests run (conftest.py,
+        # pytest settings, test plugins): instance -> those paths.
+        "test_setup_changed": test_setup,
         "unknown_ids": [i for i in unknown if i in pool and i not in outcome.outside_selection],
         "outside_selection_ids": [i for i in outcome.outside_selection if i in pool],
         "input_errors": outcome.input_errors,

@@ -94,6 +94,10 @@ class GradeResult(BaseModel):
     apply_output: str = ""
     # Which of the official apply commands applied the candidate (None: none did).
     apply_strategy: str | None = None
+    # Paths of the candidate that change how the tests run (conftest.py, pytest settings,
+    # test plugins: ``swescale.patches.changed_test_setup``). Graded all the same, as the
+    # official harness grades them; a note says so.
+    test_setup_changed: list[str] = Field(default_factory=list)
     image: str = ""
     seconds: float = 0.0
     # Set when the run could not be graded; ``error_kind`` says why.

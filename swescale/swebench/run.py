@@ -6,6 +6,8 @@
    ``patch --batch --forward --fuzz=5``), the tree reset between attempts, and a patch
    that ``git apply --check --reverse`` shows already applied accepted; which one
    applied is recorded. None applied: an error of the run (``patch_apply_failed``).
+   The lines come from ``swescale.patches.apply``, which the verifiers, the CI bot and
+   every other place that applies a candidate run too.
 3. The eval script: the row's own ``eval_script`` (v5 data), else the one swebench 4.1.0
    writes, with the test command's exit status recorded (5.x ``record_test_exit_code``),
    adapted only where needed (``adapt_eval_script``; every adaptation is listed in the
@@ -18,7 +20,6 @@ a test patch that does not apply. Every failure becomes a GradeResult; nothing r
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import re
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING
 from swebench.harness.constants import APPLY_PATCH_FAIL, END_TEST_OUTPUT, START_TEST_OUTPUT
 from swebench.harness.utils import parse_eval_script, record_test_exit_code
 
+from swescale.patches import apply_lines, changed_test_setup, patch_bytes, setup_change_note
 from swescale.sandbox import DockerSandbox, ImagesConfig
 from swescale.swebench.config import GradingConfig
 from swescale.swebench.grading import GradeResult, empty_result, error_result, grade_log
@@ -62,14 +64,6 @@ APPLY_FAILED_EXIT = 97
 # Printed by the eval script when the test patch does not apply: the run is an error.
 TEST_PATCH_FAILED = ">>>>> Test Patch Apply Failed"
 HEREDOC = "EOF_114329324912"  # the official eval scripts' delimiter
-
-
-@functools.cache
-def apply_commands() -> tuple[str, ...]:
-    """The official apply attempts, in order (``GIT_APPLY_CMDS`` of swebench 5.x)."""
-    from swebench.harness.run_evaluation import GIT_APPLY_CMDS
-
-    return tuple(GIT_APPLY_CMDS)
 
 
 # -- the eval script ------------------------------------------------------------------
@@ -191,21 +185,10 @@ def driver_script(has_patch: bool, workdir: str) -> str:
     """Applies the candidate (the official attempts, in order, the tree reset between
     them; then the already-applied check) and runs the eval script, in one process:
     each round trip to the engine costs more than the commands."""
-    attempts = " ".join(shlex.quote(c) for c in apply_commands())
     lines = ["#!/bin/bash", "set -u", f"cd {workdir}", f": > {APPLY_LOG}"]
     if has_patch:
         lines += [
-            'applied=""',
-            "tried=0",
-            f"for attempt in {attempts}; do",
-            # A failed attempt (--reject above all) leaves partial state behind.
-            '  if [ "$tried" = 1 ]; then git checkout -- . >/dev/null 2>&1; git clean -fd >/dev/null 2>&1; fi',
-            "  tried=1",
-            f'  echo "$ $attempt" >> {APPLY_LOG}',
-            f'  if $attempt {PATCH_FILE} >> {APPLY_LOG} 2>&1; then applied="$attempt"; break; fi',
-            "done",
-            'if [ -z "$applied" ] && git apply --check --reverse '
-            f'{PATCH_FILE} >> {APPLY_LOG} 2>&1; then applied="already applied"; fi',
+            *apply_lines(PATCH_FILE, APPLY_LOG, WORK),
             f'if [ -z "$applied" ]; then echo "{APPLY_PATCH_FAIL}:"; cat {APPLY_LOG}; exit {APPLY_FAILED_EXIT}; fi',
             f'echo "$applied" > {STRATEGY_FILE}',
         ]
@@ -323,10 +306,23 @@ def _run(
         result = error_result(task, f"grading failed: {exc.__class__.__name__}: {exc}")
     result.image = image.tag
     result.notes = list(image.notes) + result.notes
+    if patch:
+        result.test_setup_changed = changed_test_setup(patch, _test_command(task))
+        if result.test_setup_changed:
+            result.notes.append(setup_change_note(result.test_setup_changed))
     result.adaptations = script.adaptations
     result.python, result.python_wanted = image.python, image.python_wanted
     result.seconds = time.monotonic() - start
     return result
+
+
+def _test_command(task: Task) -> str:
+    """The task's test command, to recognise the runner a patch may change; "" when the
+    spec has none."""
+    try:
+        return task_test_command(task)
+    except Exception:  # noqa: BLE001 - a task without a spec still gets graded
+        return ""
 
 
 def grading_cpus(task: Task, cfg: GradingConfig) -> float:
@@ -364,7 +360,7 @@ def _grade_in(
     }
     if patch is not None:
         # Verbatim, as the official harness writes it (no newline added).
-        files["patch.diff"] = patch.encode("utf-8", errors="surrogateescape")
+        files["patch.diff"] = patch_bytes(patch)
     members = {f"{WORK_NAME}/{k}": v for k, v in files.items()}
     for path, data in (extra_files or {}).items():
         # The network's files (a stand-in's CA certificate) live under /tmp too.

@@ -3,7 +3,8 @@ verifiers (reproduction tests, regression tests).
 
 An outcome is one of:
   pass, fail     the test ran and judged the candidate
-  not_applied    the candidate patch does not apply: counted as a failure of the candidate
+  not_applied    the candidate patch does not apply (grading's own apply routine,
+                 ``swescale.patches``): counted as a failure of the candidate
   timeout, infra the run could not judge (hang, dead container, engine error): recorded,
                  never counted against the candidate
 Outcomes that judged are cached on disk by (test hash, candidate key); a rerun of the
@@ -15,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from swescale.patches import ApplyResult, apply_patch
 from swescale.sandbox.base import Sandbox, SandboxError
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,6 @@ log = logging.getLogger(__name__)
 SandboxFactory = Callable[[], Sandbox]
 JUDGED = ("pass", "fail", "not_applied")
 WORK = "/tmp/swescale-verify"
-APPLY_COMMANDS = (
-    "git apply --verbose",
-    "patch --batch --fuzz=5 -p1 -i",
-)
 
 
 class CellResult(BaseModel):
@@ -42,6 +39,8 @@ class CellResult(BaseModel):
     seconds: float = 0.0
     output_tail: str = ""
     cached: bool = False
+    # Which official apply command applied the candidate (``swescale.patches``).
+    apply_strategy: str | None = None
 
     @property
     def judged(self) -> bool:
@@ -100,26 +99,14 @@ class ResultCache:
         os.replace(tmp, path)
 
 
-def apply_candidate(sandbox: Sandbox, patch: str, workdir: str) -> tuple[bool, str]:
-    """Apply a patch as the graders do (git apply, then patch with fuzz)."""
-    if not patch.strip():
-        return True, "empty patch"
-    data = patch if patch.endswith("\n") else patch + "\n"
-    sandbox.execute(f"mkdir -p {WORK}", timeout=30)
-    sandbox.write_file(f"{WORK}/candidate.patch", data.encode("utf-8", "surrogateescape"))
-    said = []
-    for command in APPLY_COMMANDS:
-        result = sandbox.execute(
-            f"cd {shlex.quote(workdir)} && {command} {WORK}/candidate.patch", timeout=120
-        )
-        if result.infra_error:
-            raise SandboxError(f"applying the patch failed to run: {result.infra_error}")
-        said.append(f"$ {command}\n{result.output[-500:]}")
-        if result.exit_code == 0:
-            return True, "\n".join(said)
-        # patch --fuzz may have half-applied: put the tree back before the next attempt
-        sandbox.execute(f"cd {shlex.quote(workdir)} && git checkout -q -- . ", timeout=60)
-    return False, "\n".join(said)
+def apply_candidate(sandbox: Sandbox, patch: str, workdir: str) -> ApplyResult:
+    """Apply a candidate exactly as grading does (``swescale.patches.apply_patch``: the
+    official attempts in order, the tree reset between them, the already-applied
+    check). Raises SandboxError when the apply could not run at all."""
+    result = apply_patch(sandbox, patch, workdir, scratch=f"{WORK}/apply")
+    if result.infra_error:
+        raise SandboxError(f"applying the patch failed to run: {result.infra_error}")
+    return result
 
 
 def classify_run(exit_code: int | None, timed_out: bool, infra_error: str | None) -> str:
@@ -144,15 +131,18 @@ def run_in_fresh_sandbox(
     except (SandboxError, OSError, RuntimeError) as exc:
         return {k: CellResult(outcome="infra", output_tail=f"no sandbox: {exc}") for k in keys}
     try:
-        applied, said = apply_candidate(sandbox, patch, sandbox.workdir)
-        if not applied:
+        applied = apply_candidate(sandbox, patch, sandbox.workdir)
+        if not applied.applied:
             elapsed = time.monotonic() - start
-            tail = said[-800:]
+            tail = applied.log[-800:]
             return {
                 k: CellResult(outcome="not_applied", seconds=elapsed, output_tail=tail)
                 for k in keys
             }
-        return work(sandbox)
+        cells = work(sandbox)
+        for cell in cells.values():
+            cell.apply_strategy = applied.strategy
+        return cells
     except SandboxError as exc:
         log.warning("sandbox failed during verification: %s", exc)
         return {k: CellResult(outcome="infra", output_tail=str(exc)[-800:]) for k in keys}
@@ -168,4 +158,7 @@ def summarize(results: dict[str, CellResult]) -> dict[str, Any]:
         "total": len(judged),
         "unjudged": len(results) - len(judged),
         "applied": not any(r.outcome == "not_applied" for r in results.values()),
+        "apply_strategy": next(
+            (r.apply_strategy for r in results.values() if r.apply_strategy), None
+        ),
     }

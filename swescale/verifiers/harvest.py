@@ -68,6 +68,7 @@ class Run:
     units: dict[str, bool] = field(default_factory=dict)
     error: str = ""
     seconds: float = 0.0
+    apply_strategy: str | None = None  # which official apply command applied the candidate
 
 
 def changes_source(patch_text: str) -> bool:
@@ -179,8 +180,8 @@ def run_tests_on(
     except (SandboxError, OSError, RuntimeError) as exc:
         return {t.id: Run(error=f"infra: no sandbox: {exc}") for t in tests}
     try:
-        applied, said = apply_candidate(sandbox, patch, sandbox.workdir)
-        if not applied:
+        applied = apply_candidate(sandbox, patch, sandbox.workdir)
+        if not applied.applied:
             return {t.id: Run(error="not_applied") for t in tests}
         workdir = shlex.quote(sandbox.workdir)
         sandbox.execute(
@@ -188,7 +189,10 @@ def run_tests_on(
             "user.email=v@v commit -qm candidate --no-verify --allow-empty >/dev/null 2>&1",
             timeout=120,
         )
-        return {t.id: _run_one(sandbox, task, t, timeout) for t in tests}
+        runs = {t.id: _run_one(sandbox, task, t, timeout) for t in tests}
+        for run in runs.values():
+            run.apply_strategy = applied.strategy
+        return runs
     except SandboxError as exc:
         return {t.id: Run(error=f"infra: {exc}") for t in tests}
     finally:
@@ -254,9 +258,9 @@ class HarvestedTestVerifier:
         except (SandboxError, OSError, RuntimeError):
             return {}
         try:
-            applied, _ = apply_candidate(sandbox, cand.patch, sandbox.workdir)
+            applied = apply_candidate(sandbox, cand.patch, sandbox.workdir)
             out = {}
-            for path in paths if applied else []:
+            for path in paths if applied.applied else []:
                 try:
                     out[path] = sandbox.read_file(path).decode("utf-8", "replace")
                 except (FileNotFoundError, SandboxError):
@@ -305,7 +309,8 @@ class HarvestedTestVerifier:
         share = base_seconds / max(len(candidates), 1)
         for cand, row in zip(candidates, rows, strict=True):
             scored = score_row(cand.id, row, kept, by_id)
-            details = {**summary, **scored}
+            strategy = next((r.apply_strategy for r in row.values() if r.apply_strategy), None)
+            details = {**summary, **scored, "apply_strategy": strategy}
             cost = Cost(sandbox_seconds=share + sum(r.seconds for r in row.values()))
             verdicts[cand.id] = pass_rate_verdict(
                 self.name,

@@ -385,7 +385,7 @@ class RegressionVerifier:
                 for test in details["flaky"]:
                     details["outcomes"].pop(test, None)
         base_passing = max(details["base_passing"], 1)
-        details.update(applied=True, broken=broken)
+        details.update(applied=True, broken=broken, apply_strategy=run.apply_strategy)
         return Verdict(
             verifier=self.name,
             score=1.0 - len(broken) / base_passing,

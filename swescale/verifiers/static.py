@@ -2,7 +2,12 @@
 tests, and what it looks like against the rest of the pool.
 
 Per candidate, in one fresh sandbox of the task's instance image:
-  applies      the patch applies with ``git apply`` (clean) or only with fuzz
+  applies      the patch applies as grading applies it (``swescale.patches``: the official
+               attempts in order); ``apply_strategy`` names the one that did, and
+               ``clean_apply`` is true when plain ``git apply`` did (no 3-way merge, no
+               rejected or already-present hunk, no fuzz)
+  test set-up  the paths that change how the tests run (``test_setup_changed``:
+               conftest.py, pytest settings, test plugins), shown, never scored
   compiles     every changed Python file byte-compiles with the environment's interpreter
   imports      every changed module imports, unless it did not import on base either
   undefined    names pyflakes reports undefined in a changed file after the patch and not
@@ -14,6 +19,9 @@ Pool signals (pure, no sandbox; ``pool_signals``):
   lines        added + removed lines; ``size_ratio`` is lines over the pool's median
   locality     the vote-weighted share of the pool touching the same files (1.0: every
                other producer edited exactly these files)
+  Both count what applying the candidate changed when plain ``git apply`` did not apply
+  it (``effective_files``, ``effective_lines``): a hunk found already there, as grading
+  skips it, changes nothing and counts for nothing.
 
 score 1.0 and ``passed`` when the candidate changes source, applies, compiles, imports
 and adds no undefined name; 0.0 otherwise. The pool signals ride along in ``details`` for the
@@ -27,10 +35,11 @@ import logging
 import shlex
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from swescale.patches import changed_test_setup, patch_paths
 from swescale.sandbox.base import Sandbox, SandboxError
 from swescale.selection.candidates import votes
 from swescale.selection.normalize import parse_patch
@@ -38,7 +47,7 @@ from swescale.types import Candidate, Cost, Task, Verdict
 from swescale.verifiers.base import STATIC
 from swescale.verifiers.execution import WORK, SandboxFactory, apply_candidate
 from swescale.verifiers.harvest import changes_source
-from swescale.verifiers.regression import looks_like_test, module_names
+from swescale.verifiers.regression import looks_like_test, module_names, task_test_command
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +133,23 @@ def patch_size(patch: str) -> int:
     )
 
 
-def pool_signals(candidates: Sequence[Candidate]) -> dict[str, dict[str, float]]:
+def pool_signals(
+    candidates: Sequence[Candidate],
+    effective: Mapping[str, tuple[set[str], int]] | None = None,
+) -> dict[str, dict[str, float]]:
     """Size and locality of each candidate against the pool (pure).
 
     ``locality``: for each file the candidate touches, the vote share of the *other*
     producers that touch it too, averaged over its files (0 when it is alone).
-    ``size_ratio``: its changed lines over the pool's median (1.0 is typical)."""
+    ``size_ratio``: its changed lines over the pool's median (1.0 is typical).
+    ``effective``: candidate id -> (files, changed lines) of what applying it changed,
+    where that differs from its text (a hunk already there changes nothing)."""
+    effective = effective or {}
     files = {c.id: {fp.path for fp in parse_patch(c.patch).files if fp.path} for c in candidates}
     sizes = {c.id: patch_size(c.patch) for c in candidates}
+    for cid, (changed, lines) in effective.items():
+        if cid in files:
+            files[cid], sizes[cid] = set(changed), lines
     median = statistics.median(sizes.values()) if sizes else 0
     out = {}
     for cand in candidates:
@@ -167,6 +185,31 @@ def _checks(sandbox: Sandbox, files: list[str], modules: list[str]) -> dict[str,
         # The checker itself died (an import that kills the interpreter): say so.
         return {"compile": {}, "import": {m: f"checker died: {run.output[-200:]}" for m in modules}}
     return json.loads(line[len(_MARK) :])
+
+
+def effective_change(sandbox: Sandbox, patch: str) -> tuple[list[str], int] | None:
+    """(files, added + removed lines) that applying ``patch`` changed in the sandbox's
+    tree, leftovers of ``patch`` (``.orig``, ``.rej``) not counted; None when git could
+    not say. Binary files count no lines, as in ``patch_size``."""
+    run = sandbox.execute(
+        f"cd {shlex.quote(sandbox.workdir)} && git add -A >/dev/null 2>&1 && "
+        "git -c core.quotepath=off diff --cached --numstat --no-renames HEAD",
+        timeout=300,
+    )
+    if run.infra_error or run.exit_code != 0:
+        return None
+    named = set(patch_paths(patch))
+    files, lines = [], 0
+    for row in run.output.splitlines():
+        parts = row.split("\t", 2)
+        if len(parts) != 3:
+            continue
+        added, removed, path = parts
+        if path.endswith((".orig", ".rej")) and path not in named:
+            continue
+        files.append(path)
+        lines += sum(int(n) for n in (added, removed) if n.isdigit())
+    return sorted(files), lines
 
 
 def _read(sandbox: Sandbox, path: str) -> str | None:
@@ -212,12 +255,19 @@ class StaticVerifier:
         except (SandboxError, OSError, RuntimeError) as exc:
             return {}, 0.0, f"no sandbox: {exc}"
         try:
-            applied, said = apply_candidate(sandbox, cand.patch, sandbox.workdir)
-            details: dict[str, Any] = {"applied": applied}
-            if not applied:
-                details["apply_output"] = said[-600:]
+            applied = apply_candidate(sandbox, cand.patch, sandbox.workdir)
+            details: dict[str, Any] = {"applied": applied.applied}
+            if not applied.applied:
+                details["apply_output"] = applied.log[-600:]
                 return details, time.monotonic() - start, None
-            details["clean_apply"] = said.rsplit("$ ", 1)[-1].startswith("git apply")
+            details["apply_strategy"] = applied.strategy
+            details["clean_apply"] = applied.clean
+            if not applied.clean:
+                # What the tree holds may differ from the text: size and locality follow
+                # the tree, which is what grading tests.
+                changed = effective_change(sandbox, cand.patch)
+                if changed is not None:
+                    details["effective_files"], details["effective_lines"] = changed
             checks = _checks(sandbox, files, modules)
             details["compile_errors"] = {f: e for f, e in checks["compile"].items() if e}
             details["compiles"] = not details["compile_errors"]
@@ -242,12 +292,12 @@ class StaticVerifier:
             sandbox.close()
 
     def verify(self, task: Task, candidates: list[Candidate]) -> dict[str, Verdict]:
-        pool = pool_signals(candidates)
         start = time.monotonic()
         try:
             base_imports, base_names = self._base(candidates)
         except (SandboxError, OSError, RuntimeError) as exc:
             why = f"base checks failed: {exc}"
+            pool = pool_signals(candidates)
             return {
                 c.id: Verdict(verifier=self.name, score=0.5, details=pool[c.id], infra_error=why)
                 for c in candidates
@@ -255,6 +305,14 @@ class StaticVerifier:
         base_seconds = time.monotonic() - start
         with ThreadPoolExecutor(max_workers=max(self.workers, 1)) as ex:
             results = list(ex.map(lambda c: self._one(c, base_imports, base_names), candidates))
+        pool = pool_signals(
+            candidates,
+            {
+                cand.id: (set(details["effective_files"]), int(details["effective_lines"]))
+                for cand, (details, _, _) in zip(candidates, results, strict=True)
+                if "effective_files" in details
+            },
+        )
         verdicts = {}
         for cand, (details, seconds, error) in zip(candidates, results, strict=True):
             details = {**details, **pool[cand.id]}
@@ -265,6 +323,9 @@ class StaticVerifier:
                 )
                 continue
             details["changes_source"] = changes_source(cand.patch)
+            details["test_setup_changed"] = changed_test_setup(
+                cand.patch, task_test_command(task)[0]
+            )
             ok = bool(
                 details["changes_source"]
                 and details.get("applied")

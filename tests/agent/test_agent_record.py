@@ -51,6 +51,17 @@ def test_round_trip_header_steps_footer(tmp_path):
     assert kinds == ["header", "step", "step", "step", "footer"]
 
 
+def test_a_footer_says_when_its_patch_is_not_exact(tmp_path):
+    note = "patch not exact: bytes that are not UTF-8 in a.py are U+FFFD in the patch"
+    for name, notes in (("exact", []), ("inexact", [note])):
+        path = tmp_path / f"{name}.jsonl"
+        with TrajectoryRecorder(path, make_header(name, "task-1")) as rec:
+            rec.write_footer("submitted", "diff --git a/a.py b/a.py\n", {}, patch_notes=notes)
+        footer = load_trajectory(path).footer
+        assert footer.get("patch_notes", []) == notes
+        assert ("patch_notes" in footer) == bool(notes)
+
+
 def test_torn_last_line_is_ignored_and_cut_on_reopen(tmp_path):
     path = tmp_path / "t.jsonl"
     with TrajectoryRecorder(path, make_header("traj-1", "task-1")) as rec:

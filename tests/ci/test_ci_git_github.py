@@ -57,6 +57,37 @@ def test_branch_errors(calc_repo) -> None:
     assert "b" not in [h.name for h in repo.heads]
 
 
+def test_branch_holds_the_patch_as_grading_applies_it(calc_repo) -> None:
+    """The branch is made with grading's apply routine: a patch only ``patch --fuzz``
+    takes (git apply refused it before) and one with a hunk already in the file (skipped,
+    as grading skips it) both commit; ``patch``'s .orig/.rej files are not committed."""
+    work, base = calc_repo
+    repo = git.Repo(work)
+    fuzzy = FIX_PATCH.replace(" def mul(a, b):", " def mul(a, b):  # moved")
+    sha = commit_patch_to_branch(repo, "fuzz", base, fuzzy, "Fix #7", AUTHOR)
+    assert "return a + b" in (repo.commit(sha).tree / "calc.py").data_stream.read().decode()
+    assert repo.git.diff("--name-only", base, sha) == "calc.py"
+    stale = FIX_PATCH + "\n".join(
+        [
+            "diff --git a/test_calc.py b/test_calc.py",
+            "--- a/test_calc.py",
+            "+++ b/test_calc.py",
+            "@@ -1,4 +1,5 @@",
+            "+from calc import add, mul",
+            " ",
+            " ",
+            " def test_mul():",
+            "     assert mul(2, 3) == 6",
+            "",
+        ]
+    )
+    sha = commit_patch_to_branch(repo, "stale", base, stale, "Fix #7", AUTHOR)
+    assert repo.git.diff("--name-only", base, sha) == "calc.py"
+    with pytest.raises(BranchError, match="changes nothing"):
+        commit_patch_to_branch(repo, "none", sha, FIX_PATCH, "Fix #7", AUTHOR)
+    assert repo.head.commit.hexsha == base and not repo.is_dirty(untracked_files=True)
+
+
 def test_push_to_a_bare_remote(calc_repo, tmp_path: Path) -> None:
     work, base = calc_repo
     repo = git.Repo(work)

@@ -162,6 +162,43 @@ def test_pool_signals_size_and_locality():
     assert patch_size(c.patch) == 4 and signals["c"]["size_ratio"] == pytest.approx(2.0)
 
 
+def test_pool_signals_count_what_applying_changed():
+    """A hunk grading skips (its line already there) changes nothing: with the files and
+    lines applying changed, the stale candidate is as local as the others."""
+    a = Candidate(id="a", task_id="t", patch=patch(1, "x.py") + patch(2, "init.py"), sources=["s1"])
+    b = Candidate(id="b", task_id="t", patch=patch(3, "x.py"), sources=["s2"])
+    textual = pool_signals([a, b])
+    assert textual["a"]["locality"] == pytest.approx(1 / 2)
+    applied = pool_signals([a, b], {"a": ({"x.py"}, 2)})
+    assert applied["a"]["locality"] == applied["b"]["locality"] == 1.0
+    assert applied["a"]["lines"] == 2 and applied["a"]["files"] == 1
+
+
+def test_the_report_names_candidates_that_change_the_test_setup(tmp_path):
+    from swescale.selection.ensemble import write_task_inputs
+
+    hook = cand("hook", ["s1", "s2"], static=True)
+    hook.patch = (
+        "diff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n"
+        "--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1 @@\n+import pytest\n"
+    )
+    fix = cand("fix", ["s3"], static=True, value=5)
+    task_dir = tmp_path / TASK.id
+    write_task_inputs(task_dir, TASK, [hook, fix])
+    record = read_task_record(task_dir)
+    selections = select_and_write(tmp_path, [record], ["majority", "evidence"])
+    report = ensemble_report([record], selections)
+    assert report["test_setup_changed"] == {
+        TASK.id: {
+            hook.id: {
+                "paths": ["tests/conftest.py"],
+                "producers": ["s1", "s2"],
+                "picked_by": ["majority"],
+            }
+        }
+    }
+
+
 def test_a_patch_of_packaging_configuration_or_notes_changes_no_source():
     # Environment workarounds (pinning in tox.ini, setup.py) and notes fix nothing.
     assert not changes_source(patch(1, "setup.py") + patch(2, "tox.ini"))

@@ -82,6 +82,15 @@ def test_candidates_dedupe_and_order_by_votes():
     assert candidates_from("t1", {"a": "", "b": "garbage"}) == []
 
 
+def test_a_producer_note_on_an_inexact_patch_reaches_its_candidate():
+    note = "patch not exact: bytes that are not UTF-8 in a.py are U+FFFD in the patch"
+    cands = candidates_from(
+        "t1", {"a": patch(1), "b": patch(1), "c": patch(2)}, notes={"b": [note]}
+    )
+    by_traj = {t: c for c in cands for t in c.trajectory_ids}
+    assert by_traj["a"].notes == [note] and by_traj["c"].notes == []
+
+
 def test_majority_vote_and_deterministic_ties():
     cands = [cand("bbb", 2), cand("aaa", 2), cand("ccc", 1)]
     sel = MajorityVoteSelector().select(TASK, cands)

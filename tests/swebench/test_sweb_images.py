@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from swescale.patches import apply_commands
 from swescale.swebench.config import GradingConfig
 from swescale.swebench.images import (
     BASE_SEES_VENV,
@@ -32,7 +33,6 @@ from swescale.swebench.run import (
     HEREDOC,
     TEST_PATCH_FAILED,
     adapt_eval_script,
-    apply_commands,
     driver_script,
     eval_script,
 )
@@ -229,7 +229,7 @@ def test_driver_script_follows_the_5x_apply_chain() -> None:
     )
     drive = driver_script(True, "/testbed")
     assert "'patch --batch --forward --fuzz=5 -p1 -i'" in drive
-    assert "git checkout -- . >/dev/null 2>&1; git clean -fd" in drive
+    assert "git checkout -- . ; git clean -fd" in drive
     assert "git apply --check --reverse" in drive
     assert "exit 97" in drive and "patch.diff" not in driver_script(False, "/testbed")
 
