@@ -7,7 +7,7 @@ from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
 from swescale.ci.repo_config import RepoConfig
-from swescale.selection.normalize import parse_patch
+from swescale.patches import parse_patch
 
 # Never proposed whatever the repository says: the bot's own rules, git internals, and
 # workflows (a token that may push code must not be able to change what CI runs).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swescale.selection.normalize import parse_patch
+from swescale.patches import parse_patch
 from swescale.types import Candidate, Cost, Selection, Verdict
 
 MARKER = "<!-- swescale -->"

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from swescale.patches.parse import parse_patch
+
 # Settings files and the sections of them that hold pytest's settings.
 _PYTEST_SECTIONS = {
     "pytest.ini": None,  # every line
@@ -184,3 +186,73 @@ TEST_SETUP_NOTE = (
 def setup_change_note(paths: list[str]) -> str:
     """The sentence a grading result carries for ``changed_test_setup``; "" for none."""
     return TEST_SETUP_NOTE.format(paths=", ".join(paths)) if paths else ""
+
+
+# -- what a changed file is -------------------------------------------------------
+
+_SCRIPT = re.compile(r"^(reproduce|repro|reproduction|bug|issue|check|verify)[\w.-]*\.py$", re.I)
+_PACKAGING = frozenset(
+    {"setup.py", "setup.cfg", "tox.ini", "pyproject.toml", "MANIFEST.in", "Pipfile", ".gitignore"}
+)
+
+
+def looks_like_test(path: str) -> bool:
+    """A test module or a file of a test suite (fixtures, test roots)."""
+    name = PurePosixPath(path).name
+    return path.endswith(".py") and (
+        name.startswith("test") or name.endswith("_test.py") or "/tests/" in f"/{path}"
+    )
+
+
+def is_test_module(path: str) -> bool:
+    """A file the test runner collects (``test_*.py``, ``*_test.py``, Django's
+    ``tests.py``), not a fixture of the suite (``tests/roots/.../setup.py``)."""
+    name = PurePosixPath(path).name
+    return name.endswith(".py") and (
+        name.startswith("test") or name.endswith("_test.py") or name == "tests.py"
+    )
+
+
+def is_script(path: str) -> bool:
+    """A reproduction script an agent wrote (``reproduce_bug.py``, ``check_fix.py``)."""
+    return bool(_SCRIPT.match(PurePosixPath(path).name))
+
+
+def is_packaging_or_prose(path: str) -> bool:
+    """Packaging and CI configuration (``setup.py``, ``tox.ini``, ``requirements*.txt``,
+    ``.github/``) and prose (``.txt``, ``.md``, ``.rst``): files an agent edits to get its
+    environment running or to take notes, which change no behaviour of the program."""
+    p = PurePosixPath(path)
+    return (
+        p.name in _PACKAGING
+        or p.name.startswith("requirements")
+        or (bool(p.parts) and p.parts[0] in (".github", ".circleci"))
+        or p.suffix.lower() in (".txt", ".md", ".rst")
+    )
+
+
+def changes_source(patch_text: str) -> bool:
+    """Whether a patch changes the program: anything besides tests, reproduction
+    scripts, packaging configuration and prose. A patch that only adds a
+    ``reproduce.py``, pins a dependency in ``tox.ini`` or writes notes fixes nothing."""
+    return any(
+        fp.path
+        and not looks_like_test(fp.path)
+        and not is_script(fp.path)
+        and not is_packaging_or_prose(fp.path)
+        for fp in parse_patch(patch_text).files
+    )
+
+
+def harvestable_paths(patch_text: str) -> list[tuple[str, str, bool]]:
+    """(path, kind, created) of the test files and reproduction scripts a patch adds or
+    changes."""
+    out = []
+    for fp in parse_patch(patch_text).files:
+        if fp.new_path is None or not fp.new_path.endswith(".py") or fp.binary:
+            continue
+        if looks_like_test(fp.new_path):
+            out.append((fp.new_path, "test", fp.status == "added"))
+        elif is_script(fp.new_path):
+            out.append((fp.new_path, "script", fp.status == "added"))
+    return out

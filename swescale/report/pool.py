@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from swescale.selection.candidates import votes
+from swescale.patches import votes
 from swescale.selection.ranking import execution_score, model_score, tests_passed
 from swescale.types import Candidate, Selection, Verdict
 

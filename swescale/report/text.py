@@ -74,7 +74,7 @@ class DiffStat:
 
 @lru_cache(maxsize=4096)
 def diffstat(patch: str) -> DiffStat:
-    from swescale.selection.normalize import parse_patch
+    from swescale.patches import parse_patch
 
     try:
         parsed = parse_patch(patch or "")

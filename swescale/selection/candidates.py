@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swescale.selection.normalize import parse_patch, patch_key
+from swescale.patches import parse_patch, patch_key
 from swescale.types import Candidate
 
 log = logging.getLogger(__name__)

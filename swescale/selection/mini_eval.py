@@ -18,8 +18,8 @@ import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from swescale.patches import parse_patch
 from swescale.selection.candidates import candidates_from
-from swescale.selection.normalize import parse_patch
 from swescale.selection.record import write_candidates, write_labels, write_verdicts
 from swescale.types import Task
 from swescale.verifiers.base import annotate

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from swescale.selection.candidates import votes
+from swescale.patches import votes
 from swescale.types import Candidate
 from swescale.verifiers.base import (
     BEHAVIOUR,
@@ -58,7 +58,7 @@ def static_gate(cand: Candidate) -> float:
     """1 passed the static checks, 0 failed them (or changes nothing but tests,
     reproduction scripts, packaging configuration and prose, which needs no sandbox to
     see), 0.5 unknown."""
-    from swescale.verifiers.harvest import changes_source
+    from swescale.patches import changes_source
 
     if not changes_source(cand.patch):
         return 0.0

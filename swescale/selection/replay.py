@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from swescale.patches import patch_key
 from swescale.selection.config import BranchConfig
-from swescale.selection.normalize import patch_key
 from swescale.types import Observation, Step
 
 EXPLORE_TOOLS = {"view", "search"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
+from swescale.patches import votes
 from swescale.selection.calibration import PRIOR, Calibration, evidence_kind, features
-from swescale.selection.candidates import votes
 from swescale.selection.config import SelectionConfig
 from swescale.selection.ranking import (
     behaviour_share,

@@ -22,7 +22,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from swescale.selection.candidates import votes
+from swescale.patches import votes
 from swescale.types import Candidate, Task, Verdict
 from swescale.verifiers.base import BEHAVIOUR, HARVEST, REGRESSION, STATIC
 

@@ -27,20 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from swescale.patches import harvestable_paths, new_file_content
 from swescale.sandbox.base import Sandbox, SandboxError
-from swescale.selection.normalize import parse_patch
 from swescale.types import Candidate, Cost, Task, Verdict
 from swescale.verifiers.base import HARVEST, pass_rate_verdict
 from swescale.verifiers.execution import WORK, SandboxFactory, apply_candidate
-from swescale.verifiers.regression import (
-    GOOD,
-    directives_for,
-    is_packaging_or_prose,
-    is_script,
-    looks_like_test,
-    status_parser,
-    task_test_command,
-)
+from swescale.verifiers.regression import GOOD, directives_for, status_parser, task_test_command
 
 log = logging.getLogger(__name__)
 
@@ -69,41 +61,6 @@ class Run:
     error: str = ""
     seconds: float = 0.0
     apply_strategy: str | None = None  # which official apply command applied the candidate
-
-
-def changes_source(patch_text: str) -> bool:
-    """Whether a patch changes the program: anything besides tests, reproduction
-    scripts, packaging configuration and prose. A patch that only adds a
-    ``reproduce.py``, pins a dependency in ``tox.ini`` or writes notes fixes nothing."""
-    return any(
-        fp.path
-        and not looks_like_test(fp.path)
-        and not is_script(fp.path)
-        and not is_packaging_or_prose(fp.path)
-        for fp in parse_patch(patch_text).files
-    )
-
-
-def new_file_content(patch_text: str, path: str) -> str | None:
-    """The full text of a file the patch creates (its added lines); None otherwise."""
-    for fp in parse_patch(patch_text).files:
-        if fp.path == path and fp.status == "added" and not fp.binary:
-            return "".join(line[1:] + "\n" for h in fp.hunks for line in h.lines if line[:1] == "+")
-    return None
-
-
-def harvestable_paths(patch_text: str) -> list[tuple[str, str, bool]]:
-    """(path, kind, created) of the test files and reproduction scripts a patch adds or
-    changes."""
-    out = []
-    for fp in parse_patch(patch_text).files:
-        if fp.new_path is None or not fp.new_path.endswith(".py") or fp.binary:
-            continue
-        if looks_like_test(fp.new_path):
-            out.append((fp.new_path, "test", fp.status == "added"))
-        elif is_script(fp.new_path):
-            out.append((fp.new_path, "script", fp.status == "added"))
-    return out
 
 
 def harvest(

@@ -17,7 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 
-from swescale.selection.normalize import changed_paths
+from swescale.patches import (
+    changed_paths,
+    is_packaging_or_prose,
+    is_script,
+    is_test_module,
+    looks_like_test,
+)
 from swescale.types import Candidate, Cost, Task, Verdict
 from swescale.verifiers.base import REGRESSION
 from swescale.verifiers.execution import CellResult, SandboxFactory, run_in_fresh_sandbox
@@ -73,47 +79,6 @@ def parse_imports(grep_output: str) -> dict[str, set[str]]:
                 if name:
                     names.add(name)
     return imports
-
-
-def looks_like_test(path: str) -> bool:
-    """A test module or a file of a test suite (fixtures, test roots)."""
-    name = PurePosixPath(path).name
-    return path.endswith(".py") and (
-        name.startswith("test") or name.endswith("_test.py") or "/tests/" in f"/{path}"
-    )
-
-
-def is_test_module(path: str) -> bool:
-    """A file the test runner collects (``test_*.py``, ``*_test.py``, Django's
-    ``tests.py``), not a fixture of the suite (``tests/roots/.../setup.py``)."""
-    name = PurePosixPath(path).name
-    return name.endswith(".py") and (
-        name.startswith("test") or name.endswith("_test.py") or name == "tests.py"
-    )
-
-
-_SCRIPT = re.compile(r"^(reproduce|repro|reproduction|bug|issue|check|verify)[\w.-]*\.py$", re.I)
-_PACKAGING = frozenset(
-    {"setup.py", "setup.cfg", "tox.ini", "pyproject.toml", "MANIFEST.in", "Pipfile", ".gitignore"}
-)
-
-
-def is_script(path: str) -> bool:
-    """A reproduction script an agent wrote (``reproduce_bug.py``, ``check_fix.py``)."""
-    return bool(_SCRIPT.match(PurePosixPath(path).name))
-
-
-def is_packaging_or_prose(path: str) -> bool:
-    """Packaging and CI configuration (``setup.py``, ``tox.ini``, ``requirements*.txt``,
-    ``.github/``) and prose (``.txt``, ``.md``, ``.rst``): files an agent edits to get its
-    environment running or to take notes, which change no behaviour of the program."""
-    p = PurePosixPath(path)
-    return (
-        p.name in _PACKAGING
-        or p.name.startswith("requirements")
-        or (bool(p.parts) and p.parts[0] in (".github", ".circleci"))
-        or p.suffix.lower() in (".txt", ".md", ".rst")
-    )
 
 
 def related_tests(

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swescale.selection.normalize import parse_patch, patch_key
+from swescale.patches import parse_patch, patch_key
 from swescale.types import Candidate, Cost, Task, Verdict
 from swescale.verifiers.base import REPRO, pass_rate_verdict
 from swescale.verifiers.execution import (

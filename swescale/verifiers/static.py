@@ -39,15 +39,19 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from swescale.patches import changed_test_setup, patch_paths
+from swescale.patches import (
+    changed_test_setup,
+    changes_source,
+    looks_like_test,
+    parse_patch,
+    patch_paths,
+    votes,
+)
 from swescale.sandbox.base import Sandbox, SandboxError
-from swescale.selection.candidates import votes
-from swescale.selection.normalize import parse_patch
 from swescale.types import Candidate, Cost, Task, Verdict
 from swescale.verifiers.base import STATIC
 from swescale.verifiers.execution import WORK, SandboxFactory, apply_candidate
-from swescale.verifiers.harvest import changes_source
-from swescale.verifiers.regression import looks_like_test, module_names, task_test_command
+from swescale.verifiers.regression import module_names, task_test_command
 
 log = logging.getLogger(__name__)
 

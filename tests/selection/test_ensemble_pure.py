@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from swescale.patches import changes_source, harvestable_paths, new_file_content
 from swescale.selection.calibration import (
     FEATURES,
     Calibration,
@@ -30,15 +31,7 @@ from swescale.selection.record import read_task_record
 from swescale.selection.selectors import EvidenceSelector, HybridSelector
 from swescale.types import Candidate, Task, Verdict
 from swescale.verifiers.behaviour import BehaviourVerifier, behaviour_classes
-from swescale.verifiers.harvest import (
-    HarvestedTest,
-    Run,
-    changes_source,
-    harvestable_paths,
-    kept_units,
-    new_file_content,
-    score_row,
-)
+from swescale.verifiers.harvest import HarvestedTest, Run, kept_units, score_row
 from swescale.verifiers.static import patch_size, pool_signals, undefined_names
 
 TASK = Task(id="o__r-1", repo="o/r", base_commit="abc", problem_statement="p")

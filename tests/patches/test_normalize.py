@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swescale.selection.normalize import changed_paths, normalized_form, parse_patch, patch_key
+from swescale.patches import changed_paths, normalized_form, parse_patch, patch_key
 
 BASE = "diff --git a/pkg/m.py b/pkg/m.py\n--- a/pkg/m.py\n+++ b/pkg/m.py\n"
 FIX = BASE + ("@@ -1,4 +1,4 @@\n def f(x):\n-    return x + 1\n+    return x + 2\n \n def g():\n")
