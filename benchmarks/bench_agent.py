@@ -33,8 +33,9 @@ from swescale.agent.config import AgentConfig
 from swescale.agent.graph import run_agent
 from swescale.agent.models.base import Completion
 from swescale.agent.models.scripted import ScriptedModel
-from swescale.agent.record import TrajectoryRecorder, make_header
-from swescale.sandbox import BlobStore, DockerSandbox, docker_client, ensure_base_image
+from swescale.record import BlobStore
+from swescale.record.trajectory import TrajectoryRecorder, make_header
+from swescale.sandbox import DockerSandbox, docker_client, ensure_base_image
 from swescale.types import Task
 
 INIT_REPO = (

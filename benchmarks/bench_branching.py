@@ -21,7 +21,8 @@ from fixture_repos import mini_instance
 from swescale.agent.config import AgentConfig
 from swescale.agent.graph import run_agent
 from swescale.agent.models.scripted import ScriptedModel
-from swescale.sandbox import BlobStore, DockerSandbox, docker_client
+from swescale.record import BlobStore
+from swescale.sandbox import DockerSandbox, docker_client
 
 COMMANDS = [
     "ls -R slugkit tests",

@@ -66,8 +66,8 @@ def run_batch(cfg, run_id: str) -> float:
 def call_latencies(ray, root: Path, calls: int = 50) -> tuple[float, float]:
     """Median seconds of an empty Ray task, and of a call to a RunStore actor."""
     from swescale.config import load_config
+    from swescale.record.run import RunDir
     from swescale.scaling.cluster.store import RunStore
-    from swescale.scaling.rundir import RunDir
 
     @ray.remote(num_cpus=0)
     def empty() -> None:

@@ -50,7 +50,7 @@ def build_seconds(run: Path, repeats: int) -> tuple[float, int, int]:
 
 
 def read_seconds(run: Path, repeats: int) -> float:
-    from swescale.report.records import read_trajectory
+    from swescale.record.trajectory import read_trajectory
 
     files = sorted(run.glob("*/trajectories/*.jsonl"))
     times = []

@@ -23,8 +23,8 @@ from pathlib import Path
 
 def measure(concurrency: int, trajectories: int, task, image, client, root: Path) -> float:
     from swescale.config import load_config
+    from swescale.record.run import RunDir
     from swescale.scaling.batch import BatchRunner
-    from swescale.scaling.rundir import RunDir
 
     cfg = load_config(
         "scripted",

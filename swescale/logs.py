@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-LOG_FILE = "swescale.log"
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
 # A log record's attribute saying the terminal already has the line (``show``).
 ON_TERMINAL = "swescale_on_terminal"

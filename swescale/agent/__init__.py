@@ -1,10 +1,9 @@
-"""The agent: a LangGraph loop over a model and a sandbox, its tools, prompts, models
-and the trajectory record.
+"""The agent: a LangGraph loop over a model and a sandbox, its tools, prompts and models
+(the trajectory record it writes lives in :mod:`swescale.record`).
 
 Public API (imported lazily, so ``swescale.agent.config`` stays cheap to import)::
 
     run_agent, messages_from_steps, AgentResult          swescale.agent.graph
-    TrajectoryRecorder, load_trajectory, TrajectoryFile  swescale.agent.record
     build_model, Completion, Model, ModelError           swescale.agent.models
     ScriptedModel                                        swescale.agent.models.scripted
     render_prompts                                       swescale.agent.prompts
@@ -20,11 +19,6 @@ _EXPORTS = {
     "messages_from_steps": "swescale.agent.graph",
     "AgentResult": "swescale.agent.graph",
     "EXIT_STATUSES": "swescale.agent.graph",
-    "TrajectoryRecorder": "swescale.agent.record",
-    "TrajectoryFile": "swescale.agent.record",
-    "load_trajectory": "swescale.agent.record",
-    "make_header": "swescale.agent.record",
-    "RecordError": "swescale.agent.record",
     "build_model": "swescale.agent.models",
     "close_model": "swescale.agent.models",
     "sample_n": "swescale.agent.models",

@@ -26,7 +26,6 @@ from pydantic import BaseModel, Field
 from swescale.agent.config import AgentConfig
 from swescale.agent.models.base import Completion, Model, ModelError
 from swescale.agent.prompts import render_prompts
-from swescale.agent.record import RecordError, TrajectoryRecorder
 from swescale.agent.snapshots import StateTracker
 from swescale.agent.tools import (
     FORMAT_ERROR_PREFIX,
@@ -42,11 +41,12 @@ from swescale.agent.tools import (
     parse_actions,
     run_action,
 )
+from swescale.record.trajectory import RecordError, TrajectoryRecorder
 from swescale.sandbox.base import Sandbox, SandboxError
 from swescale.types import Action, Cost, Observation, Step, Task
 
 if TYPE_CHECKING:
-    from swescale.sandbox.blobs import BlobStore
+    from swescale.record.blobs import BlobStore
 
 log = logging.getLogger(__name__)
 

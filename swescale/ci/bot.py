@@ -14,7 +14,6 @@ branch  = swescale/issue-<n> with the patch committed; pull_request.json (or com
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -36,13 +35,12 @@ from swescale.ci.payloads import (
 from swescale.ci.repo_config import RepoConfig, load_repo_config
 from swescale.ci.task import build_task, open_checkout, resolve_base_commit, run_id_for
 from swescale.config import RunConfig
+from swescale.record import RunFiles, read_json, write_json_atomic
+from swescale.record.task import read_result, read_task
 from swescale.types import Candidate, Cost, Task
 
 log = logging.getLogger(__name__)
 
-PULL_REQUEST_JSON = "pull_request.json"
-COMMENT_JSON = "comment.json"
-OUTCOME_JSON = "ci.json"
 
 
 class BotError(RuntimeError):
@@ -144,15 +142,18 @@ def open_run_dir(cfg: RunConfig, run_id: str, task: Task) -> Any:
     """The run directory for this issue. The same request at the same commit with the
     same config resumes it; anything else (or a run that failed on infrastructure) moves
     the old one aside (``.<time>``) so its results are kept but not reused."""
-    from swescale.scaling.rundir import RunDir
+    from swescale.record.run import RunDir
 
     root = Path(cfg.runs_dir) / run_id
     if root.exists():
-        same_task = _read_json(root / run_id_task_dir(task) / "task.json") == task.model_dump(
+        files = RunFiles(root)
+        earlier = read_task(files.task(task.id).root)
+        same_task = earlier is not None and earlier.model_dump(mode="json") == task.model_dump(
             mode="json"
         )
-        same_config = _read_json(root / "run.json").get("config_digest") == cfg.digest()
-        result = _read_json(root / run_id_task_dir(task) / "result.json")
+        run_json = read_json(files.run_json)
+        same_config = isinstance(run_json, dict) and run_json.get("config_digest") == cfg.digest()
+        result = read_result(files.task(task.id).root) or {}
         # A run whose every trajectory hit a model or sandbox error is tried afresh.
         broken = bool(result) and infra_failed(result)
         if not (same_task and same_config) or broken:
@@ -165,20 +166,6 @@ def open_run_dir(cfg: RunConfig, run_id: str, task: Task) -> Any:
             root.rename(aside)
             log.info("earlier run of this issue moved to %s", aside)
     return RunDir.open(cfg.runs_dir, run_id, cfg)
-
-
-def run_id_task_dir(task: Task) -> str:
-    from swescale.scaling.rundir import safe_name
-
-    return safe_name(task.id)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def run_pipeline(plan: Plan, repo_path: str | Path, client: Any = None) -> tuple[Any, dict]:
@@ -277,7 +264,7 @@ def decide(
 ) -> tuple[Candidate | None, list[str], Any, list[Candidate], int, Cost]:
     """(the candidate to propose or None, reasons not to, selection, candidates,
     trajectories, cost) from the run's record."""
-    from swescale.selection.record import read_task_record
+    from swescale.record.task import read_task_record
 
     trajectories = sum((record.get("trajectories") or {}).values())
     cost = Cost.model_validate(record.get("cost") or {})
@@ -369,7 +356,7 @@ def run_bot(
             draft=plan.ci.draft,
         )
         outcome.reason = f"patch {chosen.id} selected"
-        _write(rundir.root / PULL_REQUEST_JSON, outcome.payload)
+        write_json_atomic(rundir.files.ci_pull_request, outcome.payload)
     else:
         outcome.reason = "; ".join(reasons)
         outcome.payload = abstention_comment(
@@ -382,10 +369,10 @@ def run_bot(
             run_id=plan.run_id,
             failed=outcome.action == "failed",
         )
-        _write(rundir.root / COMMENT_JSON, outcome.payload)
+        write_json_atomic(rundir.files.ci_comment, outcome.payload)
     if push:
         _send(outcome, plan, api_url, repo_path)
-    _write(rundir.root / OUTCOME_JSON, outcome.to_dict())
+    write_json_atomic(rundir.files.ci_outcome, outcome.to_dict())
     return outcome
 
 
@@ -421,8 +408,3 @@ def _send(outcome: BotOutcome, plan: Plan, api_url: str | None, repo_path: str |
     outcome.pushed = True
     outcome.url = str(answer.get("html_url", ""))
 
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    from swescale.scaling.rundir import write_json_atomic
-
-    write_json_atomic(path, data)

@@ -8,7 +8,7 @@ import git
 
 from swescale.ci.events import Comment, IssueRequest
 from swescale.ci.repo_config import RepoConfig
-from swescale.scaling.rundir import safe_name
+from swescale.record.run import safe_name
 from swescale.types import Task
 
 

@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from swescale.logs import LOG_FILE, log_to_file, show
+        from swescale.logs import log_to_file, show
+        from swescale.record.layout import RunFiles
         from swescale.report import load_run, print_summary
 
         console = Console()
@@ -30,7 +31,7 @@ def register(app: typer.Typer) -> None:
             show(console, logging.ERROR, f"{run_dir} is not a run directory", markup=False)
             raise typer.Exit(2)
         # What this command shows (damaged records among it) joins the run's own log.
-        with log_to_file(run_dir / LOG_FILE):
+        with log_to_file(RunFiles(run_dir).log):
             print_summary(load_run(run_dir), console)
             if site:
                 console.print(f"report: {write_report(run_dir, out)}", highlight=False)

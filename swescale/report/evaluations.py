@@ -15,12 +15,12 @@ by default, and results kept elsewhere are listed without links.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
-from swescale.report.site import EVALUATIONS
+from swescale.record import evaluation
+from swescale.record.layout import SITE_DIR, run_dir_of
+from swescale.record.run import record_evaluation
 
 # The official run report's lists, and the status each one means for an instance.
 STATUS_LISTS = (
@@ -30,11 +30,6 @@ STATUS_LISTS = (
     ("error_ids", "error"),
     ("incomplete_ids", "no prediction"),
 )
-
-
-def swescale_dir(eval_dir: str | Path, run_id: str) -> Path:
-    """Where an eval run keeps what is ours: its log file, its report."""
-    return Path(eval_dir) / f"swescale.{run_id}"
 
 
 def instance_statuses(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -90,28 +85,6 @@ def _stored(path: Path, base: Path | None) -> str:
     return str(resolved)
 
 
-def run_dir_of(predictions: Path) -> Path | None:
-    """The run directory a predictions file belongs to (it sits beside run.json)."""
-    folder = Path(predictions).resolve().parent
-    return folder if (folder / "run.json").is_file() else None
-
-
-def record_evaluation(run_dir: Path, new: dict[str, Any]) -> Path:
-    """Add (or replace, by eval run id and model) an evaluation in evaluations.json."""
-    path = Path(run_dir) / EVALUATIONS
-    try:
-        existing = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        existing = []
-    key = (new["run_id"], new.get("model"))
-    entries = existing if isinstance(existing, list) else []
-    kept = [e for e in entries if isinstance(e, dict) and (e.get("run_id"), e.get("model")) != key]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps([*kept, new], indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def write_eval_site(out: Path, entries: list[dict[str, Any]], within: Path) -> Path:
     """A report of grading results alone (predictions not from a run directory), linking
     to the files under ``within`` (the eval directory)."""
@@ -163,7 +136,7 @@ def report_evaluation(predictions: list[Path], eval_dir: str | Path, outcome: An
             else:
                 alone.append(new)
         if alone:
-            target = swescale_dir(eval_dir, outcome.run_id) / "report"
+            target = evaluation.ours_dir(eval_dir, outcome.run_id) / SITE_DIR
             where.append(str(write_eval_site(target, alone, Path(eval_dir))))
         return ", ".join(dict.fromkeys(where)) or "no graded model"
     except Exception as exc:  # noqa: BLE001 - the grading results stand without a report

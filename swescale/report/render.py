@@ -8,6 +8,7 @@ from logging import ERROR, WARNING
 from typing import Any
 
 from swescale.logs import show
+from swescale.record.layout import RunFiles
 from swescale.report.summary import RunSummary, TaskSummary
 
 
@@ -114,7 +115,7 @@ def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_
     console.print(headline(summary))
     failed = [t for t in tasks if t.status == "failed"]
     if failed:
-        where = summary.run_dir / "failures.jsonl"
+        where = RunFiles(summary.run_dir).failures
         show(console, ERROR, f"[red]{len(failed)} task(s) failed[/red]; every reason is in {where}")
         for t in failed[:MAX_FAILURE_LINES]:
             reason = (t.reason.splitlines() or [""])[0]

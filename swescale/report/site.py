@@ -26,18 +26,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from swescale.report import plots, pool
-from swescale.report.records import (
-    TrajectoryRecord,
-    as_costs,
-    as_dict,
-    as_list,
-    as_str,
-    read_blob_diff,
-    read_json,
-    read_trajectory,
-    relative,
+from swescale.record.blobs import read_blob_diff
+from swescale.record.io import as_costs, as_dict, as_list, as_str, read_json, relative
+from swescale.record.layout import EVAL_FILES, SITE_DIR, RunFiles, TaskFiles, safe_name
+from swescale.record.task import (
+    grade_log_path,
+    read_grades,
+    read_offline_selections,
+    read_result,
+    read_task_record,
+    task_dirs,
 )
+from swescale.record.trajectory import TrajectoryRecord, read_trajectory
+from swescale.report import plots, pool
 from swescale.report.stats import (
     TaskSamples,
     pass_at_k_curve,
@@ -47,14 +48,11 @@ from swescale.report.stats import (
 from swescale.report.summary import RunSummary, load_run, relative_text
 from swescale.report.text import diffstat, fold, highlight_diff, pygments_css
 from swescale.selection.metrics import oracle_rows, select_all, selector_row
-from swescale.selection.record import read_task_record, task_dirs
 from swescale.selection.selectors import OFFLINE_SELECTORS
 from swescale.types import Cost, Selection
 
-SITE_DIR = "report"
 # Steps drawn in a trajectory's strip on the task page (the trajectory page has them all).
 STRIP_STEPS = 150
-EVALUATIONS = "evaluations.json"
 
 
 @dataclass
@@ -100,8 +98,6 @@ class TrajMeta:
 
 
 def _safe(text: str) -> str:
-    from swescale.scaling.rundir import safe_name
-
     return safe_name(text)
 
 
@@ -213,7 +209,7 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
     started = time.perf_counter()
     run = Path(run_dir)
     summary = load_run(run, comparison=False)
-    root = Path(out) if out is not None else run / SITE_DIR
+    root = Path(out) if out is not None else RunFiles(run).site
     for sub in ("task", "candidate", "trajectory", "img"):
         shutil.rmtree(root / sub, ignore_errors=True)
     writer = _Writer(root)
@@ -240,7 +236,7 @@ def build_site(run_dir: str | Path, out: str | Path | None = None) -> SiteResult
                 picks.append(pool.pick(selections[position], record.candidates, "offline"))
             picks += _stored_picks(record)
         folder = run / _safe(task.task_id)
-        grades = read_json(folder / "grades.json")
+        grades = read_grades(folder)
         metas[task.task_id] = _task_pages(
             writer,
             folder,
@@ -319,17 +315,10 @@ def _comparison(records: list[Any], offline: dict[str, list[Any]]) -> list[dict[
 
 def _stored_picks(record: Any) -> list[pool.Pick]:
     """Offline selections a user made with ``swescale select`` (selection.<name>.json)."""
-    found = []
-    for path in sorted(record.path.glob("selection.*.json")):
-        data = read_json(path)
-        if not isinstance(data, dict):
-            continue
-        try:
-            selection = Selection.model_validate(data)
-        except ValueError:
-            continue
-        found.append(pool.pick(selection, record.candidates, "swescale select"))
-    return found
+    return [
+        pool.pick(selection, record.candidates, "swescale select")
+        for selection in read_offline_selections(record.path).values()
+    ]
 
 
 def _task_pages(
@@ -346,11 +335,7 @@ def _task_pages(
     selection = record.selection if record is not None else None
     rows = pool.candidate_rows(candidates, selection, grades)
     cand_of = {t: c.id for c in candidates for t in c.trajectory_ids}
-    files = (
-        sorted((folder / "trajectories").glob("*.jsonl"))
-        if (folder / "trajectories").is_dir()
-        else []
-    )
+    files = TaskFiles(folder).trajectory_files()
     trajectories = [read_trajectory(path) for path in files]
     children: dict[str, list[tuple[str, int]]] = {}
     for traj in trajectories:
@@ -408,7 +393,7 @@ def _task_pages(
         problems=problems,
         verifier_notes=[
             as_str(n)
-            for n in as_list(as_dict(read_json(folder / "result.json")).get("verifier_notes"))
+            for n in as_list(as_dict(read_result(folder)).get("verifier_notes"))
         ],
         graded=graded,
     )
@@ -430,7 +415,7 @@ def _grade_log(path: str, run: Path, folder: Path, page_dir: Path) -> GradeLog:
     if not path:
         return GradeLog()
     recorded = Path(path)
-    for found in (recorded, folder / "grades" / recorded.name):
+    for found in (recorded, grade_log_path(folder, recorded.stem)):
         if found.is_file() and _inside(found, run):
             return GradeLog(recorded.name, _relative(found, page_dir))
     return GradeLog(recorded.name)
@@ -471,7 +456,7 @@ def _trajectory_page(
 ) -> TrajMeta:
     from swescale.report.steps import step_views
 
-    blobs = folder / "blobs"
+    blobs = TaskFiles(folder).blobs
     inherited = traj.parent[1] if traj.parent else None
     views = step_views(traj.steps, lambda state: read_blob_diff(blobs, state), inherited)
     url = trajectory_url(traj.id)
@@ -669,7 +654,7 @@ def _cost_per_sample(
 ) -> tuple[float | None, str]:
     """Mean cost of one sample on the labelled tasks: everything a task spent except
     grading (agent turns, verification, selection), over its finished trajectories."""
-    ledger = as_dict(as_dict(read_json(summary.run_dir / "run.json")).get("ledger"))
+    ledger = as_dict(as_dict(read_json(RunFiles(summary.run_dir).run_json)).get("ledger"))
     by_task = as_dict(ledger.get("by_task"))
     dollars = summary.totals.get("dollars", 0.0) > 0
     values = []
@@ -694,7 +679,7 @@ def _cost_per_sample(
 def _evaluations(run: Path, site: Path, task_ids: set[str]) -> list[dict[str, Any]]:
     """Grading results linked to this run by ``swescale eval`` (evaluations.json; its
     damage is among the run summary's problems)."""
-    data = read_json(run / EVALUATIONS)
+    data = read_json(RunFiles(run).evaluations)
     return _evaluation_views(data if isinstance(data, list) else [], site, run, task_ids)
 
 
@@ -708,10 +693,6 @@ def _graded_elsewhere(evaluations: list[dict[str, Any]], task_id: str) -> list[d
                     {"run_id": e["run_id"], "model": e["model"], "anchor": e["anchor"], **i}
                 )
     return found
-
-
-# The files of one graded instance a report links to, when they exist.
-EVAL_FILES = ("test_output.txt", "report.json", "patch.diff", "run_instance.log")
 
 
 def _evaluation_views(
@@ -783,7 +764,7 @@ def _css() -> str:
 
 def write_redirect(run_dir: str | Path) -> Path:
     """``<run>/report.html``: a one-line page that opens the site (the old single page)."""
-    target = Path(run_dir) / "report.html"
+    target = RunFiles(run_dir).site_link
     target.write_text(
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
         f'<meta http-equiv="refresh" content="0; url={SITE_DIR}/index.html">'

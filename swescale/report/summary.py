@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swescale.report.records import (
+from swescale.record.io import (
     as_bool,
     as_costs,
     as_dict,
@@ -24,6 +24,8 @@ from swescale.report.records import (
     read_jsonl,
     relative,
 )
+from swescale.record.layout import RunFiles, TaskFiles
+from swescale.record.version import NewerFormatError, directory_version
 
 
 @dataclass
@@ -105,16 +107,16 @@ def _task_summary(
 ) -> TaskSummary:
     """One task from its folder: result.json, the selection records, the trajectory
     files (read tolerantly); what is damaged is added to ``problems``."""
-    from swescale.report.records import read_trajectory
-    from swescale.selection.record import read_task_record
+    from swescale.record.task import read_result, read_task_record
+    from swescale.record.trajectory import read_trajectory
 
     summary = TaskSummary(task_id=as_str(state.get("task_id")) or task_dir.name)
-    result = as_dict(read_json(task_dir / "result.json", problems, root))
+    result = as_dict(read_result(task_dir, problems, root))
     summary.task_id = as_str(result.get("task_id")) or summary.task_id
     summary.status = as_str(result.get("status")) or as_str(state.get("status")) or "pending"
     if summary.status == "failed":
         summary.reason = as_str(result.get("reason")) or as_str(state.get("reason"))
-    files = sorted((task_dir / "trajectories").glob("*.jsonl"))
+    files = TaskFiles(task_dir).trajectory_files()
     summary.trajectories = len(files)
     finished: list[str] = []
     for path in files:
@@ -157,10 +159,15 @@ def load_run(run_dir: str | Path, comparison: bool = True) -> RunSummary:
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a run directory")
     problems: list[str] = []
-    info = read_json(root / "run.json", problems, root)
+    files = RunFiles(root)
+    try:
+        directory_version(root)
+    except NewerFormatError as exc:
+        problems.append(f"{exc}; read as far as this release understands it")
+    info = read_json(files.run_json, problems, root)
     if not isinstance(info, dict):
         # A damaged run.json was named by read_json; say what its absence costs.
-        what = "missing" if not (root / "run.json").exists() else "unusable"
+        what = "missing" if not files.run_json.exists() else "unusable"
         problems.append(f"run.json: {what}; the run's ledger, versions and task states are unknown")
     info = as_dict(info)
     ledger = as_dict(info.get("ledger"))
@@ -172,24 +179,19 @@ def load_run(run_dir: str | Path, comparison: bool = True) -> RunSummary:
         totals=as_costs(ledger.get("run")) or as_costs(info.get("totals")),
         wall_seconds=as_float_or_none(ledger.get("wall_seconds")) or 0.0,
         by_kind={str(k): as_costs(v) for k, v in as_dict(ledger.get("by_kind")).items()},
-        failures=[_failure(f) for f in read_jsonl(root / "failures.jsonl", problems, root)],
+        failures=[_failure(f) for f in read_jsonl(files.failures, problems, root)],
     )
     by_dir: dict[str, tuple[Path, dict[str, Any]]] = {}
     for task_id, state in as_dict(info.get("tasks")).items():
         by_dir[_safe(task_id)] = (root / _safe(task_id), dict(as_dict(state), task_id=task_id))
-    for child in sorted(root.iterdir()):
-        if (
-            child.is_dir()
-            and child.name not in by_dir
-            and child.name != "report"  # the report site, not a task
-            and ((child / "trajectories").exists() or (child / "result.json").exists())
-        ):
-            by_dir[child.name] = (child, {})
+    for task_files in files.task_folders():
+        if task_files.root.name not in by_dir:
+            by_dir[task_files.root.name] = (task_files.root, {})
     ledger_tasks = as_dict(ledger.get("by_task"))
     for _name, (folder, state) in sorted(by_dir.items()):
         ledger_task = as_dict(ledger_tasks.get(as_str(state.get("task_id"))))
         summary.tasks.append(_task_summary(root, folder, state, ledger_task, problems))
-    evaluations = read_json(root / "evaluations.json", problems, root)
+    evaluations = read_json(files.evaluations, problems, root)
     if evaluations is not None and not isinstance(evaluations, list):
         problems.append("evaluations.json: not a JSON list; skipped")
     summary.problems = problems
@@ -217,7 +219,7 @@ def relative_text(text: str, root: Path) -> str:
 
 
 def _safe(task_id: str) -> str:
-    from swescale.scaling.rundir import safe_name
+    from swescale.record.run import safe_name
 
     return safe_name(task_id)
 

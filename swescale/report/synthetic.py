@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from swescale.agent.record import TrajectoryRecorder
-from swescale.sandbox.blobs import BlobStore
-from swescale.scaling.ledger import BudgetLedger
-from swescale.scaling.rundir import RunDir, trajectory_id, write_json_atomic
-from swescale.selection.record import (
+from swescale.record.blobs import BlobStore
+from swescale.record.io import write_text_atomic
+from swescale.record.run import RunDir, trajectory_id
+from swescale.record.task import (
     write_candidates,
+    write_grades,
     write_labels,
     write_selection,
+    write_task,
     write_verdicts,
 )
+from swescale.record.trajectory import TrajectoryRecorder
+from swescale.scaling.ledger import BudgetLedger
 from swescale.types import Action, Candidate, Cost, Observation, Selection, Step, Task, Verdict
 
 F2P = ["tests/test_core.py::test_fixed_a", "tests/test_core.py::test_fixed_b"]
@@ -96,7 +99,7 @@ def make_run(
             fail_to_pass=F2P,
             pass_to_pass=P2P,
         )
-        write_json_atomic(rundir.task_dir(task.id) / "task.json", task.model_dump(mode="json"))
+        write_task(rundir.task_dir(task.id), task)
         blobs = BlobStore(rundir.blobs_dir(task.id))
         produced: dict[int, list[str]] = {}
         for j in range(n_traj):
@@ -201,7 +204,7 @@ def make_run(
         labels = {c.id: i == 0 for i, c in enumerate(cands)}
         write_labels(task_dir, labels)
         grades = {c.id: _grade(task.id, i == 0, i) for i, c in enumerate(cands)}
-        write_json_atomic(task_dir / "grades.json", grades)
+        write_grades(task_dir, grades)
         picked = cands[1] if len(cands) > 1 else cands[0]
         write_selection(
             task_dir,
@@ -228,7 +231,5 @@ def make_run(
     rundir.update_run_json(
         lambda r: r.update(ledger=ledger.to_dict(), totals=ledger.to_dict()["run"])
     )
-    (rundir.root / "synthetic.json").write_text(
-        json.dumps({"tasks": tasks, "candidates": candidates})
-    )
+    write_text_atomic(rundir.files.synthetic, json.dumps({"tasks": tasks, "candidates": candidates}))
     return rundir.root

@@ -7,7 +7,6 @@ from swescale.sandbox.base import (
     Sandbox,
     SandboxError,
 )
-from swescale.sandbox.blobs import BlobStore
 from swescale.sandbox.config import ImagesConfig, SandboxConfig
 from swescale.sandbox.docker_sandbox import DockerSandbox
 from swescale.sandbox.engine import docker_client
@@ -22,7 +21,6 @@ from swescale.sandbox.images import (
 from swescale.sandbox.pool import WarmPool
 
 __all__ = [
-    "BlobStore",
     "DockerSandbox",
     "EngineUnavailable",
     "ImageBuildError",

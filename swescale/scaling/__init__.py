@@ -1,8 +1,8 @@
 """Spending test-time compute: parallel x serial exploration, the budget ledger, batch
-runs with a resumable run directory.
+runs that resume from their run directory (written through :mod:`swescale.record`).
 
 ```python
-from swescale.scaling import launch, BatchRunner, RunDir, BudgetLedger, explore_task
+from swescale.scaling import launch, BatchRunner, BudgetLedger, explore_task
 result = launch(load_config("scripted"), run_id="r1")   # what `swescale run` does
 ```
 
@@ -28,11 +28,6 @@ _EXPORTS = {
     "launch": "launcher",
     "BudgetLedger": "ledger",
     "price_cost": "ledger",
-    "ConfigMismatch": "rundir",
-    "RunDir": "rundir",
-    "RunDirError": "rundir",
-    "default_run_id": "rundir",
-    "trajectory_id": "rundir",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swescale.config import RunConfig
+from swescale.record import RunDir
+from swescale.record.task import grade_log_path, write_grades
 from swescale.scaling.explore import ExploreEnv, TaskExploration, explore_task
 from swescale.scaling.ledger import BudgetLedger
 from swescale.scaling.metered import RunInterrupted
 from swescale.scaling.progress import NullProgress, ProgressSink
-from swescale.scaling.rundir import RunDir, write_json_atomic
 from swescale.scaling.stages import (
     ImageProvider,
     build_verifiers,
@@ -376,11 +377,11 @@ class BatchRunner:
                     self.cfg,
                     self.ledger,
                     self.rundir.run_id,
-                    log_path=self.rundir.task_dir(task.id) / "grades" / f"{cand.id}.log",
+                    log_path=grade_log_path(self.rundir.task_dir(task.id), cand.id),
                 )
                 grades[cand.id] = report
             resolved = chosen.resolved if chosen is not None else False
-            write_json_atomic(self.rundir.task_dir(task.id) / "grades.json", grades)
+            write_grades(self.rundir.task_dir(task.id), grades)
         write_candidates(self.rundir, task.id, candidates)
         counts: dict[str, int] = {}
         for outcome in exploration.outcomes:

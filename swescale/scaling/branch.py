@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from swescale.config import RunConfig
-from swescale.scaling.rundir import RunDir
+from swescale.record.run import RunDir
 from swescale.scaling.trajectories import RecordedTrajectory, read_recorded
 
 log = logging.getLogger(__name__)

@@ -28,11 +28,12 @@ def _run(
     from swescale.agent.models.base import ModelError
     from swescale.agent.models.servers import ServerError
     from swescale.config import ConfigError, load_config
-    from swescale.logs import LOG_FILE, log_to_file, show, suppressed_note
+    from swescale.logs import log_to_file, show, suppressed_note
+    from swescale.record.layout import RunFiles
+    from swescale.record.run import RunDirError, default_run_id, safe_name
     from swescale.sandbox.base import SandboxError
     from swescale.scaling.cluster.executor import ClusterError
     from swescale.scaling.launcher import launch
-    from swescale.scaling.rundir import RunDirError, default_run_id, safe_name
 
     console = Console(stderr=False)
     try:
@@ -40,14 +41,14 @@ def _run(
     except ConfigError as exc:
         # A rerun of an existing run with a bad override: its log says why it did not run.
         existing = _existing_run(config, overrides, run_id)
-        with log_to_file(existing / LOG_FILE) if existing else contextlib.nullcontext():
+        with log_to_file(RunFiles(existing).log) if existing else contextlib.nullcontext():
             show(console, logging.ERROR, f"[red]config error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     run_id = run_id or cfg.run_id or default_run_id(config, cfg)
     cfg = cfg.model_copy(update={"run_id": run_id})
     run_path = Path(cfg.runs_dir) / safe_name(run_id)
     console.print(f"run [bold]{run_id}[/bold] -> {run_path}")
-    with log_to_file(run_path / LOG_FILE) as log_path:
+    with log_to_file(RunFiles(run_path).log) as log_path:
         try:
             result = launch(cfg, run_id=run_id, force=force, console=console, live=live)
         except KeyboardInterrupt:
@@ -98,7 +99,7 @@ def _existing_run(config: str, overrides: list[str], run_id: str) -> Path | None
     """The run directory ``--run-id`` names when it exists, found without a valid config
     (its runs_dir read from the file and the overrides as written); else None."""
     from swescale.config import ConfigError, read_config_file
-    from swescale.scaling.rundir import safe_name
+    from swescale.record.layout import RunFiles, safe_name
 
     if not run_id:
         return None
@@ -110,7 +111,7 @@ def _existing_run(config: str, overrides: list[str], run_id: str) -> Path | None
         if key.strip() == "runs_dir" and value.strip():
             runs_dir = value.strip()
     folder = Path(str(runs_dir)) / safe_name(run_id)
-    return folder if (folder / "run.json").is_file() else None
+    return folder if RunFiles(folder).is_run() else None
 
 
 def register(app: typer.Typer) -> None:

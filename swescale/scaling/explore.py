@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swescale.config import RunConfig
+from swescale.record.run import RunDir, trajectory_id
 from swescale.scaling.branch import choose_branch, state_blob
 from swescale.scaling.feedback import build_feedback
 from swescale.scaling.ledger import BudgetLedger
 from swescale.scaling.metered import MeteredModel, MeteredSandbox, RunInterrupted
 from swescale.scaling.progress import NullProgress, ProgressSink
-from swescale.scaling.rundir import RunDir, trajectory_id
 from swescale.scaling.trajectories import RecordedTrajectory, read_recorded
 from swescale.types import Candidate, Task
 
@@ -290,8 +290,8 @@ def _run_in_sandbox(
     feedback: str,
     recorded: RecordedTrajectory | None,
 ) -> TrajectoryOutcome:
-    from swescale.agent import TrajectoryRecorder, run_agent
-    from swescale.sandbox import BlobStore
+    from swescale.agent import run_agent
+    from swescale.record import BlobStore, TrajectoryRecorder
 
     cfg = env.cfg
     path = env.rundir.trajectory_path(spec.task_id, spec.traj_id)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from swescale.config import RunConfig
+from swescale.record import RunDir, RunDirError, RunFiles, read_json, safe_name
 from swescale.scaling.batch import BatchResult, BatchRunner
 from swescale.scaling.progress import LiveProgress, NullProgress
-from swescale.scaling.rundir import RUN_JSON, RunDir, RunDirError, read_json, safe_name
 from swescale.scaling.scripted import PLANS
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,8 @@ def launch(
 
     executor = cfg.scaling.executor
     say = (lambda text: console.print(text, markup=False, highlight=False)) if console else None
-    earlier = read_json(Path(cfg.runs_dir) / safe_name(run_id) / RUN_JSON, {}) or {}
+    earlier = read_json(RunFiles(Path(cfg.runs_dir) / safe_name(run_id)).run_json, default={})
+    earlier = earlier if isinstance(earlier, dict) else {}
     # Another config is RunDir.open's refusal (or --force's new experiment) to make.
     same = earlier.get("config_digest") == cfg.digest()
     note = executor_change(earlier, executor) if same else ""

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from swescale.config import RunConfig
+from swescale.record import RunDir
 from swescale.scaling.ledger import BudgetLedger
-from swescale.scaling.rundir import RunDir, write_json_atomic
 from swescale.types import Candidate, Cost, Selection, Task
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,8 @@ def labels_known(task: Task) -> bool:
 def write_candidates(rundir: RunDir, task_id: str, candidates: list[Candidate]) -> None:
     """candidates.jsonl (verdicts live in verdicts/) and labels.json when graded, in the
     format ``swescale select`` and the selection comparison read."""
-    from swescale.selection.record import write_candidates as write_lines
-    from swescale.selection.record import write_labels
+    from swescale.record.task import write_candidates as write_lines
+    from swescale.record.task import write_labels
 
     write_lines(rundir.task_dir(task_id), candidates)
     labels = {c.id: c.resolved for c in candidates if c.resolved is not None}
@@ -114,7 +114,9 @@ def write_candidates(rundir: RunDir, task_id: str, candidates: list[Candidate]) 
 
 def write_task(rundir: RunDir, task: Task) -> None:
     """task.json: the task as the run saw it, so selection can be re-run offline."""
-    write_json_atomic(rundir.task_dir(task.id) / "task.json", task.model_dump(mode="json"))
+    from swescale.record.task import write_task as write_task_json
+
+    write_task_json(rundir.task_dir(task.id), task)
 
 
 def run_verifiers(
@@ -145,7 +147,7 @@ def run_verifiers(
         for verdict in verdicts.values():
             spent = spent + verdict.cost
         ledger.charge(task.id, spent, _verifier_kind(name))
-        from swescale.selection.record import write_verdicts
+        from swescale.record.task import write_verdicts
 
         write_verdicts(rundir.task_dir(task.id), name, verdicts)
     return notes
@@ -164,7 +166,7 @@ def select(selector: Any, task: Task, candidates: list[Candidate], rundir: RunDi
     from swescale.selection.selectors import no_candidates
 
     name = getattr(selector, "name", type(selector).__name__)
-    from swescale.selection.record import write_selection
+    from swescale.record.task import write_selection
 
     selection = no_candidates(task, name) if not candidates else selector.select(task, candidates)
     write_selection(rundir.task_dir(task.id), selection)

@@ -54,7 +54,7 @@ class RecordedTrajectory:
 def read_recorded(path: Path) -> RecordedTrajectory | None:
     """The record at ``path``, or None when there is none worth keeping (missing, empty, or
     damaged beyond a torn last line: the trajectory then starts over)."""
-    from swescale.agent.record import RecordError, load_trajectory
+    from swescale.record.trajectory import RecordError, load_trajectory
 
     if not path.exists() or path.stat().st_size == 0:
         return None

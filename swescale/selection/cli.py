@@ -10,6 +10,8 @@ from pathlib import Path
 import typer
 
 from swescale.logs import show
+from swescale.record.io import write_text_atomic
+from swescale.record.layout import RunFiles
 
 
 def register(app: typer.Typer) -> None:
@@ -36,8 +38,8 @@ def select_command(
     """Re-run selection offline on a finished run: no agents, only stored verdicts."""
     from rich.console import Console
 
-    from swescale.logs import LOG_FILE, log_to_file
-    from swescale.selection.record import task_dirs
+    from swescale.logs import log_to_file
+    from swescale.record.task import task_dirs
 
     console = Console()
     try:
@@ -45,7 +47,7 @@ def select_command(
     except FileNotFoundError as exc:
         show(console, logging.ERROR, str(exc), markup=False)
         raise typer.Exit(2) from exc
-    with log_to_file(run / LOG_FILE):
+    with log_to_file(RunFiles(run).log):
         if not dirs:
             show(
                 console,
@@ -80,9 +82,9 @@ def _select(
 ) -> None:
     from rich.table import Table
 
+    from swescale.record.task import read_task_record
     from swescale.selection.config import SelectionConfig
     from swescale.selection.metrics import oracle_rows, run_offline_selection
-    from swescale.selection.record import read_task_record
     from swescale.selection.selectors import OFFLINE_SELECTORS
 
     def warn(text: str) -> None:
@@ -370,16 +372,16 @@ def ensemble_command(
         selections = select_and_write(out_dir, records, shown, scfg)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    primary = out_dir / f"predictions.{names[0]}.jsonl"
-    (out_dir / "predictions.jsonl").write_text(primary.read_text())
+    files = RunFiles(out_dir)
+    write_text_atomic(files.predictions(), files.predictions(names[0]).read_bytes())
     report = ensemble_report(records, selections)
     report["problems"] = problems
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1))
+    write_text_atomic(files.report_json, json.dumps(report, indent=1))
     _print_ensemble(console, report)
     for problem in problems[:10]:
         console.print(f"[yellow]warning: {problem}[/yellow]")
     console.print(
-        f"predictions: {out_dir / 'predictions.jsonl'}  report: {out_dir / 'report.json'}"
+        f"predictions: {files.predictions()}  report: {files.report_json}"
     )
 
 

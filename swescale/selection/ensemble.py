@@ -37,14 +37,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from swescale.selection.candidates import candidates_from, read_foreign_predictions
-from swescale.selection.record import (
+from swescale.record.layout import RunFiles
+from swescale.record.task import (
     TaskRecord,
+    read_task_info,
     read_task_record,
+    read_verdict_file,
     write_candidates,
     write_labels,
+    write_task,
+    write_task_info,
     write_verdicts,
 )
+from swescale.selection.candidates import candidates_from, read_foreign_predictions
 from swescale.types import Candidate, Cost, Selection, Task, Verdict
 from swescale.verifiers.base import BEHAVIOUR, HARVEST, REGRESSION, STATIC
 
@@ -110,11 +115,12 @@ def label_candidates(candidates: Sequence[Candidate], labels: dict[tuple[str, st
 
 
 def _stored_verdicts(task_dir: Path, name: str, ids: set[str]) -> dict[str, Verdict] | None:
-    path = task_dir / "verdicts" / f"{name}.json"
+    data = read_verdict_file(task_dir, name)
+    if data is None:
+        return None
     try:
-        data = json.loads(path.read_text())
         verdicts = {cid: Verdict.model_validate(v) for cid, v in data.items()}
-    except (OSError, ValueError):
+    except ValueError:
         return None
     return verdicts if set(verdicts) >= ids else None
 
@@ -161,11 +167,7 @@ def verify_task(
     from swescale.verifiers.behaviour import BehaviourVerifier
     from swescale.verifiers.static import pool_only_verdicts
 
-    info_path = task_dir / "ensemble.json"
-    try:
-        info = json.loads(info_path.read_text())
-    except (OSError, ValueError):
-        info = {}
+    info = read_task_info(task_dir, "ensemble")
     info.setdefault("seconds", {})
     info.setdefault("errors", {})
     ids = {c.id for c in candidates}
@@ -212,7 +214,7 @@ def verify_task(
         write_verdicts(task_dir, name, verdicts)
     else:
         info.pop("interrupted", None)
-    info_path.write_text(json.dumps(info, indent=1))
+    write_task_info(task_dir, "ensemble", info)
     return info
 
 
@@ -246,7 +248,7 @@ def read_pools(
             out.problems.append(f"predictions file {path} is empty")
     from_runs: dict[str, dict[str, str]] = {}
     for run in run_dirs:
-        from swescale.selection.record import task_dirs
+        from swescale.record.task import task_dirs
 
         for folder in task_dirs(Path(run)):
             record = read_task_record(folder)
@@ -278,8 +280,7 @@ def read_pools(
 
 
 def write_task_inputs(task_dir: Path, task: Task, candidates: list[Candidate]) -> None:
-    task_dir.mkdir(parents=True, exist_ok=True)
-    (task_dir / "task.json").write_text(task.model_dump_json(indent=1))
+    write_task(task_dir, task)
     write_candidates(task_dir, candidates)
     labels = {c.id: c.resolved for c in candidates if c.resolved is not None}
     if labels:
@@ -306,7 +307,7 @@ def run_ensemble(
 
     def job(task_id: str) -> dict[str, Any]:
         task = by_id[task_id]
-        task_dir = out_dir / task_id
+        task_dir = RunFiles(out_dir).task(task_id).root
         if stop.is_set():
             return {"interrupted": True}
         try:
@@ -317,7 +318,7 @@ def run_ensemble(
             return verify_task(task, pools[task_id], task_dir, factory, cfg, stop, model_verifiers)
         except Exception as exc:  # noqa: BLE001 - one instance never stops the batch
             info = {"errors": {"task": f"{type(exc).__name__}: {exc}"}}
-            (task_dir / "ensemble.json").write_text(json.dumps(info, indent=1))
+            write_task_info(task_dir, "ensemble", info)
             return info
 
     order = [t.id for t in tasks if t.id in pools]
@@ -404,10 +405,7 @@ def ensemble_report(
     errors: dict[str, dict[str, str]] = {}
     no_env: dict[str, str] = {}
     for record in records:
-        try:
-            info = json.loads((record.path / "ensemble.json").read_text())
-        except (OSError, ValueError):
-            info = {}
+        info = read_task_info(record.path, "ensemble")
         if info.get("seconds"):
             ran += 1
             seconds += sum(info["seconds"].values())

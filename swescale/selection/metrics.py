@@ -16,10 +16,12 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
+from swescale.record.io import write_text_atomic
+from swescale.record.layout import RunFiles
+from swescale.record.task import TaskRecord, read_task_record, task_dirs, write_selection
 from swescale.selection.calibration import Calibration, fit_calibration, labelled_rows
 from swescale.selection.candidates import merge_foreign, read_foreign_predictions
 from swescale.selection.config import SelectionConfig
-from swescale.selection.record import TaskRecord, read_task_record, task_dirs, write_selection
 from swescale.selection.selectors import OFFLINE_SELECTORS, Selector, make_selector
 from swescale.types import Candidate, Cost, Selection
 
@@ -254,7 +256,7 @@ def write_selections(
                 "rationale": sel.rationale,
             }
         lines.append(json.dumps(row))
-    (out_dir / f"predictions.{name}.jsonl").write_text("".join(line + "\n" for line in lines))
+    write_text_atomic(RunFiles(out_dir).predictions(name), "".join(line + "\n" for line in lines))
 
 
 def run_offline_selection(
@@ -281,5 +283,5 @@ def run_offline_selection(
     if imported is not None:
         summary["foreign_unknown_ids"] = imported.unknown_ids
         summary["problems"] += imported.errors
-    (run_dir / f"selection.{name}.summary.json").write_text(json.dumps(summary, indent=1))
+    write_text_atomic(RunFiles(run_dir).selection_summary(name), json.dumps(summary, indent=1))
     return selections, summary

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from swescale.patches import parse_patch
+from swescale.record.task import write_candidates, write_labels, write_task, write_verdicts
 from swescale.selection.candidates import candidates_from
-from swescale.selection.record import write_candidates, write_labels, write_verdicts
 from swescale.types import Task
 from swescale.verifiers.base import annotate
 from swescale.verifiers.regression import RegressionVerifier
@@ -81,7 +81,7 @@ def evaluate_task(
     workers: int = 2,
 ) -> Path:
     """Write ``out_dir/<task>/`` with candidates, verdicts and labels."""
-    from swescale.scaling.rundir import safe_name
+    from swescale.record.run import safe_name
 
     rng = random.Random(f"{seed}:{task.id}")
     cands = candidates_from(task.id, produced_patches(task, rng))
@@ -105,7 +105,7 @@ def evaluate_task(
             labels[cand.id] = cand.resolved = outcome
     write_candidates(folder, cands)
     write_labels(folder, labels)
-    (folder / "task.json").write_text(task.model_dump_json(indent=1))
+    write_task(folder, task)
     return folder
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from swescale.patches import patch_key
+from swescale.record.layout import TaskFiles
 from swescale.selection.config import BranchConfig
 from swescale.types import Observation, Step
 
@@ -148,8 +149,8 @@ def replay_trajectory(
     (``start_state``), read from ``<task>/blobs/``.
     """
     from swescale.agent.config import AgentConfig
-    from swescale.agent.record import RecordError, load_trajectory
     from swescale.agent.tools import run_action
+    from swescale.record.trajectory import RecordError, load_trajectory
     from swescale.sandbox.base import SandboxError
 
     try:
@@ -198,7 +199,7 @@ def _restore_start(sandbox: Any, header: dict[str, Any], path: Path) -> None:
     sha = start.get("sha256") if isinstance(start, dict) else start
     if not sha:
         return
-    blob = path.parent.parent / "blobs" / str(sha)
+    blob = TaskFiles(path.parent.parent).blobs / str(sha)
     if not blob.exists():
         raise ReplayError(f"branched trajectory: start state blob {blob} is missing")
     sandbox.restore(blob.read_bytes())

@@ -160,8 +160,9 @@ def register(app: typer.Typer) -> None:
 
         Predictions of a run (runs/<id>/predictions.jsonl) are graded against the run's
         own config and dataset, into runs/<id>/eval/; others need --dataset."""
-        from swescale.logs import LOG_FILE, log_to_file
-        from swescale.report.evaluations import swescale_dir
+        from swescale.logs import log_to_file
+        from swescale.record import evaluation
+        from swescale.record.layout import RunFiles
         from swescale.swebench import eval_inputs
 
         missing = [str(p) for p in predictions if not p.is_file()]
@@ -178,7 +179,7 @@ def register(app: typer.Typer) -> None:
         data = _dataset(cfg, dataset, split, instance, None, None, repos_dir)
         run = run_id or eval_inputs.default_run_id(predictions)
         if eval_dir is None and owner is not None and cfg.grading.eval_dir == Path("."):
-            eval_dir = owner / eval_inputs.EVAL_SUBDIR  # a run's grading stays in the run
+            eval_dir = RunFiles(owner).eval_dir  # a run's grading stays in the run
         updates = {
             "workers": workers,
             "timeout": timeout,
@@ -186,7 +187,9 @@ def register(app: typer.Typer) -> None:
             "use_official_images": official_images,
         }
         grading = cfg.grading.model_copy(update={k: v for k, v in updates.items() if v is not None})
-        log_path = (owner if owner is not None else swescale_dir(grading.eval_dir, run)) / LOG_FILE
+        log_path = (
+            RunFiles(owner).log if owner is not None else evaluation.ours_log(grading.eval_dir, run)
+        )
         with log_to_file(log_path):
             _grade(predictions, data, grading, cfg, run)
 

@@ -15,11 +15,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from swescale.report.evaluations import run_dir_of
-
-# A run's grading results: runs/<id>/eval/logs/run_evaluation/<eval run id>/...
-EVAL_SUBDIR = "eval"
-RUN_CONFIG = "config.yaml"
+from swescale.record.layout import RunFiles, run_dir_of
 
 
 class EvalInputError(ValueError):
@@ -47,13 +43,13 @@ def config_source(
     a ``dataset.name`` override). Raises EvalInputError when nothing names the dataset."""
     if config is not None:
         return config
-    if owner is not None and (owner / RUN_CONFIG).is_file():
-        return owner / RUN_CONFIG
+    if owner is not None and RunFiles(owner).config.is_file():
+        return RunFiles(owner).config
     if dataset is not None or any(o.strip().startswith("dataset.name=") for o in overrides):
         return None
     where = ", ".join(str(p) for p in predictions)
     if owner is not None:
-        why = f"the run directory {owner} has no {RUN_CONFIG}"
+        why = f"the run directory {owner} has no {RunFiles(owner).config.name}"
     elif any(run_dir_of(p) is not None for p in predictions):
         why = "the predictions come from several runs"
     else:

@@ -19,7 +19,6 @@ changed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -33,14 +32,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 from swebench.harness.constants import (
     FAIL_TO_PASS,
-    LOG_INSTANCE,
-    LOG_REPORT,
     LOG_TEST_OUTPUT,
     PASS_TO_PASS,
-    RUN_EVALUATION_LOG_DIR,
 )
 from swebench.harness.reporting import make_run_report
 
+from swescale.record import evaluation
 from swescale.sandbox import ImagesConfig
 from swescale.swebench.config import DatasetConfig, GradingConfig
 from swescale.swebench.datasets import read_tasks
@@ -155,35 +152,13 @@ class Grader:
 # -- the official run layout ------------------------------------------------------------
 
 
-def model_dir_name(model: str) -> str:
-    """The official folder name of a model (``/`` as ``__``; a missing name is "None")."""
-    return (model or "None").replace("/", "__")
-
-
 def instance_dir(eval_dir: Path, run_id: str, pred: Prediction) -> Path:
-    return (
-        Path(eval_dir)
-        / RUN_EVALUATION_LOG_DIR
-        / run_id
-        / model_dir_name(pred.model_name_or_path)
-        / pred.instance_id
-    )
-
-
-def _patch_sha(patch: str | None) -> str:
-    return hashlib.sha256((patch or "").encode("utf-8", errors="surrogateescape")).hexdigest()
+    return evaluation.instance_dir(eval_dir, run_id, pred.model_name_or_path, pred.instance_id)
 
 
 def cached_result(folder: Path, pred: Prediction) -> dict[str, Any] | None:
     """The stored result of a finished (non-error) grading of the same patch, else None."""
-    try:
-        result = json.loads((folder / "result.json").read_text())
-        report = json.loads((folder / LOG_REPORT).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if result.get("patch_sha256") != _patch_sha(pred.model_patch) or pred.instance_id not in report:
-        return None
-    return result
+    return evaluation.cached_result(folder, pred.model_patch, pred.instance_id)
 
 
 def store_result(
@@ -191,28 +166,25 @@ def store_result(
 ) -> dict[str, Any]:
     """Write one grading's files; an error writes no report.json (as officially: a rerun
     retries it, the run report counts it in ``error_ids``)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "patch.diff").write_text(
-        pred.model_patch or "", encoding="utf-8", errors="surrogateescape"
-    )
-    if script:
-        (folder / "eval.sh").write_text(script)
-    (folder / LOG_TEST_OUTPUT).write_text(result.log, encoding="utf-8", errors="replace")
-    (folder / LOG_INSTANCE).write_text(_instance_log(pred, result), encoding="utf-8")
     summary = result.model_dump(exclude={"log"})
-    summary["patch_sha256"] = _patch_sha(pred.model_patch)
+    summary["patch_sha256"] = evaluation.patch_sha(pred.model_patch)
     summary["model_name_or_path"] = pred.model_name_or_path
-    (folder / "result.json").write_text(json.dumps(summary, indent=2))
-    report_path = folder / LOG_REPORT
-    if result.status == "error":
-        report_path.unlink(missing_ok=True)
-    else:
+    report = None
+    if result.status != "error":
         report = json.loads(json.dumps(result.report))
         entry = report.get(pred.instance_id)
         if entry is not None and result.python and result.python != result.python_wanted:
             # Beside the official keys: the tests ran on another interpreter.
             entry["python"] = {"ran": result.python, "spec": result.python_wanted}
-        report_path.write_text(json.dumps(report, indent=4))
+    evaluation.write_grading(
+        folder,
+        patch=pred.model_patch,
+        script=script,
+        test_output=result.log,
+        instance_log=_instance_log(pred, result),
+        result=summary,
+        report=report,
+    )
     return summary
 
 

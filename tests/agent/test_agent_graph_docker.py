@@ -10,9 +10,9 @@ from swescale.agent.config import AgentConfig
 from swescale.agent.graph import messages_from_steps, run_agent
 from swescale.agent.models.scripted import ScriptedModel
 from swescale.agent.prompts import render_prompts
-from swescale.agent.record import TrajectoryRecorder, load_trajectory, make_header
 from swescale.agent.tools import REPEATED_CALL_NOTE
-from swescale.sandbox import BlobStore
+from swescale.record import BlobStore
+from swescale.record.trajectory import TrajectoryRecorder, load_trajectory, make_header
 from swescale.types import Task
 
 pytestmark = pytest.mark.docker
@@ -292,7 +292,7 @@ def test_a_container_that_dies_mid_run_ends_with_sandbox_error(repo_sandbox, tmp
 
 
 def test_resume_refuses_a_finished_record_and_a_record_ahead_of_the_steps(repo_sandbox, tmp_path):
-    from swescale.agent.record import RecordError
+    from swescale.record.trajectory import RecordError
 
     path = tmp_path / "t.jsonl"
     with TrajectoryRecorder(path, make_header("t", TASK.id)) as rec:

@@ -13,7 +13,6 @@ from swescale.agent.models.base import Completion, ScriptExhausted, parse_tool_c
 from swescale.agent.models.condense import condense, estimate_tokens
 from swescale.agent.models.scripted import ScriptedModel, ScriptError
 from swescale.agent.prompts import PromptError, render_prompts
-from swescale.agent.record import TrajectoryRecorder, make_header
 from swescale.agent.tools import (
     FORMAT_ERROR_PREFIX,
     FormatError,
@@ -25,6 +24,7 @@ from swescale.agent.tools import (
     truncate_observation,
     why_not_found,
 )
+from swescale.record.trajectory import TrajectoryRecorder, make_header
 from swescale.types import Action, Observation, Step, Task
 
 

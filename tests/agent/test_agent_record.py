@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from swescale.agent.record import (
+from swescale.record.trajectory import (
     HEADER_FIELDS,
     RecordError,
     TrajectoryRecorder,

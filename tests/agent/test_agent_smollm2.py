@@ -10,8 +10,8 @@ import pytest
 from swescale.agent.config import AgentConfig
 from swescale.agent.graph import EXIT_STATUSES, run_agent
 from swescale.agent.models import build_model
-from swescale.agent.record import TrajectoryRecorder, load_trajectory, make_header
-from swescale.sandbox import BlobStore
+from swescale.record import BlobStore
+from swescale.record.trajectory import TrajectoryRecorder, load_trajectory, make_header
 from swescale.types import Task
 
 pytestmark = [pytest.mark.llm, pytest.mark.docker]

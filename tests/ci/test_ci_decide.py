@@ -9,8 +9,8 @@ import pytest
 
 from swescale.ci.bot import decide, make_plan, open_run_dir
 from swescale.ci.events import parse_event
+from swescale.record.task import write_candidates, write_selection, write_verdicts
 from swescale.scaling.stages import write_task
-from swescale.selection.record import write_candidates, write_selection, write_verdicts
 from swescale.types import Candidate, Selection, Verdict
 
 from .conftest import FIX_PATCH, comment_event

@@ -224,7 +224,8 @@ def test_report_command_writes_the_site(tmp_path) -> None:
 def test_eval_links_its_results_into_a_report(tmp_path, in_run: bool) -> None:
     """What ``swescale eval`` does after grading, on a literal outcome: predictions from
     a run directory join that run's report; others get a report beside the results."""
-    from swescale.report.evaluations import report_evaluation, swescale_dir
+    from swescale.record.evaluation import ours_dir as swescale_dir
+    from swescale.report.evaluations import report_evaluation
     from swescale.swebench.evaluate import EvalOutcome, instance_dir
     from swescale.swebench.predictions import Prediction
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from swescale.sandbox import BlobStore, SandboxError, content_tag, host_apt_mirror
+from swescale.record import BlobStore
+from swescale.sandbox import SandboxError, content_tag, host_apt_mirror
 from swescale.sandbox.stream import CappedOutput
 
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from swescale.record import BlobStore
 from swescale.sandbox import (
-    BlobStore,
     DockerSandbox,
     ImageBuildError,
     SandboxConfig,

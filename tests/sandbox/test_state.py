@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from swescale.sandbox import BlobStore, SandboxConfig, build_layer, content_tag, state
+from swescale.record import BlobStore
+from swescale.sandbox import SandboxConfig, build_layer, content_tag, state
 from swescale.sandbox import docker_sandbox as docker_sandbox_module
 
 pytestmark = pytest.mark.docker

@@ -152,8 +152,8 @@ def leak_check(docker_client):
 def make_runner(docker_client, calc_image, tmp_path: Path, leak_check):
     """Factory of BatchRunners on the calc image (scripted model, real sandboxes)."""
     from swescale.config import load_config
+    from swescale.record.run import RunDir
     from swescale.scaling.batch import BatchRunner
-    from swescale.scaling.rundir import RunDir
 
     def make(overrides: list[str] = (), run_id: str = "t", image_for=None, **kw):
         cfg = load_config(

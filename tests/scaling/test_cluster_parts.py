@@ -11,6 +11,7 @@ import pytest
 
 from swescale.agent.config import ModelConfig
 from swescale.config import ConfigError, load_config
+from swescale.record.run import RunDir
 from swescale.scaling.cluster.balance import BalancedModel, LeastLoaded
 from swescale.scaling.cluster.mirror import (
     FileChange,
@@ -22,7 +23,6 @@ from swescale.scaling.cluster.mirror import (
 from swescale.scaling.cluster.node import DirectStore, NodeSession, replay_events
 from swescale.scaling.cluster.store import RunStore, StaleAttempt
 from swescale.scaling.config import BudgetConfig
-from swescale.scaling.rundir import RunDir
 from swescale.types import Cost
 
 TASK = "owner__repo-1"

@@ -17,10 +17,10 @@ pytest.importorskip("ray", reason="the Ray executor needs the ray extra: pip ins
 
 from ray_cluster import docker_node_args, normalized_records, start_cluster  # noqa: E402
 
-from swescale.agent.record import load_trajectory  # noqa: E402
 from swescale.config import load_config  # noqa: E402
+from swescale.record.run import read_jsonl
+from swescale.record.trajectory import load_trajectory
 from swescale.scaling.launcher import launch  # noqa: E402
-from swescale.scaling.rundir import read_jsonl  # noqa: E402
 
 pytestmark = [pytest.mark.docker, pytest.mark.ray]
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from swescale.agent.record import TrajectoryRecorder
 from swescale.config import load_config
+from swescale.record.run import RunDir, trajectory_id
+from swescale.record.trajectory import TrajectoryRecorder
 from swescale.report import build_site, load_run, pass_at_k, print_summary
 from swescale.report.render import comparison_rows
 from swescale.scaling.ledger import BudgetLedger
-from swescale.scaling.rundir import RunDir, trajectory_id
 from swescale.types import Cost, Step
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from swescale.cli import app
 from swescale.config import load_config
-from swescale.scaling.rundir import RunDir
+from swescale.record.run import RunDir
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from swescale.agent.record import load_trajectory
-from swescale.scaling.rundir import read_jsonl
+from swescale.record.run import read_jsonl
+from swescale.record.trajectory import load_trajectory
 
 pytestmark = pytest.mark.docker
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from swescale.config import load_config
+from swescale.record.run import read_jsonl
 from swescale.report import build_site, load_run
 from swescale.scaling.launcher import launch
-from swescale.scaling.rundir import read_jsonl
 
 
 @pytest.mark.docker

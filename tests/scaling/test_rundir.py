@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from swescale.config import load_config
-from swescale.scaling.rundir import (
+from swescale.record.run import (
     ConfigMismatch,
     RunDir,
     append_jsonl,

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from swescale.patches import changes_source, harvestable_paths, new_file_content
+from swescale.record.task import read_task_record
 from swescale.selection.calibration import (
     FEATURES,
     Calibration,
@@ -27,7 +28,6 @@ from swescale.selection.ensemble import (
     verify_task,
 )
 from swescale.selection.ranking import evidence_ranking, hybrid_ranking, static_gate
-from swescale.selection.record import read_task_record
 from swescale.selection.selectors import EvidenceSelector, HybridSelector
 from swescale.types import Candidate, Task, Verdict
 from swescale.verifiers.behaviour import BehaviourVerifier, behaviour_classes
@@ -419,8 +419,8 @@ def test_pool_only_evidence_selection_and_report(tmp_path):
 def test_a_rerun_without_sandboxes_rescores_stored_sandbox_verdicts(tmp_path):
     """Verdicts gathered in sandboxes are re-read, behaviour is recomputed from them, and
     the task is not reported as one without an environment."""
+    from swescale.record.task import write_verdicts
     from swescale.selection.ensemble import write_task_inputs
-    from swescale.selection.record import write_verdicts
 
     pool = [
         cand("w", ["s1", "s2"], harvest=(0, 1, {}), static=True, resolved=False, value=3),

@@ -8,19 +8,19 @@ import pytest
 from typer.testing import CliRunner
 
 from swescale.cli import app
-from swescale.selection.metrics import (
-    pass_at_k,
-    resolve_rate_vs_samples,
-    run_offline_selection,
-    selection_comparison,
-)
-from swescale.selection.record import (
+from swescale.record.task import (
     read_task_record,
     task_dirs,
     write_candidates,
     write_labels,
     write_selection,
     write_verdicts,
+)
+from swescale.selection.metrics import (
+    pass_at_k,
+    resolve_rate_vs_samples,
+    run_offline_selection,
+    selection_comparison,
 )
 from swescale.selection.selectors import MajorityVoteSelector
 from swescale.types import Candidate, Cost, Selection, Verdict

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from swescale.record.task import read_task_record, task_dirs
 from swescale.selection.mini_eval import produced_patches, run_mini_eval
-from swescale.selection.record import read_task_record, task_dirs
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

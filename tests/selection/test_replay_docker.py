@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from swescale.agent.config import AgentConfig
 from swescale.agent.graph import run_agent
 from swescale.agent.models.scripted import ScriptedModel
-from swescale.agent.record import TrajectoryRecorder, load_trajectory, make_header
 from swescale.patches import patch_key
-from swescale.sandbox import BlobStore
+from swescale.record import BlobStore
+from swescale.record.trajectory import TrajectoryRecorder, load_trajectory, make_header
 from swescale.selection.replay import pick_branch_step, replay_trajectory
 
 pytestmark = pytest.mark.docker

@@ -195,8 +195,8 @@ def test_calibration_fits_and_applies_on_one_kind_of_evidence():
 
 
 def test_cross_fitted_calibration_uses_other_repositories_of_the_same_kind(tmp_path):
+    from swescale.record.task import TaskRecord
     from swescale.selection.metrics import select_all
-    from swescale.selection.record import TaskRecord
 
     def record(task_id, repo, cands):
         task = Task(id=task_id, repo=repo, base_commit="abc", problem_statement="p")

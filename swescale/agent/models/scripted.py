@@ -75,7 +75,7 @@ def load_script(path: str | Path) -> list[Completion]:
     if not file.exists():
         raise ScriptError(f"script file {file} does not exist")
     if file.suffix == ".jsonl":
-        from swescale.agent.record import load_trajectory
+        from swescale.record.trajectory import load_trajectory
 
         trajectory = load_trajectory(file)
         return [

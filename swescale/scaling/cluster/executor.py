@@ -34,12 +34,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from swescale.config import RunConfig
+from swescale.record.run import RunDir
 from swescale.scaling.batch import SAVE_INTERVAL, BatchResult, versions
 from swescale.scaling.cluster.node import replay_events
 from swescale.scaling.cluster.store import RunStore
 from swescale.scaling.cluster.worker import NodeJob, reap_dead_owners, run_task_on_node
 from swescale.scaling.progress import NullProgress, ProgressSink
-from swescale.scaling.rundir import RunDir
 from swescale.types import Task
 
 log = logging.getLogger(__name__)

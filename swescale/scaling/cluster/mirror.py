@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-APPEND_SUFFIX = ".jsonl"
+from swescale.record.layout import is_append_only
+
 # Bytes before the shipped end compared at each scan: a record rewritten in place (not
 # appended to) is then shipped whole, not as a wrong tail.
 _GUARD = 64
@@ -50,7 +51,7 @@ class _Shipped:
 
 def _append_only(rel: str) -> bool:
     """Trajectory records only grow (a torn last line is cut, never shipped)."""
-    return rel.startswith("trajectories/") and rel.endswith(APPEND_SUFFIX)
+    return is_append_only(rel)
 
 
 def _relative(root: Path, path: Path) -> str:

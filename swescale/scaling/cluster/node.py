@@ -21,12 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from swescale.record.run import RunDir
 from swescale.scaling.cluster.mirror import FileChange, TaskMirror
 from swescale.scaling.cluster.store import Charge, Event, StaleAttempt
 from swescale.scaling.config import BudgetConfig
 from swescale.scaling.ledger import price_cost
 from swescale.scaling.progress import NullProgress
-from swescale.scaling.rundir import RunDir
 from swescale.types import Cost
 
 log = logging.getLogger(__name__)

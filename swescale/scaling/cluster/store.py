@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from swescale.record.run import RunDir
 from swescale.scaling.cluster.mirror import FileChange, apply_changes, read_task_files
 from swescale.scaling.config import BudgetConfig
 from swescale.scaling.ledger import BudgetLedger
-from swescale.scaling.rundir import RunDir
 from swescale.types import Cost
 
 # (task_id, cost as a dict, kind, model name or None)

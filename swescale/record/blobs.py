@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from swescale.types import StateRef
 
@@ -44,3 +45,28 @@ class BlobStore:
 
     def __contains__(self, sha256: str) -> bool:
         return self.path(sha256).exists()
+
+
+def read_blob_diff(blobs_dir: Path, state: Any, limit: int = 400_000) -> str | None:
+    """The repository diff a step's ``state`` names (a binary diff against the base
+    commit, stored by sha256), as text; None when the blob is missing or unreadable.
+    Tolerates other layouts: a ``<sha>.diff`` or ``<sha>.gz`` file beside it."""
+    sha = state.get("sha256") if isinstance(state, dict) else None
+    if not isinstance(sha, str) or not sha:
+        return None
+    for candidate in (blobs_dir / sha, blobs_dir / f"{sha}.diff", blobs_dir / f"{sha}.gz"):
+        if not candidate.is_file():
+            continue
+        try:
+            data = candidate.read_bytes()
+        except OSError:
+            return None
+        if data[:2] == b"\x1f\x8b":
+            import gzip
+
+            try:
+                data = gzip.decompress(data)
+            except OSError:
+                return None
+        return data[:limit].decode("utf-8", errors="replace")
+    return None

@@ -1,58 +1,44 @@
-"""The run directory: the record a run leaves, and from which it resumes.
-
-```
-runs/<run_id>/config.yaml            the resolved config, written once
-runs/<run_id>/run.json               versions, image digests, totals, ledger, task states
-runs/<run_id>/predictions.jsonl      SWE-bench format: instance_id, model_name_or_path, model_patch
-runs/<run_id>/failures.jsonl         one line per failure: task, stage, reason, time
-runs/<run_id>/<task_id>/trajectories/<traj_id>.jsonl   header, one line per step, footer
-runs/<run_id>/<task_id>/blobs/<sha256>               repo states by content hash
-runs/<run_id>/<task_id>/candidates.jsonl, verdicts/<verifier>.json, selection.json
-runs/<run_id>/<task_id>/result.json  written last: the task is done
-```
+"""The run directory: the record a run leaves, and from which it resumes (every file's
+place is in :mod:`swescale.record.layout`).
 
 A rerun with the same config continues the run; a rerun with a different config is
-refused (its results would mix two experiments) unless forced.
+refused (its results would mix two experiments) unless forced. A directory written by a
+newer swescale (``record.json``) is refused, never appended to.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
-from swescale.config import RunConfig
+from swescale.record.io import (
+    append_jsonl,
+    read_json,
+    read_jsonl,
+    write_json_atomic,
+    write_text_atomic,
+)
+from swescale.record.layout import RunDirError, RunFiles, TaskFiles, safe_name
+from swescale.record.task import read_result, write_result
+from swescale.record.version import NewerFormatError, mark_directory
 
-RUN_JSON = "run.json"
-CONFIG_YAML = "config.yaml"
-PREDICTIONS = "predictions.jsonl"
-FAILURES = "failures.jsonl"
-RESULT_JSON = "result.json"
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+class RunConfigLike(Protocol):
+    """What the run directory needs of a run config (``swescale.config.RunConfig``)."""
 
+    def digest(self) -> str: ...
 
-class RunDirError(RuntimeError):
-    """The run directory cannot be used as asked; the message says why and what to do."""
+    def model_dump(self, *, mode: str = ...) -> dict[str, Any]: ...
 
 
 class ConfigMismatch(RunDirError):
     """The run directory holds a run made with a different config."""
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe form of a task or run id (``owner/repo`` -> ``owner_repo``)."""
-    cleaned = _SAFE.sub("_", text).strip("._")
-    if not cleaned:
-        raise RunDirError(f"{text!r} gives an empty file name")
-    return cleaned
 
 
 def trajectory_id(task_id: str, round_index: int, index: int) -> str:
@@ -61,55 +47,11 @@ def trajectory_id(task_id: str, round_index: int, index: int) -> str:
     return f"{safe_name(task_id)}.r{round_index}.t{index:02d}"
 
 
-def default_run_id(config_name: str, cfg: RunConfig) -> str:
+def default_run_id(config_name: str, cfg: RunConfigLike) -> str:
     """``<preset>-<config digest>``: the same command names the same run, so rerunning it
     resumes; a changed config names a new run."""
     stem = safe_name(Path(config_name).stem or "run") if config_name else "run"
     return f"{stem}-{cfg.digest()[:10]}"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a reader (or a crash) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line and flush it to disk: a crash loses at most the line in flight."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, sort_keys=True, default=str) + "\n"
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """All complete JSON lines of a file; a torn last line (a crash mid-write) is skipped."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            records.append(value)
-    return records
-
-
-def read_json(path: Path, default: Any = None) -> Any:
-    if not path.exists():
-        return default
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return default
 
 
 class RunDir:
@@ -117,28 +59,34 @@ class RunDir:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.files = RunFiles(self.root)
         self._lock = threading.RLock()
 
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
     def open(
-        cls, runs_dir: Path | str, run_id: str, cfg: RunConfig, *, force: bool = False
+        cls, runs_dir: Path | str, run_id: str, cfg: RunConfigLike, *, force: bool = False
     ) -> RunDir:
         """Create the run directory or reopen it to resume.
 
         Refuses (:class:`ConfigMismatch`) when the directory was made with a config of a
         different digest, unless ``force``: then the old config is kept beside the new one
-        as ``config.<old digest>.yaml`` and the change is noted in run.json.
+        as ``config.<old digest>.yaml`` and the change is noted in run.json. Refuses
+        (:class:`RunDirError`) a directory written by a newer swescale.
         """
         rundir = cls(Path(runs_dir) / safe_name(run_id))
         rundir.root.mkdir(parents=True, exist_ok=True)
+        try:
+            mark_directory(rundir.root, "run")
+        except NewerFormatError as exc:
+            raise RunDirError(str(exc)) from exc
         digest = cfg.digest()
         config_path = rundir.config_path
         data = cfg.model_dump(mode="json")
         data["run_id"] = run_id
         if config_path.exists():
-            old = rundir.run_json().get("config_digest") or _digest_of_file(config_path)
+            old = rundir.run_json().get("config_digest") or _digest_of_file(config_path, cfg)
             if old != digest:
                 if not force:
                     raise ConfigMismatch(
@@ -166,59 +114,59 @@ class RunDir:
 
     @property
     def config_path(self) -> Path:
-        return self.root / CONFIG_YAML
+        return self.files.config
 
     @property
     def run_json_path(self) -> Path:
-        return self.root / RUN_JSON
+        return self.files.run_json
 
     @property
     def predictions_path(self) -> Path:
-        return self.root / PREDICTIONS
+        return self.files.predictions()
 
     @property
     def failures_path(self) -> Path:
-        return self.root / FAILURES
+        return self.files.failures
+
+    def task_files(self, task_id: str) -> TaskFiles:
+        return self.files.task(task_id)
 
     def task_dir(self, task_id: str) -> Path:
-        return self.root / safe_name(task_id)
+        return self.task_files(task_id).root
 
     def trajectories_dir(self, task_id: str) -> Path:
-        return self.task_dir(task_id) / "trajectories"
+        return self.task_files(task_id).trajectories
 
     def trajectory_path(self, task_id: str, traj_id: str) -> Path:
-        return self.trajectories_dir(task_id) / f"{traj_id}.jsonl"
+        return self.task_files(task_id).trajectory(traj_id)
 
     def blobs_dir(self, task_id: str) -> Path:
-        return self.task_dir(task_id) / "blobs"
+        return self.task_files(task_id).blobs
 
     def candidates_path(self, task_id: str) -> Path:
-        return self.task_dir(task_id) / "candidates.jsonl"
+        return self.task_files(task_id).candidates
 
     def verdicts_dir(self, task_id: str) -> Path:
-        return self.task_dir(task_id) / "verdicts"
+        return self.task_files(task_id).verdicts
 
     def selection_path(self, task_id: str) -> Path:
-        return self.task_dir(task_id) / "selection.json"
+        return self.task_files(task_id).selection()
 
     def result_path(self, task_id: str) -> Path:
-        return self.task_dir(task_id) / RESULT_JSON
+        return self.task_files(task_id).result
 
     def trajectory_files(self, task_id: str) -> list[Path]:
-        folder = self.trajectories_dir(task_id)
-        return sorted(folder.glob("*.jsonl")) if folder.exists() else []
+        return self.task_files(task_id).trajectory_files()
 
     def task_dirs(self) -> Iterator[Path]:
-        for child in sorted(self.root.iterdir()):
-            if child.is_dir() and (
-                (child / "trajectories").exists() or (child / RESULT_JSON).exists()
-            ):
-                yield child
+        for files in self.files.task_folders():
+            yield files.root
 
     # -- run.json -----------------------------------------------------------------------
 
     def run_json(self) -> dict[str, Any]:
-        return read_json(self.run_json_path, {}) or {}
+        data = read_json(self.run_json_path)
+        return data if isinstance(data, dict) else {}
 
     def update_run_json(self, change: Any) -> dict[str, Any]:
         """Read, apply ``change(data)`` in place, write atomically; serialized per process."""
@@ -247,10 +195,10 @@ class RunDir:
         return read_jsonl(self.failures_path)
 
     def write_result(self, task_id: str, result: dict[str, Any]) -> None:
-        write_json_atomic(self.result_path(task_id), result)
+        write_result(self.task_dir(task_id), result)
 
     def result(self, task_id: str) -> dict[str, Any] | None:
-        return read_json(self.result_path(task_id))
+        return read_result(self.task_dir(task_id))
 
     # -- predictions --------------------------------------------------------------------
 
@@ -274,13 +222,25 @@ class RunDir:
             return True
 
 
+def record_evaluation(run_dir: Path, new: dict[str, Any]) -> Path:
+    """Add (or replace, by eval run id and model) an evaluation in evaluations.json."""
+    path = RunFiles(run_dir).evaluations
+    existing = read_json(path, default=[])
+    key = (new["run_id"], new.get("model"))
+    entries = existing if isinstance(existing, list) else []
+    kept = [e for e in entries if isinstance(e, dict) and (e.get("run_id"), e.get("model")) != key]
+    write_text_atomic(path, json.dumps([*kept, new], indent=1, sort_keys=True))
+    return path
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _digest_of_file(path: Path) -> str:
+def _digest_of_file(path: Path, cfg: RunConfigLike) -> str:
+    """The digest of the config a run directory holds, validated as ``cfg``'s type."""
     try:
-        return RunConfig.model_validate(yaml.safe_load(path.read_text()) or {}).digest()
+        return type(cfg).model_validate(yaml.safe_load(path.read_text()) or {}).digest()  # type: ignore[attr-defined]
     except Exception:  # an unreadable old config is a different config
         return "unreadable"
 

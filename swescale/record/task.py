@@ -1,35 +1,25 @@
-"""Reading and writing the selection part of a run directory.
+"""One task folder of a run directory: the task, its candidates, verdicts, labels,
+selections, grades and result (paths in :mod:`swescale.record.layout`).
 
-```
-runs/<run_id>/<task_id>/candidates.jsonl      one Candidate per line (verdicts may be inline)
-runs/<run_id>/<task_id>/verdicts/<name>.json  {candidate_id: Verdict} per verifier
-runs/<run_id>/<task_id>/labels.json           optional {candidate_id: resolved} from grading
-runs/<run_id>/<task_id>/selection.json        the run's own Selection
-runs/<run_id>/<task_id>/selection.<name>.json offline re-selection by ``swescale select``
-```
-
-Readers never raise on damaged content: a bad line or file is skipped and reported, so
-one broken task never stops an offline comparison over a whole run.
+Writers replace a file atomically. Readers never raise on damaged content: a bad line or
+file is skipped and reported in ``problems``, so one broken task never stops an offline
+comparison over a whole run.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from swescale.record.io import read_json, write_json_atomic, write_text_atomic
+from swescale.record.layout import RunFiles, TaskFiles
 from swescale.types import Candidate, Cost, Selection, Task, Verdict
 
 M = TypeVar("M", bound=BaseModel)
-
-CANDIDATES = "candidates.jsonl"
-VERDICTS = "verdicts"
-LABELS = "labels.json"
-SELECTION = "selection.json"
 
 
 @dataclass
@@ -48,31 +38,105 @@ class TaskRecord:
         return self.task or Task(id=self.task_id, repo="", base_commit="", problem_statement="")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+# -- writers -----------------------------------------------------------------------------
+
+
+def write_task(task_dir: Path, task: Task) -> None:
+    """task.json: the task as the run saw it, so selection can be re-run offline."""
+    write_json_atomic(TaskFiles(task_dir).task_json, task.model_dump(mode="json"))
 
 
 def write_candidates(task_dir: Path, candidates: list[Candidate]) -> None:
+    """candidates.jsonl: one candidate a line, its verdicts left to verdicts/."""
     lines = [c.model_dump_json(exclude={"verdicts"}) for c in candidates]
-    _write_atomic(Path(task_dir) / CANDIDATES, "".join(line + "\n" for line in lines))
+    write_text_atomic(TaskFiles(task_dir).candidates, "".join(line + "\n" for line in lines))
 
 
 def write_verdicts(task_dir: Path, verifier: str, verdicts: dict[str, Verdict]) -> None:
+    """verdicts/<verifier>.json: {candidate id: verdict}."""
     data = {cid: v.model_dump(mode="json") for cid, v in sorted(verdicts.items())}
-    _write_atomic(Path(task_dir) / VERDICTS / f"{verifier}.json", json.dumps(data, indent=1))
+    write_text_atomic(TaskFiles(task_dir).verdict(verifier), json.dumps(data, indent=1))
+
+
+def read_verdict_file(task_dir: Path, verifier: str) -> dict[str, Any] | None:
+    """verdicts/<verifier>.json as stored (None when missing or unreadable)."""
+    data = read_json(TaskFiles(task_dir).verdict(verifier))
+    return data if isinstance(data, dict) else None
 
 
 def write_labels(task_dir: Path, labels: dict[str, bool]) -> None:
-    _write_atomic(Path(task_dir) / LABELS, json.dumps(labels, indent=1, sort_keys=True))
+    """labels.json: {candidate id: resolved}."""
+    write_text_atomic(TaskFiles(task_dir).labels, json.dumps(labels, indent=1, sort_keys=True))
 
 
 def write_selection(task_dir: Path, selection: Selection, name: str | None = None) -> Path:
-    path = Path(task_dir) / (f"selection.{name}.json" if name else SELECTION)
-    _write_atomic(path, selection.model_dump_json(indent=1))
+    """selection.json (the run's own), or selection.<name>.json (offline re-selection)."""
+    path = TaskFiles(task_dir).selection(name)
+    write_text_atomic(path, selection.model_dump_json(indent=1))
     return path
+
+
+def write_grades(task_dir: Path, grades: dict[str, Any]) -> None:
+    """grades.json: {candidate id: grading report}."""
+    write_json_atomic(TaskFiles(task_dir).grades, grades)
+
+
+def read_grades(task_dir: Path, problems: list[str] | None = None) -> dict[str, Any]:
+    data = read_json(TaskFiles(task_dir).grades, problems, Path(task_dir).parent)
+    return data if isinstance(data, dict) else {}
+
+
+def grade_log_path(task_dir: Path, candidate_id: str) -> Path:
+    """Where grading keeps a candidate's test output."""
+    return TaskFiles(task_dir).grade_log(candidate_id)
+
+
+def write_result(task_dir: Path, result: dict[str, Any]) -> None:
+    """result.json, written last: the task is done."""
+    write_json_atomic(TaskFiles(task_dir).result, result)
+
+
+def read_result(
+    task_dir: Path, problems: list[str] | None = None, root: Path | None = None
+) -> dict[str, Any] | None:
+    data = read_json(TaskFiles(task_dir).result, problems, root)
+    return data if isinstance(data, dict) else None
+
+
+def write_task_info(task_dir: Path, kind: str, info: dict[str, Any]) -> None:
+    """A task's side record: ``ensemble`` (ensemble.json) or ``replay`` (replay.json)."""
+    files = TaskFiles(task_dir)
+    path = {"ensemble": files.ensemble, "replay": files.replay}[kind]
+    write_text_atomic(path, json.dumps(info, indent=1))
+
+
+def read_task_info(task_dir: Path, kind: str) -> dict[str, Any]:
+    files = TaskFiles(task_dir)
+    path = {"ensemble": files.ensemble, "replay": files.replay}[kind]
+    data = read_json(path)
+    return data if isinstance(data, dict) else {}
+
+
+def read_task(task_dir: Path, problems: list[str] | None = None) -> Task | None:
+    return _read_model(TaskFiles(task_dir).task_json, Task, problems if problems is not None else [])
+
+
+def read_selection(task_dir: Path, name: str | None = None) -> Selection | None:
+    return _read_model(TaskFiles(task_dir).selection(name), Selection, [])
+
+
+def read_offline_selections(task_dir: Path) -> dict[str, Selection]:
+    """The selections ``swescale select`` stored (``selection.<name>.json``), by name;
+    unreadable ones are left out."""
+    found: dict[str, Selection] = {}
+    for path in sorted(Path(task_dir).glob("selection.*.json")):
+        selection = _read_model(path, Selection, [])
+        if selection is not None:
+            found[path.name.removeprefix("selection.").removesuffix(".json")] = selection
+    return found
+
+
+# -- readers -----------------------------------------------------------------------------
 
 
 def read_task_record(task_dir: Path, trajectories: bool = True) -> TaskRecord:
@@ -81,7 +145,8 @@ def read_task_record(task_dir: Path, trajectories: bool = True) -> TaskRecord:
     for a caller that reads them itself."""
     task_dir = Path(task_dir)
     record = TaskRecord(task_id=task_dir.name, path=task_dir, candidates=[])
-    cand_file = task_dir / CANDIDATES
+    files = TaskFiles(task_dir)
+    cand_file = files.candidates
     if cand_file.exists():
         text = cand_file.read_text(encoding="utf-8", errors="replace")
         for number, line in enumerate(text.splitlines(), 1):
@@ -94,8 +159,7 @@ def read_task_record(task_dir: Path, trajectories: bool = True) -> TaskRecord:
     if record.candidates:
         record.task_id = record.candidates[0].task_id
     by_id = {c.id: c for c in record.candidates}
-    verdict_dir = task_dir / VERDICTS
-    for file in sorted(verdict_dir.glob("*.json")) if verdict_dir.exists() else []:
+    for file in files.verdict_files():
         data = _read_json(file, record.problems)
         for cid, raw in (data or {}).items() if isinstance(data, dict) else []:
             if cid not in by_id:
@@ -105,14 +169,14 @@ def read_task_record(task_dir: Path, trajectories: bool = True) -> TaskRecord:
                 by_id[cid].verdicts[file.stem] = Verdict.model_validate(raw)
             except ValidationError as exc:
                 record.problems.append(f"{file} {cid}: {exc.errors()[0]['msg']}")
-    labels = _read_json(task_dir / LABELS, record.problems) if (task_dir / LABELS).exists() else {}
+    labels = _read_json(files.labels, record.problems) if files.labels.exists() else {}
     if labels is not None and not isinstance(labels, dict):
-        record.problems.append(f"{task_dir / LABELS}: not a JSON object; skipped")
+        record.problems.append(f"{files.labels}: not a JSON object; skipped")
     for cid, resolved in labels.items() if isinstance(labels, dict) else []:
         if cid in by_id and isinstance(resolved, bool):
             by_id[cid].resolved = resolved
-    record.selection = _read_model(task_dir / SELECTION, Selection, record.problems)
-    record.task = _read_model(task_dir / "task.json", Task, record.problems)
+    record.selection = _read_model(files.selection(), Selection, record.problems)
+    record.task = _read_model(files.task_json, Task, record.problems)
     if trajectories:
         _read_trajectory_costs(record)
     return record
@@ -142,10 +206,9 @@ def _read_json(path: Path, problems: list[str]) -> object:
 
 def _read_trajectory_costs(record: TaskRecord) -> None:
     """Sum tokens and seconds over the trajectory files (the samples of this task)."""
-    from swescale.agent.record import RecordError, load_trajectory
+    from swescale.record.trajectory import RecordError, load_trajectory
 
-    folder = record.path / "trajectories"
-    for file in sorted(folder.glob("*.jsonl")) if folder.exists() else []:
+    for file in TaskFiles(record.path).trajectory_files():
         try:
             traj = load_trajectory(file)
         except RecordError as exc:
@@ -166,12 +229,8 @@ def _read_trajectory_costs(record: TaskRecord) -> None:
 
 
 def task_dirs(run_dir: Path) -> list[Path]:
-    """Task folders of a run: those holding candidates or trajectories."""
+    """Task folders of a run: those holding candidates, trajectories or a result."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
-    return [
-        child
-        for child in sorted(run_dir.iterdir())
-        if child.is_dir() and ((child / CANDIDATES).exists() or (child / "trajectories").exists())
-    ]
+    return [files.root for files in RunFiles(run_dir).task_folders()]

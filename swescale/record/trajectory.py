@@ -1,10 +1,17 @@
 """The trajectory record: one JSON line per step, appended as the trajectory runs.
 
-Line 1 is the header (``type: header``), then one ``type: step`` line per step (a
-``Step`` with ``state`` naming the repository state after it), then a ``type: footer``
-line once the trajectory ends. Every line is flushed and fsynced, so a crash loses at
-most the line being written; :func:`load_trajectory` ignores such a torn last line and a
-recorder reopened on the file cuts it off before appending.
+Line 1 is the header (``type: header``, :data:`HEADER_FIELDS`, ``format_version``), then
+one ``type: step`` line per step (a :class:`~swescale.types.Step` with ``state`` naming
+the repository state after it), then a ``type: footer`` line once the trajectory ends
+(``exit_status``, ``patch``, ``totals``, ``finished_at``). Every line is flushed and
+fsynced, so a crash loses at most the line being written; :func:`load_trajectory`
+ignores such a torn last line and a recorder reopened on the file cuts it off before
+appending. Trajectories imported from other agents add ``source_format``,
+``source_path``, ``agent_version``, ``prompt_messages`` and ``shell`` to the header.
+
+Two readers: :func:`load_trajectory` (typed steps; damage before the last line is an
+error: resuming and branching need every step) and :func:`read_trajectory` (for
+reports: every readable line, damage noted and skipped).
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from swescale.record.io import as_float, as_int, as_str
+from swescale.record.version import FORMAT_VERSION, NewerFormatError, check_version
 from swescale.types import Step, Trajectory
 
 HEADER_FIELDS = (
+    "format_version",
     "trajectory_id",
     "task_id",
     "parent",
@@ -47,7 +57,7 @@ def utc_now() -> str:
 def make_header(trajectory_id: str, task_id: str, **fields: Any) -> dict[str, Any]:
     """A header with every field of the record present (unknown ones None)."""
     header: dict[str, Any] = dict.fromkeys(HEADER_FIELDS)
-    header.update(round=0, seed=0, started_at=utc_now())
+    header.update(round=0, seed=0, started_at=utc_now(), format_version=FORMAT_VERSION)
     header.update(fields, trajectory_id=trajectory_id, task_id=task_id)
     if header.get("parent") is not None:
         parent = list(header["parent"])
@@ -118,6 +128,10 @@ def load_trajectory(path: str | Path) -> TrajectoryFile:
         if result is None:
             if kind != "header":
                 raise RecordError(f"{file}:{number}: first line must be the header, got {kind!r}")
+            try:
+                check_version(entry.get("format_version"), file)
+            except NewerFormatError as exc:
+                raise RecordError(str(exc)) from exc
             result = TrajectoryFile(header=entry)
         elif kind == "step":
             if result.footer is not None:
@@ -234,3 +248,147 @@ class TrajectoryRecorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- reading for reports: tolerant, line by line ---------------------------------------
+
+# Header fields with their own place on a trajectory page; every other field is listed
+# as recorded.
+KNOWN_HEADER = (
+    "type",
+    "format_version",
+    "trajectory_id",
+    "task_id",
+    "parent",
+    "round",
+    "seed",
+    "model",
+    "temperature",
+    "prompt_variant",
+    "started_at",
+)
+
+
+@dataclass
+class TrajectoryRecord:
+    """One trajectory file as read: header, steps (dicts), footer, and what was wrong."""
+
+    id: str
+    task_id: str
+    path: Path
+    header: dict[str, Any] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    footer: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.footer is not None
+
+    @property
+    def parent(self) -> tuple[str, int] | None:
+        parent = self.header.get("parent")
+        if isinstance(parent, list | tuple) and len(parent) == 2:
+            try:
+                return str(parent[0]), int(parent[1])
+            except (TypeError, ValueError):
+                return None
+        return None
+
+    @property
+    def round(self) -> int:
+        return as_int(self.header.get("round"))
+
+    @property
+    def exit_status(self) -> str:
+        if self.footer is None:
+            return "unfinished"
+        return str(self.footer.get("exit_status") or "?")
+
+    @property
+    def patch(self) -> str:
+        patch = (self.footer or {}).get("patch")
+        return patch if isinstance(patch, str) else ""
+
+    @property
+    def error(self) -> str:
+        totals = (self.footer or {}).get("totals")
+        found = (totals or {}).get("error") if isinstance(totals, dict) else ""
+        return str(found or (self.footer or {}).get("error") or "")
+
+    def cost(self) -> dict[str, float]:
+        """tokens_in, tokens_out, dollars, model_seconds, sandbox_seconds, seconds: the
+        footer's totals when there is one (its ``this_run`` part for the resources a
+        resumed trajectory spent again), else sums over the recorded steps."""
+        totals = (self.footer or {}).get("totals")
+        totals = totals if isinstance(totals, dict) else {}
+        this_run = totals.get("this_run") if isinstance(totals.get("this_run"), dict) else {}
+        steps_in = sum(as_int(s.get("tokens_in")) for s in self.steps)
+        steps_out = sum(as_int(s.get("tokens_out")) for s in self.steps)
+        return {
+            "tokens_in": as_int(totals.get("tokens_in", steps_in)),
+            "tokens_out": as_int(totals.get("tokens_out", steps_out)),
+            "dollars": as_float(totals.get("dollars", this_run.get("dollars"))),
+            "model_seconds": as_float(totals.get("model_seconds", this_run.get("model_seconds"))),
+            "sandbox_seconds": as_float(
+                totals.get("sandbox_seconds", this_run.get("sandbox_seconds"))
+            ),
+            "seconds": as_float(
+                totals.get("seconds", sum(as_float(s.get("seconds")) for s in self.steps))
+            ),
+        }
+
+    def extra_header(self) -> dict[str, Any]:
+        return {k: v for k, v in self.header.items() if k not in KNOWN_HEADER}
+
+
+def read_trajectory(path: Path) -> TrajectoryRecord:
+    """Read one trajectory file, tolerating damage: lines that are not JSON objects are
+    noted in ``problems`` and skipped, a line with bytes that are not UTF-8 is noted and
+    kept (those bytes replaced)."""
+    record = TrajectoryRecord(id=path.stem, task_id="", path=path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        record.problems.append(f"cannot read: {exc}")
+        return record
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        torn = number == len(lines)  # no line end: the write was cut off
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.decode("utf-8", errors="replace")
+            record.problems.append(
+                f"line {number}: not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                "read with the bytes replaced"
+            )
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            record.problems.append(
+                f"line {number}: {'cut off mid-write' if torn else 'not valid JSON'}; skipped"
+            )
+            continue
+        if not isinstance(entry, dict):
+            record.problems.append(f"line {number}: not a JSON object; skipped")
+            continue
+        kind = entry.get("type")
+        if kind == "header" and not record.header:
+            try:
+                check_version(entry.get("format_version"), path.name)
+            except NewerFormatError as exc:
+                record.problems.append(f"{exc}; not read")
+                return record
+            record.header = entry
+        elif kind == "step":
+            record.steps.append(entry)
+        elif kind == "footer":
+            record.footer = entry
+        else:
+            record.problems.append(f"line {number}: unknown line type {kind!r}; skipped")
+    record.id = as_str(record.header.get("trajectory_id")) or path.stem
+    record.task_id = as_str(record.header.get("task_id"))
+    return record
