@@ -47,8 +47,8 @@ from swescale.report.stats import (
 )
 from swescale.report.summary import RunSummary, load_run, relative_text
 from swescale.report.text import diffstat, fold, highlight_diff, pygments_css
+from swescale.selection.config import OFFLINE_SELECTORS
 from swescale.selection.metrics import oracle_rows, select_all, selector_row
-from swescale.selection.selectors import OFFLINE_SELECTORS
 from swescale.types import Cost, Selection
 
 # Steps drawn in a trajectory's strip on the task page (the trajectory page has them all).

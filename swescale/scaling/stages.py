@@ -6,7 +6,6 @@ architecture.md.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from pathlib import Path
@@ -229,80 +228,18 @@ def build_verifiers(
     ledger: BudgetLedger,
     run_id: str,
 ) -> tuple[list[Any], list[str]]:
-    """The verifiers ``cfg.verifiers.enabled`` names, for one task, cheap first; and notes
+    """The verifiers ``cfg.verifiers.enabled`` names, for one task, in order; and notes
     on the ones that cannot run here (e.g. a judge without a model)."""
-    vcfg = cfg.verifiers
-    make_sandbox = verifier_sandbox_factory(client, image, cfg, task, run_id)
-    workers = max(1, min(cfg.scaling.max_concurrent_sandboxes, 4))
-    built: list[Any] = []
-    notes: list[str] = []
-    for name in vcfg.enabled:
-        if name == "static":
-            from swescale.verifiers.static import StaticVerifier
+    from swescale.verifiers.config import BuildContext
+    from swescale.verifiers.config import build_verifiers as build
 
-            built.append(StaticVerifier(make_sandbox, workers=workers))
-        elif name == "harvest":
-            from swescale.verifiers.harvest import HarvestedTestVerifier
-
-            built.append(
-                HarvestedTestVerifier(make_sandbox, workers=workers, timeout=vcfg.test_timeout)
-            )
-        elif name == "behaviour":
-            from swescale.verifiers.behaviour import BehaviourVerifier
-
-            built.append(BehaviourVerifier())
-        elif name == "regression":
-            from swescale.verifiers.regression import RegressionVerifier
-
-            built.append(
-                RegressionVerifier(
-                    make_sandbox,
-                    workers=workers,
-                    timeout=vcfg.test_timeout,
-                    reruns=vcfg.reruns_on_disagreement,
-                    max_test_files=vcfg.regression_max_files,
-                )
-            )
-        elif name == "repro":
-            if model is None:
-                notes.append("repro: no shared model to write reproduction tests")
-                continue
-            from swescale.verifiers.repro import ReproTestVerifier
-            from swescale.verifiers.testgen import generate_repro_tests
-
-            tests, cost = generate_repro_tests(
-                task, make_sandbox, model, cfg.agent, tool_mode=cfg.model.tool_mode
-            )
-            ledger.charge(task.id, cost, "testgen", model=cfg.model.name)
-            built.append(
-                ReproTestVerifier(
-                    make_sandbox,
-                    tests,
-                    workers=workers,
-                    timeout=vcfg.test_timeout,
-                    reruns=vcfg.reruns_on_disagreement,
-                )
-            )
-        elif name == "judge":
-            if model is None:
-                notes.append("judge: no shared model to judge with")
-                continue
-            from swescale.verifiers.judge import JudgeVerifier
-
-            built.append(JudgeVerifier(model, samples=vcfg.judge_samples))
-        elif name == "reward_model":
-            if not vcfg.reward_model:
-                notes.append("reward_model: set verifiers.reward_model to a checkpoint")
-                continue
-            built.append(_reward_model(vcfg.reward_model, vcfg.reward_model_kind))
-        else:
-            notes.append(f"{name}: unknown verifier")
-    return built, notes
-
-
-@functools.lru_cache(maxsize=2)
-def _reward_model(checkpoint: str, kind: str) -> Any:
-    """Loaded once per run, not once per task: checkpoints take seconds to load."""
-    from swescale.verifiers.reward_model import RewardModelVerifier
-
-    return RewardModelVerifier(checkpoint, kind=kind)
+    context = BuildContext(
+        task=task,
+        make_sandbox=verifier_sandbox_factory(client, image, cfg, task, run_id),
+        workers=max(1, min(cfg.scaling.max_concurrent_sandboxes, 4)),
+        model=model,
+        charge=lambda cost, kind: ledger.charge(task.id, cost, kind, model=cfg.model.name),
+        agent=cfg.agent,
+        tool_mode=cfg.model.tool_mode,
+    )
+    return build(cfg.verifiers.specs(), context)

@@ -83,9 +83,8 @@ def _select(
     from rich.table import Table
 
     from swescale.record.task import read_task_record
-    from swescale.selection.config import SelectionConfig
+    from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig
     from swescale.selection.metrics import oracle_rows, run_offline_selection
-    from swescale.selection.selectors import OFFLINE_SELECTORS
 
     def warn(text: str) -> None:
         show(console, logging.WARNING, text, style="yellow", markup=False)
@@ -216,7 +215,7 @@ def ensemble_command(
     from sandboxes (static checks, regression tests, harvested tests, behaviour classes)."""
     from rich.console import Console
 
-    from swescale.selection.config import SelectionConfig
+    from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig
     from swescale.selection.ensemble import (
         MODEL_FREE_VERIFIERS,
         EnsembleConfig,
@@ -227,7 +226,6 @@ def ensemble_command(
         run_ensemble,
         select_and_write,
     )
-    from swescale.selection.selectors import OFFLINE_SELECTORS
     from swescale.swebench.cli import _configs, _dataset, _engine, stop_on_signals
     from swescale.swebench.datasets import DatasetError, read_tasks
 
@@ -294,13 +292,16 @@ def ensemble_command(
     model_verifiers = {}
     if judge:
         from swescale.agent.models import ModelError, build_model, close_model
-        from swescale.verifiers.judge import JudgeVerifier
+        from swescale.verifiers.config import BuildContext, JudgeSpec
 
         try:
             model = build_model(cfg.model)
         except ModelError as exc:
             raise fail(f"--judge: {exc}") from exc
-        model_verifiers["judge"] = JudgeVerifier(model, samples=cfg.verifiers.judge_samples)
+        judge_spec = JudgeSpec(
+            samples=cfg.verifiers.judge_samples, top_logprobs=cfg.verifiers.judge_top_logprobs
+        )
+        model_verifiers["judge"] = judge_spec.build(BuildContext(model=model))
         # The judge reads every candidate; behaviour, which reads the others, stays last.
         at = wanted.index("behaviour") if "behaviour" in wanted else len(wanted)
         ecfg.verifiers.insert(at, "judge")

@@ -1,10 +1,18 @@
-"""Selection configuration: which selector, how cautious, and how branch points are chosen."""
+"""Selection configuration: which selector, how cautious, and how branch points are chosen.
+
+Every selector has a config model (a union discriminated on ``name``) whose ``build``
+makes it; ``SelectionConfig.spec(name)`` fills one from this section's shared settings.
+``run``, ``select``, ``ensemble`` and the report build selectors this way; an unknown
+name is a config error when the config is read.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, field_validator
 
 
 class BranchConfig(BaseModel):
@@ -22,6 +30,109 @@ class BranchConfig(BaseModel):
     min_explore_actions: int = 2
 
 
+@dataclass
+class SelectorContext:
+    """What building a selector may use: a fitted ``calibration`` (the calibrated
+    selector; else the spec's file, else prior weights) and ``agent_factory`` (the
+    selection agent needs a model and sandboxes, which only a run has)."""
+
+    calibration: Any = None
+    agent_factory: Callable[[], Any] | None = None
+
+
+class MajoritySpec(BaseModel):
+    """The candidate most producers arrived at."""
+
+    name: Literal["majority"] = "majority"
+
+    def build(self, ctx: SelectorContext) -> Any:
+        from swescale.selection.selectors import MajorityVoteSelector
+
+        return MajorityVoteSelector()
+
+
+class TestVoteSpec(BaseModel):
+    """The candidate passing the most generated and harvested tests (CodeMonkeys)."""
+
+    name: Literal["test_vote"] = "test_vote"
+
+    def build(self, ctx: SelectorContext) -> Any:
+        from swescale.selection.selectors import TestVoteSelector
+
+        return TestVoteSelector()
+
+
+class EvidenceSpec(BaseModel):
+    """Model-free evidence in a fixed order: static gate, tests, behaviour, locality."""
+
+    name: Literal["evidence"] = "evidence"
+
+    def build(self, ctx: SelectorContext) -> Any:
+        from swescale.selection.selectors import EvidenceSelector
+
+        return EvidenceSelector()
+
+
+class HybridSpec(BaseModel):
+    """Top-k by the model score, then execution evidence (R2E-Gym)."""
+
+    name: Literal["hybrid"] = "hybrid"
+    top_k: int = 3
+
+    def build(self, ctx: SelectorContext) -> Any:
+        from swescale.selection.selectors import HybridSelector
+
+        return HybridSelector(top_k=self.top_k)
+
+
+class CalibratedSpec(BaseModel):
+    """P(resolved) from a logistic fit on labelled runs; abstains or flags below a bar."""
+
+    name: Literal["calibrated"] = "calibrated"
+    calibration_path: str | None = None
+    abstain_below: float = 0.0
+    abstain_mode: Literal["abstain", "flag"] = "abstain"
+
+    def build(self, ctx: SelectorContext) -> Any:
+        from swescale.selection.calibration import Calibration
+        from swescale.selection.selectors import CalibratedSelector
+
+        calibration = ctx.calibration
+        if calibration is None and self.calibration_path:
+            calibration = Calibration.load(self.calibration_path)
+        return CalibratedSelector(calibration, self.abstain_below, self.abstain_mode)
+
+
+class AgentSpec(BaseModel):
+    """A selection trajectory: the run's model compares the finalists in a sandbox."""
+
+    name: Literal["agent"] = "agent"
+    finalists: int = 3
+    max_steps: int = 30
+    top_k: int = 3
+
+    def build(self, ctx: SelectorContext) -> Any:
+        if ctx.agent_factory is None:
+            raise ValueError("the 'agent' selector needs a model and sandboxes; use it in a run")
+        return ctx.agent_factory()
+
+
+SelectorSpec = Annotated[
+    MajoritySpec | TestVoteSpec | EvidenceSpec | HybridSpec | CalibratedSpec | AgentSpec,
+    Field(discriminator="name"),
+]
+_SPEC = TypeAdapter(SelectorSpec)
+# Selectors that only read stored verdicts (run offline by ``swescale select``).
+OFFLINE_SELECTORS = ("majority", "test_vote", "evidence", "hybrid", "calibrated")
+KNOWN_SELECTORS = (*OFFLINE_SELECTORS, "agent")
+
+
+def parse_selector(data: str | dict[str, Any]) -> Any:
+    """A selector spec from its name or ``{"name": ..., **settings}``; ValueError for an
+    unknown name."""
+    return _SPEC.validate_python({"name": data} if isinstance(data, str) else data)
+
+
 class SelectionConfig(BaseModel):
     selector: str = "hybrid"
     top_k: int = 3
@@ -34,3 +145,29 @@ class SelectionConfig(BaseModel):
     agent_finalists: int = 3
     agent_max_steps: int = 30
     branch: BranchConfig = Field(default_factory=BranchConfig)
+
+    @field_validator("selector")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in KNOWN_SELECTORS:
+            raise ValueError(f"unknown selector {name!r}; known: {', '.join(KNOWN_SELECTORS)}")
+        return name
+
+    def spec(self, name: str | None = None) -> Any:
+        """The spec of selector ``name`` (default: the configured one) with this
+        section's settings."""
+        name = name or self.selector
+        settings: dict[str, dict[str, Any]] = {
+            "hybrid": {"top_k": self.top_k},
+            "calibrated": {
+                "calibration_path": self.calibration_path,
+                "abstain_below": self.abstain_below,
+                "abstain_mode": self.abstain_mode,
+            },
+            "agent": {
+                "finalists": self.agent_finalists,
+                "max_steps": self.agent_max_steps,
+                "top_k": self.top_k,
+            },
+        }
+        return parse_selector({"name": name, **settings.get(name, {})})

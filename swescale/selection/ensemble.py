@@ -52,6 +52,7 @@ from swescale.record.task import (
 from swescale.selection.candidates import candidates_from, read_foreign_predictions
 from swescale.types import Candidate, Cost, Selection, Task, Verdict
 from swescale.verifiers.base import BEHAVIOUR, HARVEST, REGRESSION, STATIC
+from swescale.verifiers.config import BuildContext, VerifiersConfig
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,16 @@ class EnsembleConfig(BaseModel):
     verifier_workers: int = 2  # sandboxes in parallel within one instance
     test_timeout: float = 300.0
     regression_max_files: int = 4
+
+    def spec(self, name: str) -> Any:
+        """The spec of verifier ``name`` with this ensemble's settings (the same specs,
+        and the same ``build``, as a run's verifiers)."""
+        section = VerifiersConfig(
+            enabled=[name],
+            test_timeout=self.test_timeout,
+            regression_max_files=self.regression_max_files,
+        )
+        return section.specs()[0]
 
 
 class LabelFile(BaseModel):
@@ -125,29 +136,6 @@ def _stored_verdicts(task_dir: Path, name: str, ids: set[str]) -> dict[str, Verd
     return verdicts if set(verdicts) >= ids else None
 
 
-def build_verifier(name: str, make_sandbox: Callable[[], Any], cfg: EnsembleConfig) -> Any:
-    if name == STATIC:
-        from swescale.verifiers.static import StaticVerifier
-
-        return StaticVerifier(make_sandbox, workers=cfg.verifier_workers)
-    if name == REGRESSION:
-        from swescale.verifiers.regression import RegressionVerifier
-
-        return RegressionVerifier(
-            make_sandbox,
-            workers=cfg.verifier_workers,
-            timeout=cfg.test_timeout,
-            max_test_files=cfg.regression_max_files,
-        )
-    if name == HARVEST:
-        from swescale.verifiers.harvest import HarvestedTestVerifier
-
-        return HarvestedTestVerifier(
-            make_sandbox, workers=cfg.verifier_workers, timeout=cfg.test_timeout
-        )
-    raise ValueError(f"unknown verifier {name!r}; model-free: {', '.join(MODEL_FREE_VERIFIERS)}")
-
-
 def verify_task(
     task: Task,
     candidates: list[Candidate],
@@ -197,7 +185,10 @@ def verify_task(
                     continue
                 verdicts = pool_only_verdicts(candidates)
             else:
-                verdicts = build_verifier(name, make_sandbox, cfg).verify(task, candidates)
+                context = BuildContext(
+                    task=task, make_sandbox=make_sandbox, workers=cfg.verifier_workers
+                )
+                verdicts = cfg.spec(name).build(context).verify(task, candidates)
         except Exception as exc:  # noqa: BLE001 - one verifier failing never stops the task
             info["errors"][name] = f"{type(exc).__name__}: {exc}"
             log.warning("%s: verifier %s failed: %s", task.id, name, exc)

@@ -21,8 +21,8 @@ from swescale.record.layout import RunFiles
 from swescale.record.task import TaskRecord, read_task_record, task_dirs, write_selection
 from swescale.selection.calibration import Calibration, fit_calibration, labelled_rows
 from swescale.selection.candidates import merge_foreign, read_foreign_predictions
-from swescale.selection.config import SelectionConfig
-from swescale.selection.selectors import OFFLINE_SELECTORS, Selector, make_selector
+from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig
+from swescale.selection.selectors import Selector, make_selector
 from swescale.types import Candidate, Cost, Selection
 
 

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from swescale.patches import votes
 from swescale.selection.calibration import PRIOR, Calibration, evidence_kind, features
-from swescale.selection.config import SelectionConfig
+from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig, SelectorContext
 from swescale.selection.ranking import (
     behaviour_share,
     evidence_ranking,
@@ -227,31 +227,20 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-OFFLINE_SELECTORS = ("majority", "test_vote", "evidence", "hybrid", "calibrated")
-
-
 def make_selector(
     name: str,
     cfg: SelectionConfig | None = None,
     calibration: Calibration | None = None,
     agent_factory: Callable[[], Selector] | None = None,
 ) -> Selector:
-    """A selector by name. ``agent`` needs ``agent_factory`` (it runs a model in a sandbox)."""
+    """A selector by name, built from its spec (``SelectionConfig.spec``). ``agent``
+    needs ``agent_factory`` (it runs a model in a sandbox). ValueError for an unknown
+    name."""
     cfg = cfg or SelectionConfig()
-    if name == "majority":
-        return MajorityVoteSelector()
-    if name == "test_vote":
-        return TestVoteSelector()
-    if name == "hybrid":
-        return HybridSelector(top_k=cfg.top_k)
-    if name == "evidence":
-        return EvidenceSelector()
-    if name == "calibrated":
-        if calibration is None and cfg.calibration_path:
-            calibration = Calibration.load(cfg.calibration_path)
-        return CalibratedSelector(calibration, cfg.abstain_below, cfg.abstain_mode)
-    if name == "agent":
-        if agent_factory is None:
-            raise ValueError("the 'agent' selector needs a model and sandboxes; use it in a run")
-        return agent_factory()
-    raise ValueError(f"unknown selector {name!r}; known: {', '.join(OFFLINE_SELECTORS)}, agent")
+    try:
+        spec = cfg.spec(name)
+    except ValueError as exc:
+        raise ValueError(
+            f"unknown selector {name!r}; known: {', '.join(OFFLINE_SELECTORS)}, agent"
+        ) from exc
+    return spec.build(SelectorContext(calibration=calibration, agent_factory=agent_factory))

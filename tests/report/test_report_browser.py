@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from swescale.selection.selectors import OFFLINE_SELECTORS
+from swescale.selection.config import OFFLINE_SELECTORS
 
 pytestmark = [pytest.mark.browser]
 
