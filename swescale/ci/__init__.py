@@ -8,7 +8,8 @@ used alone by tests and by ``swescale ci parse``.
 from swescale.ci.bot import BotError, BotOutcome, make_plan, run_bot
 from swescale.ci.config import CIConfig, load_bot_config
 from swescale.ci.events import EventError, Ignored, IssueRequest, load_event, parse_event
-from swescale.ci.repo_config import RepoConfig, RepoConfigError, load_repo_config
+from swescale.ci.infer import load_repo_config
+from swescale.ci.repo_config import RepoConfig, RepoConfigError
 
 __all__ = [
     "BotError",

@@ -26,13 +26,14 @@ from swescale.ci.config import CIConfig, load_bot_config
 from swescale.ci.events import Ignored, IssueRequest, load_event, with_discussion
 from swescale.ci.git_ops import Author, commit_patch_to_branch, push_branch
 from swescale.ci.guard import violations
+from swescale.ci.infer import load_repo_config
 from swescale.ci.payloads import (
     abstention_comment,
     commit_title,
     pull_request_payload,
     refusal_comment,
 )
-from swescale.ci.repo_config import RepoConfig, load_repo_config
+from swescale.ci.repo_config import RepoConfig
 from swescale.ci.task import build_task, open_checkout, resolve_base_commit, run_id_for
 from swescale.config import RunConfig
 from swescale.record import RunFiles, read_json, write_json_atomic

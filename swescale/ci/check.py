@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 
 from swescale.ci.config import load_bot_config
 from swescale.ci.image import ci_instance_image
-from swescale.ci.repo_config import RepoConfig, RepoConfigError, load_repo_config
+from swescale.ci.infer import load_repo_config
+from swescale.ci.repo_config import RepoConfig, RepoConfigError
 from swescale.sandbox.config import ImagesConfig
 
 # pytest -rA summary lines: "PASSED tests/test_x.py::test_y", "FAILED ... - reason".

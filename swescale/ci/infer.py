@@ -14,11 +14,13 @@ from __future__ import annotations
 import configparser
 import tomllib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import git
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from swescale.ci.repo_config import RepoConfig
+from swescale.ci.repo_config import REPO_CONFIG_FILE, RepoConfig, parse_repo_config
 
 # Extras and dependency groups that hold what the tests need, most specific first.
 TEST_GROUPS = ("tests", "test", "testing")
@@ -159,3 +161,20 @@ def infer_repo_config(read: Reader) -> RepoConfig:
     )
     config.source = "inferred: " + "; ".join(found)
     return config
+
+
+def load_repo_config(repo_path: str | Path, commit: str = "HEAD") -> RepoConfig:
+    """The repository's ``.swescale.yaml`` at ``commit``; without one, what its own files
+    say about installing and testing it (``swescale.ci.infer``)."""
+    repo = git.Repo(repo_path)
+
+    def read(path: str) -> str | None:
+        try:
+            return repo.git.show(f"{commit}:{path}")
+        except git.GitCommandError:
+            return None
+
+    text = read(REPO_CONFIG_FILE)
+    if text is None:
+        return infer_repo_config(read)
+    return parse_repo_config(text, f"{REPO_CONFIG_FILE} at {commit[:12]}")

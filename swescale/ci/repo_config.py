@@ -20,10 +20,8 @@ says is what the repository's maintainers committed.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Literal
 
-import git
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -112,22 +110,3 @@ def parse_repo_config(text: str, source: str = REPO_CONFIG_FILE) -> RepoConfig:
         raise RepoConfigError(f"{source}: {problems}") from exc
     config.source = source
     return config
-
-
-def load_repo_config(repo_path: str | Path, commit: str = "HEAD") -> RepoConfig:
-    """The repository's ``.swescale.yaml`` at ``commit``; without one, what its own files
-    say about installing and testing it (``swescale.ci.infer``)."""
-    from swescale.ci.infer import infer_repo_config
-
-    repo = git.Repo(repo_path)
-
-    def read(path: str) -> str | None:
-        try:
-            return repo.git.show(f"{commit}:{path}")
-        except git.GitCommandError:
-            return None
-
-    text = read(REPO_CONFIG_FILE)
-    if text is None:
-        return infer_repo_config(read)
-    return parse_repo_config(text, f"{REPO_CONFIG_FILE} at {commit[:12]}")

@@ -115,7 +115,9 @@ def detect_format(data: Any) -> SourceFormat | None:
     if fmt == "mini-swe-agent-1.1":
         return "mini-swe-agent-1.1"
     if fmt == "mini-swe-agent-1" or (
-        fmt is None and isinstance(data.get("messages"), list) and isinstance(data.get("info"), dict)
+        fmt is None
+        and isinstance(data.get("messages"), list)
+        and isinstance(data.get("info"), dict)
     ):
         return "mini-swe-agent-1"
     if isinstance(fmt, str) and fmt.startswith("mini-swe-agent"):
@@ -297,16 +299,20 @@ def _read_msa11(data: dict[str, Any], file: Path) -> ImportedTrajectory:
                     Observation(output="", error="format_error: " + _content_text(reply))
                 )
             index += 1
-        if actions and _is_submission(actions[-1].args["command"]) and len(observations) < len(
+        if (
             actions
+            and _is_submission(actions[-1].args["command"])
+            and len(observations) < len(actions)
         ):
             observations.append(_submit_observation(submission))
         step = _step(len(steps), chat[0], actions, observations, extra, chat)
         # The recorded agent's step time: its model call (from the end of the previous
         # step) and its actions.
         ended = _last_timestamp(messages[start:index]) or extra.get("timestamp")
-        step.seconds = _elapsed(previous_end, ended) if previous_end is not None else sum(
-            o.seconds for o in observations
+        step.seconds = (
+            _elapsed(previous_end, ended)
+            if previous_end is not None
+            else sum(o.seconds for o in observations)
         )
         previous_end = ended
         steps.append(step)
@@ -367,7 +373,9 @@ def _read_msa1(data: dict[str, Any], file: Path) -> ImportedTrajectory:
             index += 1
             if actions and _is_submission(actions[0].args["command"]):
                 observations.append(_submit_observation(submission))
-        steps.append(_step(len(steps), chat[0], actions, observations, message.get("extra") or {}, chat))
+        steps.append(
+            _step(len(steps), chat[0], actions, observations, message.get("extra") or {}, chat)
+        )
     return ImportedTrajectory(
         source_format="mini-swe-agent-1",
         source_path=str(file),
@@ -438,7 +446,10 @@ def _read_swe_agent(data: dict[str, Any], file: Path) -> ImportedTrajectory:
             exit_code=None,
             seconds=float(item.get("execution_time") or 0.0),
         )
-        message = {"role": "assistant", "content": str(item.get("response") or item.get("thought") or "")}
+        message = {
+            "role": "assistant",
+            "content": str(item.get("response") or item.get("thought") or ""),
+        }
         steps.append(
             Step(
                 index=len(steps),

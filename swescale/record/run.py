@@ -25,6 +25,7 @@ from swescale.record.io import (
     write_text_atomic,
 )
 from swescale.record.layout import RunDirError, RunFiles, TaskFiles, safe_name
+from swescale.record.models import RunInfo, TaskResult
 from swescale.record.task import read_result, write_result
 from swescale.record.version import NewerFormatError, mark_directory
 
@@ -164,6 +165,21 @@ class RunDir:
 
     # -- run.json -----------------------------------------------------------------------
 
+    def info(self) -> RunInfo:
+        """run.json as a :class:`RunInfo` (fields of the wrong type read as defaults)."""
+        data = self.run_json()
+        try:
+            return RunInfo.model_validate(data)
+        except ValueError:
+            kept = {}
+            for key, value in data.items():
+                try:
+                    RunInfo.model_validate({key: value})
+                except ValueError:
+                    continue  # a damaged field reads as its default
+                kept[key] = value
+            return RunInfo.model_validate(kept)
+
     def run_json(self) -> dict[str, Any]:
         data = read_json(self.run_json_path)
         return data if isinstance(data, dict) else {}
@@ -195,6 +211,9 @@ class RunDir:
         return read_jsonl(self.failures_path)
 
     def write_result(self, task_id: str, result: dict[str, Any]) -> None:
+        """result.json, checked against :class:`TaskResult` first (a ValidationError
+        names a field of the wrong type rather than writing a record readers choke on)."""
+        TaskResult.model_validate(result)
         write_result(self.task_dir(task_id), result)
 
     def result(self, task_id: str) -> dict[str, Any] | None:

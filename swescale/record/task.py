@@ -118,7 +118,9 @@ def read_task_info(task_dir: Path, kind: str) -> dict[str, Any]:
 
 
 def read_task(task_dir: Path, problems: list[str] | None = None) -> Task | None:
-    return _read_model(TaskFiles(task_dir).task_json, Task, problems if problems is not None else [])
+    return _read_model(
+        TaskFiles(task_dir).task_json, Task, problems if problems is not None else []
+    )
 
 
 def read_selection(task_dir: Path, name: str | None = None) -> Selection | None:

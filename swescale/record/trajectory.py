@@ -26,9 +26,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from swescale.record.io import as_float, as_int, as_str
+from swescale.record.models import TrajectoryFooter, TrajectoryHeader
 from swescale.record.version import FORMAT_VERSION, NewerFormatError, check_version
 from swescale.types import Step, Trajectory
 
+# Header fields only trajectories imported from other agents carry.
+IMPORTED_FIELDS = ("source_format", "source_path", "agent_version", "prompt_messages", "shell")
 HEADER_FIELDS = (
     "format_version",
     "trajectory_id",
@@ -55,16 +58,22 @@ def utc_now() -> str:
 
 
 def make_header(trajectory_id: str, task_id: str, **fields: Any) -> dict[str, Any]:
-    """A header with every field of the record present (unknown ones None)."""
-    header: dict[str, Any] = dict.fromkeys(HEADER_FIELDS)
-    header.update(round=0, seed=0, started_at=utc_now(), format_version=FORMAT_VERSION)
-    header.update(fields, trajectory_id=trajectory_id, task_id=task_id)
-    if header.get("parent") is not None:
-        parent = list(header["parent"])
-        if len(parent) != 2:
-            raise RecordError(f"parent must be [trajectory_id, step], got {header['parent']!r}")
-        header["parent"] = [str(parent[0]), int(parent[1])]
-    header["type"] = "header"
+    """A header (:class:`TrajectoryHeader`) as written: every field of swescale's own
+    trajectories present (unknown ones None), those of imported ones only when set."""
+    values: dict[str, Any] = {"round": 0, "seed": 0, "started_at": utc_now(), **fields}
+    values.update(trajectory_id=trajectory_id, task_id=task_id, format_version=FORMAT_VERSION)
+    try:
+        header = TrajectoryHeader.model_validate(values).model_dump(mode="json")
+    except ValidationError as exc:
+        raise RecordError(
+            f"invalid trajectory header: {exc.errors()[0]['msg']} "
+            f"({'.'.join(str(p) for p in exc.errors()[0]['loc'])})"
+        ) from exc
+    for name in IMPORTED_FIELDS:
+        if header.get(name) is None:
+            header.pop(name, None)
+    header.pop("type")
+    header["type"] = "header"  # last, as before
     return header
 
 
@@ -130,8 +139,13 @@ def load_trajectory(path: str | Path) -> TrajectoryFile:
                 raise RecordError(f"{file}:{number}: first line must be the header, got {kind!r}")
             try:
                 check_version(entry.get("format_version"), file)
+                TrajectoryHeader.model_validate(entry)
             except NewerFormatError as exc:
                 raise RecordError(str(exc)) from exc
+            except ValidationError as exc:
+                raise RecordError(
+                    f"{file}:{number}: invalid header: {exc.errors()[0]['msg']}"
+                ) from exc
             result = TrajectoryFile(header=entry)
         elif kind == "step":
             if result.footer is not None:
@@ -146,6 +160,12 @@ def load_trajectory(path: str | Path) -> TrajectoryFile:
                 )
             result.steps.append(step)
         elif kind == "footer":
+            try:
+                TrajectoryFooter.model_validate(entry)
+            except ValidationError as exc:
+                raise RecordError(
+                    f"{file}:{number}: invalid footer: {exc.errors()[0]['msg']}"
+                ) from exc
             result.footer = entry
         else:
             raise RecordError(f"{file}:{number}: unknown line type {kind!r}")
@@ -227,15 +247,13 @@ class TrajectoryRecorder:
         exactly, when it does not (written only then)."""
         if self.finished:
             raise RecordError(f"{self.path}: trajectory already has a footer")
-        footer: dict[str, Any] = {
-            "type": "footer",
-            "exit_status": exit_status,
-            "patch": patch,
-            "totals": totals,
-            "finished_at": utc_now(),
-        }
-        if patch_notes:
-            footer["patch_notes"] = list(patch_notes)
+        footer = TrajectoryFooter(
+            exit_status=exit_status,
+            patch=patch,
+            totals=totals,
+            finished_at=utc_now(),
+            patch_notes=list(patch_notes) if patch_notes else None,
+        ).model_dump(mode="json", exclude_none=True)
         self._append(footer)
         self.finished = True
 

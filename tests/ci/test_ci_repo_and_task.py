@@ -11,11 +11,11 @@ import pytest
 from swescale.ci.bot import make_plan
 from swescale.ci.config import load_bot_config
 from swescale.ci.events import Comment, IssueRequest, parse_event
+from swescale.ci.infer import load_repo_config
 from swescale.ci.repo_config import (
     DEFAULT_TEST_COMMAND,
     RepoConfig,
     RepoConfigError,
-    load_repo_config,
     parse_repo_config,
 )
 from swescale.ci.task import (
