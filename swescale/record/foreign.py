@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from swescale.types import Action, Observation, Step
 
-SourceFormat = Literal["mini-swe-agent-1", "mini-swe-agent-1.1", "swe-agent"]
+SourceFormat = Literal["mini-swe-agent-1", "mini-swe-agent-1.1", "swe-agent", "swescale"]
 
 # The lines mini-swe-agent's final action prints before the submission (1.x, 2.x).
 SUBMIT_MARKERS = ("MINI_SWE_AGENT_FINAL_OUTPUT", "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT")
@@ -67,13 +67,14 @@ class ShellSemantics(BaseModel):
     """How the recorded agent ran its commands, so replay can run them the same way.
 
     ``subshell``: every command in a fresh ``bash -c`` in ``cwd`` (mini-swe-agent: ``cd``
-    and ``export`` do not persist); ``session``: one persistent shell (SWE-agent).
+    and ``export`` do not persist); ``session``: one persistent shell (SWE-agent);
+    ``swescale``: swescale's own tools in its persistent session.
     ``timeout`` is seconds per command; ``env`` the variables the agent's environment set.
     ``repo_root`` is where the repository was in the recorded environment (SWE-agent 0.x
     used ``/<owner>__<repo>``), mapped onto the sandbox's working directory on replay.
     """
 
-    kind: Literal["subshell", "session"]
+    kind: Literal["subshell", "session", "swescale"]
     cwd: str = "/testbed"
     timeout: float = 60.0
     env: dict[str, str] = Field(default_factory=dict)
@@ -128,7 +129,7 @@ def detect_format(data: Any) -> SourceFormat | None:
 
 
 def read_foreign(path: str | Path, instance_id: str | None = None) -> ImportedTrajectory:
-    """Read a mini-swe-agent or SWE-agent trajectory file.
+    """Read a mini-swe-agent or SWE-agent trajectory file, or swescale's own record.
 
     ``instance_id`` overrides the id found in the file or its name. Raises
     :class:`ForeignFormatError` for an unreadable, truncated or unknown file.
@@ -138,6 +139,8 @@ def read_foreign(path: str | Path, instance_id: str | None = None) -> ImportedTr
         raw = file.read_bytes()
     except OSError as exc:
         raise ForeignFormatError(f"{file}: cannot read: {exc}") from exc
+    if _is_own_record(raw):
+        return _read_own(file, instance_id)
     try:
         data = json.loads(raw.decode("utf-8-sig", errors="surrogateescape"))
     except json.JSONDecodeError as exc:
@@ -177,6 +180,40 @@ def instance_id_from_name(path: Path) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
+
+
+# --------------------------------------------------------------------------- swescale
+
+
+def _is_own_record(raw: bytes) -> bool:
+    first = raw.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    try:
+        head = json.loads(first)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(head, dict) and head.get("type") == "header"
+
+
+def _read_own(file: Path, instance_id: str | None) -> ImportedTrajectory:
+    from swescale.record.trajectory import RecordError, load_trajectory
+
+    try:
+        record = load_trajectory(file)
+    except RecordError as exc:
+        raise ForeignFormatError(str(exc)) from exc
+    header, footer = record.header, record.footer or {}
+    workdir = str(header.get("workdir") or "/testbed")
+    return ImportedTrajectory(
+        source_format="swescale",
+        source_path=str(file),
+        instance_id=str(instance_id or header.get("task_id") or ""),
+        model=str(header.get("model") or "unknown"),
+        steps=record.steps,
+        exit_status=str(footer.get("exit_status") or ""),
+        submission=footer.get("patch") if record.finished else None,
+        shell=ShellSemantics(kind="swescale", cwd=workdir, timeout=120.0, repo_root=workdir),
+        recorded_seconds=sum(s.seconds for s in record.steps) or None,
+    )
 
 
 # --------------------------------------------------------------------------- mini-swe-agent

@@ -7,6 +7,7 @@
   engine's). ``cd`` and ``export`` do not outlive the command.
 - ``session`` (SWE-agent): one persistent shell for the whole trajectory, started in the
   repository; its own tools (``edit``, ``open`` ...) are not plain shell and are not run.
+- ``swescale``: swescale's own trajectories, every tool run again as the agent ran it.
 
 When the recorded repository root differs from the sandbox's working directory
 (SWE-agent 0.x kept repositories at ``/<owner>__<repo>``), commands are rewritten to the
@@ -51,6 +52,8 @@ class ActionRunner:
         self._started = False
 
     def replayable(self, action: Action) -> bool:
+        if self.semantics.kind == "swescale":
+            return True  # swescale's own tools run again as they ran
         return action.tool == "bash" and action.args.get("replayable", True) is not False
 
     def run(self, action: Action) -> Observation:
@@ -58,6 +61,11 @@ class ActionRunner:
         comes back with ``error`` saying so."""
         if not self.replayable(action):
             return Observation(output="", error=f"not replayable: {action.tool}")
+        if self.semantics.kind == "swescale":
+            from swescale.agent.config import AgentConfig
+            from swescale.agent.tools import run_action
+
+            return run_action(self.sandbox, action, AgentConfig())  # type: ignore[arg-type]
         command = self._to_sandbox(str(action.args.get("command", "")))
         if self.semantics.kind == "subshell":
             result = self.sandbox.exec_once(

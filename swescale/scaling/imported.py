@@ -1,0 +1,399 @@
+"""Importing other agents' trajectories into a run directory, replaying each one faithfully
+in a sandbox of its instance (``swescale replay import``).
+
+For every trajectory file: read it (:mod:`swescale.record.foreign`), find its instance in
+the dataset, replay it (:mod:`swescale.replay.engine`) and write it into the run's record
+like a trajectory of ``swescale run``: the agent's steps with their recorded observations
+and the repository state after each (so ``branch`` can start from any step), a footer
+holding the submitted patch byte for byte, per-step fidelity in the task's
+``replay.json``, the distinct submissions as candidates, official grades as labels, and a
+``predictions.jsonl`` row per trajectory (``model_name_or_path`` = ``<model>@<run>``).
+
+Resumable: a trajectory whose record has a footer and whose replay is in ``replay.json``
+is reused; one cut short (Ctrl-C, kill -9) is replayed again from a fresh sandbox. One
+bad trajectory (unreadable, unknown format, instance missing, a sandbox that dies) is
+recorded with its error and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swescale.patches import patch_key
+from swescale.record import BlobStore, RunDir, TrajectoryRecorder, load_trajectory, safe_name
+from swescale.record.foreign import ForeignFormatError, ImportedTrajectory, read_foreign
+from swescale.record.io import append_jsonl, read_jsonl
+from swescale.record.task import (
+    read_task_info,
+    write_candidates,
+    write_labels,
+    write_task,
+    write_task_info,
+)
+from swescale.replay.engine import TrajectoryReplay, replay_imported
+from swescale.types import Task
+
+log = logging.getLogger(__name__)
+
+TRAJECTORY_SUFFIXES = (".traj.json", ".traj")
+
+
+@dataclass(frozen=True)
+class ImportSource:
+    """One trajectory file and the name of the run it came from (its producer label)."""
+
+    path: Path
+    label: str
+
+
+@dataclass
+class ImportOutcome:
+    source: ImportSource
+    trajectory_id: str = ""
+    instance_id: str = ""
+    status: str = "error"  # replayed | reused | error | interrupted
+    error: str = ""
+    replay: TrajectoryReplay | None = None
+
+
+@dataclass
+class ImportResult:
+    outcomes: list[ImportOutcome] = field(default_factory=list)
+    discovery_errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+# ------------------------------------------------------------------------------ sources
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[ImportSource], list[str]]:
+    """Trajectory files under ``paths`` (files, or run directories searched recursively:
+    mini-swe-agent's ``<run>/<instance>/<instance>.traj.json``, SWE-agent's ``*.traj``,
+    swescale's ``<task>/trajectories/*.jsonl``), each labelled with its run's folder name;
+    and an error per path that holds none."""
+    sources: list[ImportSource] = []
+    errors: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            sources.append(ImportSource(path, _label(path)))
+            continue
+        if not path.is_dir():
+            errors.append(f"{path}: no such file or directory")
+            continue
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and (
+                p.name.endswith(TRAJECTORY_SUFFIXES)
+                or (p.suffix == ".jsonl" and p.parent.name == "trajectories")
+            )
+        )
+        if not found:
+            errors.append(f"{path}: no trajectory files (*.traj.json, *.traj, trajectories/*.jsonl)")
+        sources += [ImportSource(p, _label(p, root=path)) for p in found]
+    return _unique_labels(sources), errors
+
+
+def _label(path: Path, root: Path | None = None) -> str:
+    """The run a trajectory file belongs to: ``<run>/<instance>/<file>`` -> ``<run>``;
+    ``<run>/<file>`` -> ``<run>``; swescale's ``<run>/<task>/trajectories/<id>.jsonl``
+    -> ``<run>.<id>``."""
+    if path.parent.name == "trajectories":
+        return f"{path.parent.parent.parent.name}.{path.stem}"
+    instance = path.name
+    for suffix in TRAJECTORY_SUFFIXES:
+        instance = instance.removesuffix(suffix)
+    if path.parent.name == instance and path.parent.parent != path.parent:
+        return path.parent.parent.name
+    return path.parent.name or (root.name if root else "imported")
+
+
+def _unique_labels(sources: list[ImportSource]) -> list[ImportSource]:
+    """Two files of one instance under the same label (copies, reruns) stay apart."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for src in sources:
+        key = (src.label, src.path.name)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            digest = hashlib.sha256(str(src.path).encode()).hexdigest()[:6]
+            src = ImportSource(src.path, f"{src.label}-{digest}")
+        out.append(src)
+    return out
+
+
+def trajectory_id_for(instance_id: str, label: str) -> str:
+    return f"{safe_name(instance_id)}.{safe_name(label)}"
+
+
+# ------------------------------------------------------------------------------ labels
+
+
+def read_official_grades(dirs: Iterable[str | Path]) -> tuple[dict[tuple[str, str], bool], list[str]]:
+    """Official evaluation results (``logs/run_evaluation/<run>/<model>/<instance>/``
+    folders holding ``report.json`` and ``patch.diff``, searched recursively): (instance
+    id, normalized patch key) -> resolved, so a trajectory's submission finds its grade
+    whatever the run was called. Errors name what could not be read."""
+    from swescale.record.io import read_json
+
+    grades: dict[tuple[str, str], bool] = {}
+    errors: list[str] = []
+    for raw in dirs:
+        root = Path(raw)
+        if not root.exists():
+            errors.append(f"labels: {root}: no such file or directory")
+            continue
+        reports = sorted(root.rglob("report.json")) if root.is_dir() else [root]
+        if not reports:
+            errors.append(f"labels: {root}: no report.json under it")
+        for report_path in reports:
+            report = read_json(report_path)
+            patch_file = report_path.parent / "patch.diff"
+            if not isinstance(report, dict) or not patch_file.is_file():
+                errors.append(f"labels: {report_path}: not an official result folder")
+                continue
+            key = patch_key(patch_file.read_text(encoding="utf-8", errors="surrogateescape"))
+            for instance_id, entry in report.items():
+                if isinstance(entry, dict) and isinstance(entry.get("resolved"), bool):
+                    grades[(str(instance_id), key)] = entry["resolved"]
+    return grades, errors
+
+
+# ------------------------------------------------------------------------------ importing
+
+
+class Importer:
+    """Imports and replays trajectories into ``rundir``.
+
+    ``image_for(task)`` gives the task's instance image (built once, cached);
+    ``open_sandbox(task, image, trajectory_id)`` a fresh sandbox from it. ``stop`` set
+    (Ctrl-C) ends the batch after the trajectories in flight stop at their next step.
+    """
+
+    def __init__(
+        self,
+        rundir: RunDir,
+        tasks: dict[str, Task],
+        *,
+        image_for: Callable[[Task], Any],
+        open_sandbox: Callable[[Task, Any, str], Any],
+        grades: dict[tuple[str, str], bool] | None = None,
+        stop: threading.Event | None = None,
+        progress: Callable[[ImportOutcome], None] | None = None,
+    ) -> None:
+        self.rundir = rundir
+        self.tasks = tasks
+        self.image_for = image_for
+        self.open_sandbox = open_sandbox
+        self.grades = grades or {}
+        self.stop = stop or threading.Event()
+        self.progress = progress
+        self._lock = threading.Lock()
+
+    def run(self, sources: Sequence[ImportSource], workers: int = 1) -> ImportResult:
+        """Every source, grouped by instance (one worker per instance at a time)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        result = ImportResult()
+        parsed: dict[str, list[tuple[ImportSource, ImportedTrajectory]]] = {}
+        for src in sources:
+            try:
+                traj = read_foreign(src.path)
+            except ForeignFormatError as exc:
+                self._done(result, ImportOutcome(src, error=str(exc)))
+                continue
+            parsed.setdefault(traj.instance_id, []).append((src, traj))
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="import") as pool:
+            futures = [
+                pool.submit(self._instance, instance_id, items)
+                for instance_id, items in sorted(parsed.items())
+            ]
+            try:
+                for future in futures:
+                    for outcome in future.result():
+                        self._done(result, outcome)
+            except KeyboardInterrupt:
+                self.stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
+        result.interrupted = self.stop.is_set()
+        return result
+
+    def _done(self, result: ImportResult, outcome: ImportOutcome) -> None:
+        result.outcomes.append(outcome)
+        if outcome.status == "error":
+            self.rundir.record_failure(
+                outcome.instance_id or "-",
+                "import",
+                outcome.error,
+                source=str(outcome.source.path),
+            )
+        if self.progress is not None:
+            self.progress(outcome)
+
+    def _instance(
+        self, instance_id: str, items: list[tuple[ImportSource, ImportedTrajectory]]
+    ) -> list[ImportOutcome]:
+        task = self.tasks.get(instance_id)
+        if task is None:
+            why = f"instance {instance_id} is not in the dataset"
+            return [ImportOutcome(s, instance_id=instance_id, error=why) for s, _ in items]
+        task_dir = self.rundir.task_dir(task.id)
+        write_task(task_dir, task)
+        outcomes = []
+        image: Any = None
+        for src, traj in items:
+            outcome = ImportOutcome(
+                src, trajectory_id=trajectory_id_for(instance_id, src.label), instance_id=task.id
+            )
+            if self.stop.is_set():
+                outcome.status = "interrupted"
+                outcomes.append(outcome)
+                continue
+            try:
+                if self._reuse(task, outcome):
+                    outcomes.append(outcome)
+                    continue
+                if image is None:
+                    image = self.image_for(task)
+                self._replay(task, image, traj, outcome)
+            except Exception as exc:  # noqa: BLE001 - one trajectory never stops the batch
+                outcome.status = "error"
+                outcome.error = f"{type(exc).__name__}: {exc}"
+                log.info("import of %s failed", src.path, exc_info=True)
+            outcomes.append(outcome)
+        self._write_pool(task, [o for o in outcomes if o.replay is not None], items)
+        return outcomes
+
+    def _reuse(self, task: Task, outcome: ImportOutcome) -> bool:
+        path = self.rundir.trajectory_path(task.id, outcome.trajectory_id)
+        stored = read_task_info(self.rundir.task_dir(task.id), "replay").get(
+            outcome.trajectory_id
+        )
+        if not path.exists() or not isinstance(stored, dict):
+            return False
+        try:
+            finished = load_trajectory(path).finished
+        except Exception:  # noqa: BLE001 - a damaged record is replayed again
+            finished = False
+        if not finished:
+            return False
+        outcome.replay = TrajectoryReplay.model_validate(stored)
+        outcome.status = "reused"
+        return True
+
+    def _replay(self, task: Task, image: Any, traj: ImportedTrajectory, outcome: ImportOutcome) -> None:
+        path = self.rundir.trajectory_path(task.id, outcome.trajectory_id)
+        path.unlink(missing_ok=True)  # an unfinished earlier attempt starts over
+        blobs = BlobStore(self.rundir.blobs_dir(task.id))
+        sandbox = self.open_sandbox(task, image, outcome.trajectory_id)
+        try:
+            replay = replay_imported(
+                traj,
+                outcome.trajectory_id,
+                sandbox,
+                on_state=lambda _step, _ref, blob: blobs.put(blob),
+                stop=self.stop.is_set,
+            )
+        finally:
+            sandbox.close()
+        outcome.replay = replay
+        if replay.error == "interrupted":
+            outcome.status = "interrupted"
+            return
+        self._write_trajectory(task, image, traj, outcome, replay)
+        outcome.status = "replayed" if replay.error is None else "error"
+        outcome.error = replay.error or ""
+
+    def _write_trajectory(
+        self,
+        task: Task,
+        image: Any,
+        traj: ImportedTrajectory,
+        outcome: ImportOutcome,
+        replay: TrajectoryReplay,
+    ) -> None:
+        header = {
+            "model": traj.model,
+            "image": str(getattr(image, "tag", image)),
+            "source_format": traj.source_format,
+            "source_path": traj.source_path,
+            "agent_version": traj.agent_version,
+            "prompt_messages": traj.prompt_messages,
+            "shell": traj.shell.model_dump(mode="json"),
+            "label": outcome.source.label,
+        }
+        path = self.rundir.trajectory_path(task.id, outcome.trajectory_id)
+        with TrajectoryRecorder(
+            path, {"trajectory_id": outcome.trajectory_id, "task_id": task.id, **header}
+        ) as recorder:
+            for step, state in zip(traj.steps, replay.states, strict=False):
+                recorder.write_step(step.model_copy(update={"state": state}))
+            for step in traj.steps[len(replay.states) :]:
+                recorder.write_step(step)
+            recorder.write_footer(
+                traj.exit_status,
+                traj.submission or "",
+                {
+                    "steps": len(traj.steps),
+                    "tokens_in": sum(s.tokens_in for s in traj.steps),
+                    "tokens_out": sum(s.tokens_out for s in traj.steps),
+                    "seconds": traj.recorded_seconds or 0.0,
+                    "dollars": traj.cost_dollars,
+                    "replay_seconds": round(replay.seconds, 3),
+                },
+            )
+        with self._lock:
+            info = read_task_info(self.rundir.task_dir(task.id), "replay")
+            info[outcome.trajectory_id] = replay.model_dump(mode="json")
+            write_task_info(self.rundir.task_dir(task.id), "replay", info)
+            model_label = f"{traj.model}@{outcome.source.label}"
+            existing = {
+                (r.get("instance_id"), r.get("model_name_or_path"))
+                for r in read_jsonl(self.rundir.predictions_path)
+            }
+            if (task.id, model_label) not in existing:
+                append_jsonl(
+                    self.rundir.predictions_path,
+                    {
+                        "instance_id": task.id,
+                        "model_name_or_path": model_label,
+                        "model_patch": traj.submission or "",
+                    },
+                )
+
+    def _write_pool(
+        self,
+        task: Task,
+        outcomes: list[ImportOutcome],
+        items: list[tuple[ImportSource, ImportedTrajectory]],
+    ) -> None:
+        """The task's candidates (one per distinct submission) and their labels."""
+        from swescale.selection.candidates import candidates_from
+
+        by_label = {src.label: traj for src, traj in items}
+        patches = {
+            o.trajectory_id: by_label[o.source.label].submission or ""
+            for o in outcomes
+            if o.source.label in by_label
+        }
+        candidates = candidates_from(task.id, patches)
+        labels = {}
+        for cand in candidates:
+            graded = self.grades.get((task.id, patch_key(cand.patch)))
+            if graded is not None:
+                cand.resolved = graded
+                labels[cand.id] = graded
+        task_dir = self.rundir.task_dir(task.id)
+        write_candidates(task_dir, candidates)
+        if labels:
+            write_labels(task_dir, labels)
