@@ -224,7 +224,7 @@ def mini_instance(client, task_id: str, workdir: Path):
     from swescale.swebench.config import GradingConfig
     from swescale.swebench.images import instance_image
     from swescale.swebench.mini import mini_tasks
-    from swescale.swebench.repos import repo_source_for
+    from swescale.swebench.specs import repo_source_for
 
     task = next(t for t in mini_tasks() if t.id == task_id)
     image = instance_image(

@@ -21,7 +21,7 @@ def mini_images(docker_client, tmp_path_factory):
     from swescale.sandbox.config import ImagesConfig
     from swescale.swebench.config import GradingConfig
     from swescale.swebench.images import instance_image
-    from swescale.swebench.repos import repo_source_for
+    from swescale.swebench.specs import repo_source_for
 
     cache = tmp_path_factory.mktemp("repos")
     made: dict[str, str] = {}

@@ -61,7 +61,7 @@ class ImageProvider:
     def repos(self, task: Task) -> Any:
         from pathlib import Path
 
-        from swescale.swebench.repos import repo_source_for
+        from swescale.swebench.specs import repo_source_for
 
         with self._lock:
             if self._repos is None:

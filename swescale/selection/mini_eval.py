@@ -118,8 +118,8 @@ def run_mini_eval(out_dir: Path, task_ids: Sequence[str] = (), seed: int = 0) ->
     from swescale.swebench.config import GradingConfig
     from swescale.swebench.images import instance_image
     from swescale.swebench.mini import mini_tasks
-    from swescale.swebench.repos import repo_source_for
     from swescale.swebench.run import grade_patch
+    from swescale.swebench.specs import repo_source_for
 
     tasks = [t for t in mini_tasks() if not task_ids or t.id in task_ids]
     client = docker_client()

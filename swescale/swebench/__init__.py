@@ -6,7 +6,10 @@ package imports nothing up front):
 - ``datasets``: ``load_tasks(DatasetConfig)`` for "mini", published names, local files.
 - ``repos``: ``RepoSource`` (cached bare mirrors or a local mirrors directory),
   ``checkout_tar(task)``.
-- ``specs``: the official spec, test command and log parser of a task; Python mapping.
+- ``specs``: ``provider_for(task)``, the spec provider of a task (official recipes or the
+  task's own): environment, set-up steps, test command, eval script, log parser;
+  ``repo_source_for(tasks, ...)``.
+- ``layers``: what every image shares (repository and venv paths, a layer's ``Recipe``).
 - ``images``: ``instance_image(client, task, ...)``, local build or official image.
 - ``grading``: pure grading of literal logs with the official functions.
 - ``run``: ``grade_patch(client, task, patch, cfg, image)`` in a fresh sandbox.

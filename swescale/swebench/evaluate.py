@@ -44,9 +44,9 @@ from swescale.swebench.datasets import read_tasks
 from swescale.swebench.grading import GradeResult, empty_result, error_result
 from swescale.swebench.images import InstanceImage, instance_image
 from swescale.swebench.predictions import Prediction, read_predictions
-from swescale.swebench.repos import RepoSource, repo_source_for
+from swescale.swebench.repos import RepoSource
 from swescale.swebench.run import eval_script, grade_patch, grade_test_patch_alone
-from swescale.swebench.specs import spec_problem
+from swescale.swebench.specs import repo_source_for, spec_problem
 from swescale.types import Task
 
 if TYPE_CHECKING:

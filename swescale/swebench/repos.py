@@ -13,6 +13,9 @@ A mirror is any git directory: a ``git clone --mirror``, or a bare directory wit
 ``config`` file (a snapshot's ``objects``/``refs``/``HEAD``); every command names it with
 ``--git-dir``. A mirror that lacks objects the base commit needs (large files cut from a
 copy) is reported as ``incomplete mirror: <path> missing``.
+
+``swescale.swebench.specs.repo_source_for(tasks, ...)`` makes the RepoSource of a set of
+tasks, with the repositories their spec providers build themselves as explicit ones.
 """
 
 from __future__ import annotations
@@ -376,27 +379,3 @@ def _normalize_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
 def _git_message(exc: git.GitCommandError) -> str:
     text = (exc.stderr or str(exc)).strip()
     return " ".join(text.split())[-400:]
-
-
-def repo_source_for(
-    tasks: list[Task],
-    cache_dir: Path,
-    repos_dir: Path | None = None,
-    url: str | None = "https://github.com/{repo}.git",
-    history_depth: int = 0,
-) -> RepoSource:
-    """A RepoSource for ``tasks``: mini-benchmark repositories are built locally (under
-    ``cache_dir``/mini, idempotent), every other repository comes from ``repos_dir`` or a
-    cached mirror under ``cache_dir``/repos."""
-    local: dict[str, Path] = {}
-    if any(t.repo.startswith("swescale-mini/") for t in tasks):
-        from swescale.swebench.mini import build_mini_repos
-
-        local = build_mini_repos(Path(cache_dir) / "mini")
-    return RepoSource(
-        Path(cache_dir) / "repos",
-        repos_dir=repos_dir,
-        url=url,
-        local=local,
-        history_depth=history_depth,
-    )

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from swebench.harness.constants import APPLY_PATCH_FAIL, END_TEST_OUTPUT, START_TEST_OUTPUT
+from swebench.harness.constants import APPLY_PATCH_FAIL
 from swebench.harness.utils import parse_eval_script, record_test_exit_code
 
 from swescale.patches import apply_lines, changed_test_setup, patch_bytes, setup_change_note
@@ -38,12 +38,9 @@ from swescale.swebench.config import GradingConfig
 from swescale.swebench.grading import GradeResult, empty_result, error_result, grade_log
 from swescale.swebench.images import REPO_DIR, VENV, InstanceImage
 from swescale.swebench.network import grading_network
-from swescale.swebench.recipes import recipes
 from swescale.swebench.specs import (
-    eval_commands,
     files_of_test_patch,
-    is_mini,
-    official_spec,
+    provider_for,
     task_test_command,
 )
 from swescale.types import Task
@@ -63,7 +60,6 @@ STRATEGY_FILE = f"{WORK}/strategy"
 APPLY_FAILED_EXIT = 97
 # Printed by the eval script when the test patch does not apply: the run is an error.
 TEST_PATCH_FAILED = ">>>>> Test Patch Apply Failed"
-HEREDOC = "EOF_114329324912"  # the official eval scripts' delimiter
 
 
 # -- the eval script ------------------------------------------------------------------
@@ -89,26 +85,12 @@ def _reinstall_offline(install: str) -> str | None:
 
 def base_eval_lines(task: Task, workdir: str = REPO_DIR) -> tuple[list[str], str]:
     """The official eval script's commands (without shebang and ``set`` line) and where
-    they come from: the row's own ``eval_script``, else what swebench 4.1.0 generates;
-    mini tasks get the same shape from their own recipe."""
+    they come from: the row's own ``eval_script``, else what the task's spec provider
+    writes (swebench 4.1.0's generator; mini tasks: the same shape from their recipe)."""
     row_script = task.extra.get("eval_script")
     if isinstance(row_script, str) and row_script.strip():
         return parse_eval_script(row_script), "the row's eval_script"
-    test_patch = task.test_patch or ""
-    if is_mini(task):
-        files = " ".join(shlex.quote(f) for f in files_of_test_patch(test_patch).existing)
-        lines = [f"cd {workdir}", *eval_commands(task)]
-        if files:
-            lines.append(f"git checkout {task.base_commit} {files}")
-        if test_patch:
-            lines.append(f"git apply -v - <<'{HEREDOC}'\n{test_patch}\n{HEREDOC}")
-        lines += [f": '{START_TEST_OUTPUT}'", task_test_command(task), f": '{END_TEST_OUTPUT}'"]
-        if files:
-            lines.append(f"git checkout {task.base_commit} {files}")
-        return lines, "the mini task's recipe"
-    instance = {"repo": task.repo, "version": task.version, "test_patch": test_patch}
-    lines = recipes().eval_script_list(instance, official_spec(task), workdir, task.base_commit)
-    return lines, "swebench 4.1.0 make_eval_script_list_py"
+    return provider_for(task).eval_lines(task, workdir)
 
 
 def adapt_eval_script(
@@ -125,7 +107,7 @@ def adapt_eval_script(
     official one does, dependencies and all."""
     files = files_of_test_patch(task.test_patch or "")
     existing = " ".join(shlex.quote(f) for f in files.existing)
-    install = "" if is_mini(task) else str(official_spec(task).get("install", "")).strip()
+    install = provider_for(task).install_command(task)
     out: list[str] = []
     notes: list[str] = []
     for line in lines:
@@ -328,17 +310,14 @@ def _test_command(task: Task) -> str:
 def grading_cpus(task: Task, cfg: GradingConfig) -> float:
     """CPUs of a grading container: the spec's ``nano_cpus`` (as the official harness
     sets it), else the configured number (0: no limit)."""
-    if not is_mini(task):
-        nano = official_spec(task).get("nano_cpus")
-        if nano:
-            return int(nano) / 1e9
-    return cfg.cpus
+    wanted = provider_for(task).cpus(task)
+    return wanted if wanted else cfg.cpus
 
 
 def _default_image(client: docker.DockerClient, task: Task, cfg: GradingConfig) -> InstanceImage:
     from swescale.sandbox import ImagesConfig
     from swescale.swebench.images import instance_image
-    from swescale.swebench.repos import repo_source_for
+    from swescale.swebench.specs import repo_source_for
 
     images = ImagesConfig()
     repos = repo_source_for([task], images.cache_dir)

@@ -169,26 +169,24 @@ def broken_tests(base: dict[str, str], candidate: dict[str, str]) -> list[str]:
 
 
 def task_test_command(task: Task, fallback: str = DEFAULT_TEST_COMMAND) -> tuple[str, list[str]]:
-    """(test command, setup commands) for the task, from its spec when it has one."""
+    """(test command, setup commands) for the task, from its spec provider when it has
+    one (``fallback`` when its recipe names no command)."""
     try:
-        from swescale.swebench.specs import eval_commands, is_mini, official_spec
+        from swescale.swebench.specs import provider_for
 
-        if is_mini(task):
-            return str(task.extra.get("test_cmd") or fallback), eval_commands(task)
-        spec = official_spec(task)
-        cmd = spec["test_cmd"]
-        return (cmd[-1] if isinstance(cmd, list) else cmd), list(spec.get("eval_commands", []))
+        specs = provider_for(task)
+        return specs.test_runner(task) or fallback, specs.eval_commands(task)
     except Exception:  # noqa: BLE001 - any spec trouble: the generic command still works
         return str(task.extra.get("test_cmd") or fallback), []
 
 
 def directives_for(task: Task, files: Sequence[str]) -> list[str]:
-    """Arguments for the test command: the official directives (Django module labels)."""
+    """Arguments for the test command that run ``files``, as the task's spec provider
+    names them (official directives: Django module labels)."""
     try:
-        from swescale.swebench.recipes import recipes
+        from swescale.swebench.specs import provider_for
 
-        fake = "".join(f"diff --git a/{f} b/{f}\n--- a/{f}\n+++ b/{f}\n" for f in files)
-        return recipes().test_directives(task.repo, fake)
+        return provider_for(task).test_directives(task, files)
     except Exception:  # noqa: BLE001 - no recipes: the files themselves still work
         return list(files)
 

@@ -11,30 +11,32 @@ import pytest
 from swescale.patches import apply_commands
 from swescale.swebench.config import GradingConfig
 from swescale.swebench.images import (
-    BASE_SEES_VENV,
-    CONSTRAINTS_FILE,
-    PIP_PIN,
     VENV,
-    VENV_PIP_CONF,
     ImageError,
     InstanceImage,
-    clean_requirements_text,
     env_recipe,
-    environment_yml_to_pip,
-    era_constraints,
     official_image_name,
-    relax_exact_pins,
-    requirement_name,
-    requirements_at,
     setup_script,
 )
 from swescale.swebench.repos import RepoSource
 from swescale.swebench.run import (
-    HEREDOC,
     TEST_PATCH_FAILED,
     adapt_eval_script,
     driver_script,
     eval_script,
+)
+from swescale.swebench.specs import HEREDOC
+from swescale.swebench.specs.venv import (
+    BASE_SEES_VENV,
+    CONSTRAINTS_FILE,
+    PIP_PIN,
+    VENV_PIP_CONF,
+    clean_requirements_text,
+    environment_yml_to_pip,
+    era_constraints,
+    relax_exact_pins,
+    requirement_name,
+    requirements_at,
 )
 from swescale.types import Task
 

@@ -45,10 +45,10 @@ def planned_tags(task: Task, cfg: RunConfig, repos: Any) -> tuple[str, str, str]
     repository where the recipes need its files."""
     from swescale.sandbox.images import base_image_tag
     from swescale.swebench.images import env_recipe, instance_recipe
-    from swescale.swebench.specs import env_plan, is_mini
+    from swescale.swebench.specs import provider_for
 
     images, grading = cfg.images, cfg.grading
-    suite = images.suite if is_mini(task) else env_plan(task, grading.python_by_suite).suite
+    suite = provider_for(task).interpreter(task, grading, images.suite).suite
     suite_cfg = images if images.suite == suite else images.model_copy(update={"suite": suite})
     base = base_image_tag(suite_cfg)
     env = env_recipe(task, base, grading, repos).tag
@@ -177,10 +177,10 @@ class NodeImages:
         self.local.prepare(tasks)
 
     def __call__(self, task: Task) -> Any:
-        from swescale.swebench.images import is_mini
+        from swescale.swebench.specs import provider_for
 
         grading = self.cfg.grading
-        if grading.use_official_images and (not is_mini(task) or task.extra.get("image")):
+        if grading.use_official_images and provider_for(task).has_official_image(task):
             # Official images come from their own registry; the local provider pulls them.
             self.how[task.id] = PULLED
             return self.local(task)
