@@ -1,7 +1,8 @@
 """The ``swescale`` command line.
 
-Each subpackage adds its own commands in its ``cli.py`` (``register(app)``), so this file
-stays a table of contents. Imports are lazy inside the commands to keep ``--help`` fast.
+Each module of :mod:`swescale.commands` adds its commands (``register(app)``), so this
+file stays a table of contents. Nothing below the commands imports them. Imports are
+lazy inside the commands to keep ``--help`` fast.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ app = typer.Typer(
 
 # Subpackages whose cli module registers commands, in help order.
 _COMMAND_MODULES = [
-    "swescale.scaling.cli",  # run, demo
-    "swescale.swebench.cli",  # eval, validate, tasks
-    "swescale.selection.cli",  # select, replay
-    "swescale.report.cli",  # report
-    "swescale.sandbox.cli",  # images, gc, sandbox, engine
-    "swescale.agent.cli",  # serve
-    "swescale.ci.cli",  # ci
+    "swescale.commands.run",  # run, demo
+    "swescale.commands.swebench",  # eval, validate, tasks
+    "swescale.commands.select",  # select, ensemble
+    "swescale.commands.replay",  # replay, replay import
+    "swescale.commands.report",  # report
+    "swescale.commands.sandbox",  # images, gc, sandbox, engine
+    "swescale.commands.serve",  # serve
+    "swescale.commands.ci",  # ci
 ]
 
 

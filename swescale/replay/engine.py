@@ -19,21 +19,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from swescale.record.foreign import ImportedTrajectory
+from swescale.replay.branching import writes_files
 from swescale.replay.compare import (
     Cause,
     Fidelity,
     ObservationPair,
     compare_observation,
     difference_cause,
+    differing_lines,
 )
 from swescale.replay.shells import ActionRunner
 from swescale.types import Observation, StateRef
 
 PatchFidelity = Literal["identical", "normalized", "differs", "no_submission", "not_derived"]
-_WRITES = re.compile(
-    r"(^|[^>&2])>(?!&)|\bsed\s+-i|\btee\b|\bpatch\b|\bgit\s+(apply|checkout|am|stash|reset)"
-    r"|\bmv\b|\brm\b|\bcp\b|\btouch\b|\bpip\s+install|\bpython\b.*\bopen\("
-)
 _EXCERPT = 4000
 
 
@@ -46,6 +44,9 @@ class ActionFidelity(BaseModel):
     replayed_exit: int | None = None
     seconds: float = 0.0
     recorded_seconds: float = 0.0
+    # For a difference: the command and the lines that differ (after masking), cut short.
+    command: str = ""
+    diff: str = ""
 
 
 class Divergence(BaseModel):
@@ -147,6 +148,8 @@ def replay_imported(
             entry = _compare(step.index, index, recorded, replayed)
             if entry.fidelity == "differs":
                 entry.cause = difference_cause(_pair(recorded, replayed), diverged_state)
+                entry.command = command[:500]
+                entry.diff = _diff_excerpt(recorded.output if recorded else "", replayed.output)
                 if report.first_divergence is None:
                     report.first_divergence = Divergence(
                         step=step.index,
@@ -156,7 +159,7 @@ def replay_imported(
                         recorded=_excerpt(recorded.output if recorded else ""),
                         replayed=_excerpt(replayed.output),
                     )
-                if _WRITES.search(command) or entry.cause == "timeout":
+                if writes_files(command) or entry.cause == "timeout":
                     diverged_state = True
             report.actions.append(entry)
             values.append(entry.fidelity)
@@ -208,6 +211,13 @@ def _elide_like(recorded: str, replayed: str) -> str:
         return replayed
     head, tail = replayed[:5000], replayed[-5000:]
     return f"{head}\n<{len(replayed) - 10000} characters elided>\n{tail}"
+
+
+def _diff_excerpt(recorded: str, replayed: str, limit: int = 2000) -> str:
+    """The lines that differ after masking, ``-`` recorded and ``+`` replayed."""
+    only_recorded, only_replayed = differing_lines(recorded, replayed)
+    text = "\n".join([*("- " + x for x in only_recorded), *("+ " + x for x in only_replayed)])
+    return text if len(text) <= limit else text[:limit] + "\n[...]"
 
 
 def _excerpt(text: str) -> str:

@@ -3,7 +3,7 @@
 trajectories."""
 
 from swescale.report.render import print_summary
-from swescale.report.site import SiteResult, build_site, write_redirect
+from swescale.report.site import SiteResult, build_site, write_redirect, write_report
 from swescale.report.summary import RunSummary, TaskSummary, load_run, pass_at_k
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "pass_at_k",
     "print_summary",
     "write_redirect",
+    "write_report",
 ]

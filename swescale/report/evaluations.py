@@ -102,7 +102,7 @@ def report_evaluation(predictions: list[Path], eval_dir: str | Path, outcome: An
     in the report of the run each predictions file came from, and in one report beside
     the results for the others. Returns where to look; never raises (the grading results
     stand without a report)."""
-    from swescale.report.cli import write_report
+    from swescale.report import write_report
     from swescale.swebench.evaluate import instance_dir
     from swescale.swebench.predictions import read_predictions
 

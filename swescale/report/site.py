@@ -774,3 +774,20 @@ def write_redirect(run_dir: str | Path) -> Path:
         encoding="utf-8",
     )
     return target
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> str:
+    """Build the site (and the run's report.html pointing at it); returns what to print:
+    the index path, or one line saying why there is no report. Never raises: a report is
+    the last step of a command whose results are already on disk."""
+    import logging
+
+    try:
+        result = build_site(run_dir, out)
+        if out is None:
+            write_redirect(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the run's results stand without a report
+        logging.getLogger(__name__).warning("the report could not be built", exc_info=True)
+        return f"not written ({type(exc).__name__}: {exc})"
+    note = "" if result.plots else " (no plots: pip install 'swescale[report]')"
+    return f"{result.index}{note}"

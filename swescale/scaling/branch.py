@@ -1,5 +1,5 @@
 """Branching (SWE-Replay): a new trajectory may start from step k of an archived one of the
-same task. The step is picked by ``swescale.selection.replay.pick_branch_step`` (after the
+same task. The step is picked by ``swescale.replay.branching.pick_branch_step`` (after the
 repository was explored, before the first edit); the repository state after step k comes
 from the task's blob store, so the cost of a branch does not grow with k.
 """
@@ -44,7 +44,7 @@ def choose_branch(
     if not archive:
         return None
     parent = rng.choice(archive)
-    from swescale.selection.replay import pick_branch_step
+    from swescale.replay.branching import pick_branch_step
 
     try:
         k = pick_branch_step(parent.steps, rng, cfg.selection.branch)

@@ -397,3 +397,71 @@ class Importer:
         write_candidates(task_dir, candidates)
         if labels:
             write_labels(task_dir, labels)
+
+
+# ------------------------------------------------------------------------------ summary
+
+
+@dataclass
+class RepoSummary:
+    """Replay fidelity of one repository's trajectories."""
+
+    repo: str
+    trajectories: int = 0
+    errors: int = 0
+    steps: int = 0
+    identical: int = 0
+    masked: int = 0
+    differs: int = 0
+    not_replayed: int = 0
+    patches_reproduced: int = 0
+    replay_seconds: float = 0.0
+    recorded_seconds: float = 0.0
+    causes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def replayed_steps(self) -> int:
+        return self.identical + self.masked + self.differs
+
+
+def summarize(outcomes: Sequence[ImportOutcome], repo_of: Callable[[str], str]) -> list[RepoSummary]:
+    """Per repository: trajectories, steps by fidelity, patches reproduced (identical or
+    equal after normalization), seconds, and each cause of difference with its count."""
+    rows: dict[str, RepoSummary] = {}
+    for outcome in outcomes:
+        repo = repo_of(outcome.instance_id) if outcome.instance_id else "(unknown)"
+        row = rows.setdefault(repo, RepoSummary(repo))
+        if outcome.replay is None:
+            row.errors += 1
+            continue
+        replay = outcome.replay
+        row.trajectories += 1
+        if outcome.status == "error":
+            row.errors += 1
+        counts = replay.counts()
+        row.identical += counts["identical"]
+        row.masked += counts["masked"]
+        row.differs += counts["differs"]
+        row.not_replayed += counts["not_replayed"]
+        row.steps += len(replay.step_fidelity)
+        row.patches_reproduced += replay.patch_fidelity in ("identical", "normalized")
+        row.replay_seconds += replay.seconds
+        row.recorded_seconds += replay.recorded_seconds or 0.0
+        for action in replay.actions:
+            if action.cause:
+                row.causes[action.cause] = row.causes.get(action.cause, 0) + 1
+    return [rows[k] for k in sorted(rows)]
+
+
+def summary_line(rows: Sequence[RepoSummary]) -> str:
+    """The one line ``replay import`` ends with."""
+    t = sum(r.trajectories for r in rows)
+    s = sum(r.replayed_steps for r in rows)
+    i = sum(r.identical for r in rows)
+    m = sum(r.masked for r in rows)
+    d = sum(r.differs for r in rows)
+    p = sum(r.patches_reproduced for r in rows)
+    return (
+        f"replayed {t} trajectories, {s} steps: {i} identical, {m} equal after masking, "
+        f"{d} differ; patches reproduced {p}/{t}"
+    )

@@ -1,4 +1,4 @@
-"""Replay a recorded trajectory, and choose where to branch from one.
+"""Replay one of swescale's own trajectory records.
 
 Replay re-executes every recorded action in a fresh sandbox, compares each observation
 with the recorded one (after masking what legitimately varies between runs: timings,
@@ -6,16 +6,13 @@ memory addresses, temporary names), checks the repository state after each step 
 the recorded state hash, and re-derives the patch. The first divergence is reported with
 both texts, so a non-reproducible step can be found and fixed.
 
-Branching (SWE-Replay) restarts from the recorded state after step k; ``pick_branch_step``
-chooses k, favouring steps after the repository was explored and before the first edit.
+Where to branch from a trajectory is chosen in :mod:`swescale.replay.branching`.
 """
 
 from __future__ import annotations
 
 import inspect
-import random
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +20,8 @@ from pydantic import BaseModel, Field
 
 from swescale.patches import patch_key
 from swescale.record.layout import TaskFiles
-from swescale.selection.config import BranchConfig
+from swescale.replay.compare import mask_volatile
 from swescale.types import Observation, Step
-
-EXPLORE_TOOLS = {"view", "search"}
-EDIT_TOOLS = {"create", "str_replace"}
-# Shell commands that only look around (the first word of each part of a pipeline).
-_READ_ONLY = {
-    "ls", "cat", "head", "tail", "grep", "rg", "find", "tree", "wc", "less", "more", "file",
-    "pwd", "echo", "nl", "awk", "stat", "du", "which", "python", "python3", "pytest",
-}  # fmt: skip
-_WRITES = re.compile(
-    r"(^|[^>&2])>(?!&)|\bsed\s+-i|\btee\b|\bpatch\b|\bgit\s+(apply|checkout|am)|\bmv\b|\brm\b|\bcp\b|\btouch\b"
-)
-
-_VOLATILE = [
-    (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|secs|seconds|second)\b"), "<TIME>"),
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"), "<DATE>"),
-    (re.compile(r"\b\d{2}:\d{2}:\d{2}(\.\d+)?\b"), "<CLOCK>"),
-    (re.compile(r"\b0x[0-9a-fA-F]{6,}\b"), "<ADDR>"),
-    (re.compile(r"/tmp/(tmp|pytest-of-[^/\s]+/pytest-)[\w.-]*"), "/tmp/<TMP>"),
-    (re.compile(r"\bpid[ =:]?\d+\b", re.I), "pid=<PID>"),
-]  # fmt: skip
 
 
 class ReplayError(RuntimeError):
@@ -52,11 +29,9 @@ class ReplayError(RuntimeError):
 
 
 def normalize_observation(text: str) -> str:
-    """Mask what differs between two faithful runs: timings, dates, addresses, tmp names."""
-    text = text.replace("\r\n", "\n")
-    for pattern, mask in _VOLATILE:
-        text = pattern.sub(mask, text)
-    return "\n".join(line.rstrip() for line in text.strip().split("\n"))
+    """Mask what differs between two faithful runs: timings, dates, addresses, tmp names
+    (:func:`swescale.replay.compare.mask_volatile`)."""
+    return mask_volatile(text).strip()
 
 
 def observation_text(obs: Observation) -> str:
@@ -271,62 +246,3 @@ def docker_sandbox_factory(image: str | None = None) -> Callable[[dict[str, Any]
         return DockerSandbox.create(client, name, cfg, labels=labels)
 
     return make
-
-
-# ------------------------------------------------------------------------------ branching
-
-
-def _is_edit(step: Step) -> bool:
-    if step.state is not None and step.state.size > 0:
-        return True
-    for action in step.actions:
-        if action.tool in EDIT_TOOLS:
-            return True
-        if action.tool == "bash" and _WRITES.search(str(action.args.get("command", ""))):
-            return True
-    return False
-
-
-def _explore_count(step: Step) -> int:
-    count = 0
-    for action in step.actions:
-        if action.tool in EXPLORE_TOOLS:
-            count += 1
-        elif action.tool == "bash":
-            command = str(action.args.get("command", "")).strip()
-            words = [part.strip().split(" ")[0] for part in re.split(r"\||&&|;", command)]
-            if words and all(w in _READ_ONLY or w == "" for w in words):
-                count += 1
-    return count
-
-
-def branch_weights(steps: Sequence[Step], cfg: BranchConfig | None = None) -> list[float]:
-    """Weight of branching after each step (see BranchConfig). Steps that submit get 0:
-    continuing after the final answer explores nothing."""
-    cfg = cfg or BranchConfig()
-    weights: list[float] = []
-    explored = 0
-    edited = False
-    for step in steps:
-        explored += _explore_count(step)
-        edited = edited or _is_edit(step)
-        if any(a.tool == "submit" for a in step.actions):
-            weights.append(0.0)
-        elif edited:
-            weights.append(cfg.after_edit_weight)
-        elif explored >= cfg.min_explore_actions:
-            weights.append(cfg.explored_weight)
-        else:
-            weights.append(cfg.early_weight)
-    return weights
-
-
-def pick_branch_step(
-    steps: Sequence[Step], rng: random.Random, cfg: BranchConfig | None = None
-) -> int:
-    """Index k of the step after which to branch (restore its state, keep messages
-    0..k). Drawn in proportion to ``branch_weights``; ValueError when no step can be used."""
-    weights = branch_weights(steps, cfg)
-    if not weights or sum(weights) <= 0:
-        raise ValueError("no step to branch from (empty trajectory, or only a submit)")
-    return rng.choices(range(len(weights)), weights=weights, k=1)[0]

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
         from swescale.logs import log_to_file, show
         from swescale.record.layout import RunFiles
-        from swescale.report import load_run, print_summary
+        from swescale.report import load_run, print_summary, write_report
 
         console = Console()
         if not run_dir.is_dir():
@@ -35,22 +35,3 @@ def register(app: typer.Typer) -> None:
             print_summary(load_run(run_dir), console)
             if site:
                 console.print(f"report: {write_report(run_dir, out)}", highlight=False)
-
-
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> str:
-    """Build the site (and the run's report.html pointing at it); returns what to print:
-    the index path, or one line saying why there is no report. Never raises: a report is
-    the last step of a command whose results are already on disk."""
-    import logging
-
-    from swescale.report.site import build_site, write_redirect
-
-    try:
-        result = build_site(run_dir, out)
-        if out is None:
-            write_redirect(run_dir)
-    except Exception as exc:  # noqa: BLE001 - the run's results stand without a report
-        logging.getLogger(__name__).warning("the report could not be built", exc_info=True)
-        return f"not written ({type(exc).__name__}: {exc})"
-    note = "" if result.plots else " (no plots: pip install 'swescale[report]')"
-    return f"{result.index}{note}"

@@ -14,7 +14,8 @@ from swescale.agent.models.scripted import ScriptedModel
 from swescale.patches import patch_key
 from swescale.record import BlobStore
 from swescale.record.trajectory import TrajectoryRecorder, load_trajectory, make_header
-from swescale.selection.replay import pick_branch_step, replay_trajectory
+from swescale.replay.branching import pick_branch_step
+from swescale.replay.own import replay_trajectory
 
 pytestmark = pytest.mark.docker
 

@@ -1,4 +1,5 @@
-"""``swescale select`` (offline re-selection on a finished run) and ``swescale replay``."""
+"""``swescale select`` (offline re-selection on a finished run) and ``swescale ensemble``
+(selection across systems' predictions)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from swescale.record.layout import RunFiles
 def register(app: typer.Typer) -> None:
     app.command("select")(select_command)
     app.command("ensemble")(ensemble_command)
-    app.command("replay")(replay_command)
 
 
 def select_command(
@@ -153,7 +153,7 @@ def _select(
         f"wrote selection.<selector>.json per task and predictions.<selector>.jsonl in {run}",
         highlight=False,
     )
-    from swescale.report.cli import write_report
+    from swescale.report import write_report
 
     console.print(f"report: {write_report(run)}", highlight=False)
 
@@ -215,6 +215,7 @@ def ensemble_command(
     from sandboxes (static checks, regression tests, harvested tests, behaviour classes)."""
     from rich.console import Console
 
+    from swescale.commands.swebench import _configs, _dataset, _engine, stop_on_signals
     from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig
     from swescale.selection.ensemble import (
         MODEL_FREE_VERIFIERS,
@@ -226,7 +227,6 @@ def ensemble_command(
         run_ensemble,
         select_and_write,
     )
-    from swescale.swebench.cli import _configs, _dataset, _engine, stop_on_signals
     from swescale.swebench.datasets import DatasetError, read_tasks
 
     console = Console()
@@ -422,26 +422,6 @@ def _print_ensemble(console, report: dict) -> None:
                 f"changes the test set-up ({', '.join(info['paths'])}); picked by {picked}"
                 "[/yellow]"
             )
-
-
-def replay_command(
-    trajectory: Path = typer.Argument(..., help="A trajectory record (.jsonl)."),
-    image: str | None = typer.Option(None, help="Image to replay in (default: the header's)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-) -> None:
-    """Re-execute a recorded trajectory in a fresh sandbox and compare step by step."""
-    from swescale.selection.replay import ReplayError, docker_sandbox_factory, replay_trajectory
-
-    try:
-        report = replay_trajectory(trajectory, docker_sandbox_factory(image))
-    except ReplayError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    if as_json:
-        typer.echo(json.dumps(report.model_dump(mode="json"), indent=1))
-    else:
-        typer.echo(report.summary())
-    raise typer.Exit(0 if report.identical else 1)
 
 
 def _pct(value: object) -> str:

@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
+from swescale.replay.branching import branch_weights, pick_branch_step
+from swescale.replay.own import normalize_observation
 from swescale.selection.config import BranchConfig
-from swescale.selection.replay import branch_weights, normalize_observation, pick_branch_step
 from swescale.types import Action, StateRef, Step
 
 

@@ -69,8 +69,7 @@ def _run(
             )
             raise typer.Exit(2) from exc
         run_dir = result.run_dir.root
-        from swescale.report import load_run, print_summary
-        from swescale.report.cli import write_report
+        from swescale.report import load_run, print_summary, write_report
 
         print_summary(load_run(run_dir), console)
         where = write_report(run_dir) if report else "not written (--no-report)"

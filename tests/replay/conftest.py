@@ -1,0 +1,3 @@
+"""Mini-benchmark fixtures (tasks, instance images, sandbox factories)."""
+
+from conftest_mini import mini_by_id, mini_images, sandbox_factory  # noqa: F401
