@@ -89,3 +89,14 @@ def test_raw_output_keeps_bytes_exactly_and_says_when_it_stopped():
     assert not out.truncated and bytes(out.data) == b"\x00\xff\n"
     out.add(b"abcdef")
     assert out.truncated and bytes(out.data) == b"\x00\xff\nabc" and out.total == 9
+
+
+def test_label_filters_select_all_one_run_or_one_owner():
+    from swescale.sandbox.owner import label_filters, owned_labels
+
+    assert label_filters() == ["swescale=1"]
+    assert label_filters("r1") == ["swescale=1", "swescale.run=r1"]
+    assert label_filters(None, owner_pid="42") == ["swescale=1", "swescale.owner_pid=42"]
+    labels = owned_labels({"task": "t-1", "build": 3})  # values become strings
+    assert labels["swescale.task"] == "t-1" and labels["swescale.build"] == "3"
+    assert labels["swescale.install"] and labels["swescale.owner_start"]
