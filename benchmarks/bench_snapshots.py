@@ -131,7 +131,7 @@ def previous_snapshot(sb: DockerSandbox) -> bytes:
     # In a subshell, as it ran: its `set -e` and `trap` must not stay in the session.
     made = sb.execute(f"( {PREVIOUS.format(junk=junk, base=sb.base_commit)} )", timeout=600)
     assert made.exit_code == 0, made.output
-    return sb._get_bytes("/tmp/.bench-previous.patch")
+    return sb.box.get_file("/tmp/.bench-previous.patch")
 
 
 def docker_exec_cli(container_id: str) -> None:

@@ -111,7 +111,7 @@ def sandbox_shell(
     with sb:
         while True:
             try:
-                line = input(f"{sb._session.cwd if sb._session else sb.workdir}$ ")
+                line = input(f"{sb.session.cwd if sb.session else sb.workdir}$ ")
             except (EOFError, KeyboardInterrupt):
                 print()
                 break

@@ -1,4 +1,8 @@
-"""Docker sandboxes: images built offline, a persistent shell, snapshots, a warm pool."""
+"""Docker sandboxes: images built offline, a persistent shell, snapshots, a warm pool.
+
+A :class:`DockerSandbox` composes a :class:`SandboxContainer` (the engine-facing part),
+a :class:`ShellSession` (the persistent shell) and a :class:`StateReader` (snapshots and
+restores). This module is the package's public API."""
 
 from swescale.sandbox.base import (
     EngineUnavailable,
@@ -8,6 +12,7 @@ from swescale.sandbox.base import (
     SandboxError,
 )
 from swescale.sandbox.config import ImagesConfig, SandboxConfig
+from swescale.sandbox.container import SandboxContainer
 from swescale.sandbox.docker_sandbox import DockerSandbox
 from swescale.sandbox.engine import docker_client
 from swescale.sandbox.gc import reap, remove_owned, running_sandboxes
@@ -19,6 +24,8 @@ from swescale.sandbox.images import (
     host_apt_mirror,
 )
 from swescale.sandbox.pool import WarmPool
+from swescale.sandbox.session import ShellSession
+from swescale.sandbox.state_reader import StateReader
 
 __all__ = [
     "DockerSandbox",
@@ -29,7 +36,10 @@ __all__ = [
     "PathRefused",
     "Sandbox",
     "SandboxConfig",
+    "SandboxContainer",
     "SandboxError",
+    "ShellSession",
+    "StateReader",
     "WarmPool",
     "build_layer",
     "content_tag",

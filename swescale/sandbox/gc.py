@@ -21,6 +21,7 @@ from swescale.sandbox.owner import (
     LABEL,
     HostIdentity,
     installation_id,
+    label_filters,
     owned_by_this_process,
     ownership,
 )
@@ -65,7 +66,7 @@ def survey(client: docker.DockerClient, run_id: str | None = None) -> list[Reape
     with the reaper's verdict; removes nothing."""
     install, here = installation_id(), HostIdentity.here()
     found = []
-    filters = [f"{LABEL}=1"] + ([f"{LABEL}.run={run_id}"] if run_id else [])
+    filters = label_filters(run_id)
     for entry in _listing(client, filters):
         labels = entry.get("Labels") or {}
         verdict, why = ownership(labels, install, here)
@@ -112,9 +113,7 @@ def _remove(client: docker.DockerClient, item: Reaped) -> bool:
 def remove_owned(client: docker.DockerClient, run_id: str | None = None) -> list[str]:
     """Remove the containers this process created (of one run, when given) and then its
     networks: what an interrupted command, or a run at its end, cleans up."""
-    labels = [f"{LABEL}=1", f"{LABEL}.owner_pid={os.getpid()}"]
-    if run_id:
-        labels.append(f"{LABEL}.run={run_id}")
+    labels = label_filters(run_id, owner_pid=str(os.getpid()))
     removed = []
     for entry in _listing(client, labels):
         if not owned_by_this_process(entry.get("Labels") or {}):
@@ -131,5 +130,4 @@ def remove_owned(client: docker.DockerClient, run_id: str | None = None) -> list
 
 def running_sandboxes(client: docker.DockerClient, run_id: str | None = None) -> list[str]:
     """Names of swescale containers, optionally of one run (tests check for leaks with it)."""
-    labels = [f"{LABEL}=1"] + ([f"{LABEL}.run={run_id}"] if run_id else [])
-    return [_name(entry) for entry in _listing(client, labels)]
+    return [_name(entry) for entry in _listing(client, label_filters(run_id))]

@@ -26,8 +26,9 @@ import docker.errors
 
 from swescale.sandbox.base import SandboxError
 from swescale.sandbox.config import BASE_PATH, DEFAULT_ENV, ImagesConfig
-from swescale.sandbox.engine import LABEL, owner_labels
+from swescale.sandbox.engine import LABEL
 from swescale.sandbox.image_cache import ImageCache
+from swescale.sandbox.owner import owned_labels
 
 if TYPE_CHECKING:
     import docker
@@ -261,7 +262,7 @@ def build_layer(
         command=["sleep", "infinity"],
         detach=True,
         init=True,
-        labels={**owner_labels(), f"{LABEL}.build": tag},
+        labels=owned_labels({"build": tag}),
         environment=image_env,
         network_mode="bridge" if network else "none",
     )
@@ -331,7 +332,7 @@ def _commit_refreshed_index(
         layer,
         command=["sleep", "infinity"],
         detach=True,
-        labels={**owner_labels(), f"{LABEL}.build": tag},
+        labels=owned_labels({"build": tag}),
         network_mode="none",
     )
     try:

@@ -117,6 +117,20 @@ def owner_labels() -> dict[str, str]:
     return dict(_owner_labels(os.getpid(), installation_id()))
 
 
+def owned_labels(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The labels of a container or network this process makes: :func:`owner_labels`,
+    plus each ``key: value`` of ``extra`` as ``swescale.<key>=<value>`` (``run``, ``task``,
+    ``build``: what the reaper and ``swescale gc --run-id`` select by)."""
+    return {**owner_labels(), **{f"{LABEL}.{k}": str(v) for k, v in (extra or {}).items()}}
+
+
+def label_filters(run_id: str | None = None, **extra: str) -> list[str]:
+    """The engine's label filters for swescale's containers and networks: all of them, of
+    one run when ``run_id`` is given, narrowed further by ``extra`` (``owner_pid="42"``)."""
+    wanted = {"run": run_id, **extra}
+    return [f"{LABEL}=1"] + [f"{LABEL}.{k}={v}" for k, v in wanted.items() if v]
+
+
 @lru_cache(maxsize=4)
 def _owner_labels(pid: int, install: str) -> dict[str, str]:
     host = HostIdentity.here()

@@ -37,7 +37,8 @@ class WatcherNeedsShell(Exception):
 
 
 class StateWatcher:
-    """A running state watcher. Not thread-safe: the sandbox's lock serializes calls.
+    """A running state watcher. Not thread-safe: the state reader holds the session's lock
+    around every call.
 
     Raises :class:`WatcherUnavailable` from the constructor and from any call once the
     process is gone or answered out of protocol (the caller then closes it)."""

@@ -90,3 +90,41 @@ def test_raw_output_keeps_bytes_exactly_and_says_when_it_stopped():
     assert not out.truncated and bytes(out.data) == b"\x00\xff\n"
     out.add(b"abcdef")
     assert out.truncated and bytes(out.data) == b"\x00\xff\nabc" and out.total == 9
+
+
+def test_container_settings_lock_a_sandbox_down_by_default():
+    from swescale.sandbox.config import DEFAULT_ENV, SandboxConfig
+    from swescale.sandbox.container import container_settings
+
+    settings = container_settings(SandboxConfig(memory="1g", pids_limit=64, cpus=0.5), {"run": "r"})
+    assert settings["network_mode"] == "none" and "dns_opt" not in settings
+    assert settings["cap_drop"] == ["ALL"] and settings["security_opt"] == ["no-new-privileges"]
+    assert settings["privileged"] is False
+    assert (settings["mem_limit"], settings["memswap_limit"]) == ("1g", "1g")  # no swap
+    assert (settings["pids_limit"], settings["nano_cpus"]) == (64, 500_000_000)
+    # Nothing of the host: no mounts, no devices (the engine's socket included), and an
+    # environment that is the allow-list alone.
+    assert not {"volumes", "mounts", "devices", "volumes_from"} & settings.keys()
+    assert settings["environment"] == DEFAULT_ENV
+    labels = settings["labels"]
+    assert labels["swescale"] == "1" and labels["swescale.run"] == "r"
+    assert labels["swescale.owner_pid"] == str(__import__("os").getpid())
+    # Network only when configured: the default bridge, or a named network that answers
+    # unknown names at once.
+    assert container_settings(SandboxConfig(network=True))["network_mode"] == "bridge"
+    named = container_settings(SandboxConfig(network=True, network_name="grading-net"))
+    assert named["network_mode"] == "grading-net" and named["dns_opt"] == [
+        "timeout:1",
+        "attempts:1",
+    ]
+
+
+def test_label_filters_select_all_one_run_or_one_owner():
+    from swescale.sandbox.owner import label_filters, owned_labels
+
+    assert label_filters() == ["swescale=1"]
+    assert label_filters("r1") == ["swescale=1", "swescale.run=r1"]
+    assert label_filters(None, owner_pid="42") == ["swescale=1", "swescale.owner_pid=42"]
+    labels = owned_labels({"task": "t-1", "build": 3})  # values become strings
+    assert labels["swescale.task"] == "t-1" and labels["swescale.build"] == "3"
+    assert labels["swescale.install"] and labels["swescale.owner_start"]

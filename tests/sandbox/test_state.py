@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from swescale.record import BlobStore
-from swescale.sandbox import SandboxConfig, build_layer, content_tag, state
-from swescale.sandbox import docker_sandbox as docker_sandbox_module
+from swescale.sandbox import SandboxConfig, build_layer, content_tag, state, state_reader
 
 pytestmark = pytest.mark.docker
 
@@ -65,7 +64,7 @@ FORGET = "rm -f /tmp/.swescale-state-*"  # the private index and its companions
 def _from_scratch(sb) -> bytes:
     """The state computed with nothing kept from earlier snapshots."""
     sb.exec_once(FORGET)
-    sb._last_state = None
+    sb.states.forget()
     return sb.snapshot()[1]
 
 
@@ -87,7 +86,7 @@ def test_every_kind_of_change_snapshots_incrementally_and_restores_exactly(
     def sandbox():
         made = make_sandbox(state_image, cfg=SandboxConfig(state_watcher=way == "watcher"))
         # A threshold of 0 takes the large-tree way (status, then add by name) here.
-        made._session.define(state.functions(0 if way == "large-tree" else state.LARGE_TREE))
+        made.session.define(state.functions(0 if way == "large-tree" else state.LARGE_TREE))
         return made
 
     sb, target = sandbox(), sandbox()
@@ -105,7 +104,7 @@ def test_every_kind_of_change_snapshots_incrementally_and_restores_exactly(
         assert sb.snapshot() == (ref, blob), f"{name}: a second look changes nothing"
         # Back to the base commit, as a fresh sandbox is (a fresh one closes the test).
         target.exec_once(f"cd /repo && git reset -q --hard && git clean -qfdx && {FORGET}")
-        target._last_state = None
+        target.states.forget()
         target.restore(store.get(ref.sha256))
         assert target.snapshot()[0] == ref, f"{name}: restored state differs"
         assert target.exec_once(LISTING).output == sb.exec_once(LISTING).output, name
@@ -130,7 +129,7 @@ def test_snapshot_and_restore_use_only_the_open_session(state_image, make_sandbo
     # A sandbox's first snapshot opens its state watcher's exec, once; nothing after.
     sb.snapshot()
     fresh.snapshot()
-    assert sb._watcher is not None and fresh._watcher is not None
+    assert sb.states.watcher is not None and fresh.states.watcher is not None
     calls = []
     for target in (sb, fresh):
         api = target.client.api
@@ -169,7 +168,7 @@ def test_model_shell_options_do_not_corrupt_the_bytes(state_image, make_sandbox)
     sb = make_sandbox(state_image)
     sb.execute("cd /repo && printf '\\x00\\x01' > pkg/data.bin && echo y >> pkg/calc.py")
     expected = sb.snapshot()
-    sb._last_state = None
+    sb.states.forget()
     sb.execute("set -xvC; set -o pipefail; export GIT_DIR=/nowhere GIT_INDEX_FILE=/tmp/bogus")
     sb.execute("unset -f __swx_state; git() { echo fake; }; printf() { :; }; cd /")
     assert sb.snapshot() == expected
@@ -182,8 +181,8 @@ def test_a_state_too_large_for_the_session_takes_the_archive_path(
     sb = make_sandbox(state_image)
     sb.execute("cd /repo && head -c 20000 /dev/urandom > big.bin && echo z >> pkg/calc.py")
     expected = sb.snapshot()
-    monkeypatch.setattr(docker_sandbox_module, "_STATE_LIMIT", 1000)
-    sb._last_state = None
+    monkeypatch.setattr(state_reader, "STATE_LIMIT", 1000)
+    sb.states.forget()
     assert sb.snapshot() == expected
     fresh = make_sandbox(state_image)
     fresh.restore(expected[1])
@@ -205,7 +204,7 @@ def test_a_patch_that_does_not_apply_is_a_clear_error(state_image, make_sandbox)
 
 def test_upload_through_the_session_is_exact_and_never_run(make_sandbox):
     sb = make_sandbox()
-    session = sb._session
+    session = sb.session
     token = session.token
     payload = (
         b"rm -rf /tmp/victim\n touch /tmp/pwned\n\x00\xff binary \r\n"
@@ -254,5 +253,5 @@ def test_an_edit_in_the_same_second_as_the_agents_index_is_seen(state_image, mak
     else:
         pytest.skip("could not edit within the second of the index write")
     sb.exec_once(FORGET)
-    sb._last_state = None
+    sb.states.forget()
     assert b"+    return a - b" in sb.snapshot()[1]

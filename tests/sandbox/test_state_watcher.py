@@ -8,8 +8,7 @@ import subprocess
 
 import pytest
 
-from swescale.sandbox import build_layer, content_tag, state_watcher, watch
-from swescale.sandbox import docker_sandbox as docker_sandbox_module
+from swescale.sandbox import build_layer, content_tag, state_reader, state_watcher, watch
 
 SETUP = (
     "cd /repo && git init -q && mkdir -p src/pkg build docs"
@@ -89,13 +88,13 @@ def test_rule_changes_and_background_writes(repo_image, make_sandbox):
 def test_a_killed_watcher_loses_nothing_and_is_started_again(repo_image, make_sandbox):
     sb = make_sandbox(repo_image)
     sb.snapshot()
-    first = sb._watcher
+    first = sb.states.watcher
     assert first is not None
     sb.execute("pkill -9 -f SWX-END- ; sleep 0.2")
     blob, way = step(sb, "echo gone >> src/pkg/a.py")
     assert way == "session" and b"+gone" in blob
     blob, way = step(sb, "echo again >> src/pkg/b.py")
-    assert way == "watcher" and sb._watcher is not first and b"+again" in blob
+    assert way == "watcher" and sb.states.watcher is not first and b"+again" in blob
 
 
 @pytest.mark.docker
@@ -104,17 +103,17 @@ def test_without_a_watcher_snapshots_stay_right(repo_image, make_sandbox, monkey
     sb = make_sandbox(repo_image)
     for command in ("true", "echo x >> docs/index.md", "rm src/pkg/b.py", "true"):
         step(sb, command)
-    assert sb._watcher is None
+    assert sb.states.watcher is None
     assert sb.state_sources["watcher"] == 0
     # It stopped trying after a few starts: each one costs an exec.
-    assert sb._watcher_failures == docker_sandbox_module._WATCHER_TRIES
+    assert sb.states.watcher_failures == state_reader.WATCHER_TRIES
 
 
 @pytest.mark.docker
 def test_a_state_over_the_limit_takes_the_archive(repo_image, make_sandbox, monkeypatch):
     sb = make_sandbox(repo_image)
     sb.snapshot()
-    monkeypatch.setattr(docker_sandbox_module, "_STATE_LIMIT", 100)
+    monkeypatch.setattr(state_reader, "STATE_LIMIT", 100)
     blob, way = step(sb, "seq 1 200 > big.txt")
     assert way == "archive" and len(blob) > 100
 

@@ -24,6 +24,7 @@ import logging
 import re
 import secrets
 import shlex
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -46,8 +47,19 @@ for pass in 1 2; do for c in $(cat /proc/{pid}/task/*/children 2>/dev/null); do 
 """
 
 
+# Undo, inside a subshell, what a model's commands may have done to the session that would
+# mislead our own git and file commands run there.
+CLEAN_SUBSHELL = (
+    "unset -f git cp mktemp rm mkdir realpath cat command 2>/dev/null; unalias -a 2>/dev/null; "
+    "unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_CONFIG_PARAMETERS "
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_NAMESPACE GIT_CEILING_DIRECTORIES;"
+)
+
+
 class ShellSession:
-    """One long-lived bash in a container. Not thread-safe: one caller at a time.
+    """One long-lived bash in a container. Not thread-safe: callers hold ``lock`` around
+    every call (the sandbox's commands, and its state reads, which must not fall in the
+    middle of a command; the state watcher's calls take it too).
 
     ``prelude``: shell code run at the start of every shell (the first and any restarted
     one), e.g. function definitions that internal commands call by a short name instead
@@ -72,6 +84,7 @@ class ShellSession:
         self._sentinel = re.compile(re.escape(self.token).encode() + rb" (-?\d+) ([^\n]*)\n")
         self._ready = re.compile(re.escape(self.token).encode() + rb"-(READY|NOTREADY)\n")
         self.pid: int | None = None
+        self.lock = threading.Lock()
         self._start()
 
     def _start(self) -> None:
@@ -119,7 +132,11 @@ class ShellSession:
         as text). With a :class:`RawOutput` the bytes stay exact and ``output`` is empty.
         ``upload``: ``(payload, path)``, written to ``path`` in the container before the
         command runs, in large reads (not through bash's byte-at-a-time parser); the
-        command sees ``$__swx_up`` = 0 when the file was written."""
+        command sees ``$__swx_up`` = 0 when the file was written.
+
+        ``timeout`` in seconds. Raises SandboxError when ``command`` holds the session's
+        sentinel or a replacement shell cannot start, and the engine's errors
+        (:data:`swescale.sandbox.engine.ENGINE_ERRORS`) when the container is gone."""
         result = self._run_framed(
             command, timeout=timeout, kill_on_timeout=True, out=out, upload=upload
         )
