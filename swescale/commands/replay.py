@@ -76,6 +76,19 @@ def replay_import_command(
         "submissions; matched by patch.",
     ),
     workers: int = typer.Option(1, "--workers", "-w", help="Instances replayed at a time."),
+    environment: str = typer.Option(
+        "auto",
+        "--environment",
+        help="auto: what the recording says the agent saw (an official image's base env "
+        "for mini-swe-agent on official images); image: the instance image's own "
+        "environment; official-base: the base view of it.",
+    ),
+    network: str = typer.Option(
+        "index",
+        "--network",
+        help="index: pip reaches the package index (as of the recording day) through an "
+        "allow-listed proxy; none: no network.",
+    ),
     config: str = typer.Option(None, "--config", "-c"),
     override: list[str] = typer.Option([], "--set", "--override", "-o"),
 ) -> None:
@@ -88,7 +101,7 @@ def replay_import_command(
     from swescale.logs import log_to_file
     from swescale.record import RunDir, RunDirError, safe_name
     from swescale.scaling import imported
-    from swescale.scaling.stages import ImageProvider, open_task_sandbox
+    from swescale.scaling.stages import ImageProvider
     from swescale.swebench.datasets import DatasetError, read_tasks
 
     console = Console()
@@ -121,9 +134,11 @@ def replay_import_command(
         images = ImageProvider(client, cfg)
         images.prepare([tasks[i] for i in tasks])
 
-        def open_sandbox(task, image, trajectory_id):
-            labels_ = {"run": rundir.run_id, "task": task.id, "trajectory": trajectory_id}
-            return open_task_sandbox(client, image, cfg, labels_)
+        try:
+            sandboxes = imported.ReplaySandboxes(client, cfg, rundir.run_id, environment, network)
+        except ValueError as exc:
+            show(console, logging.ERROR, f"error: {exc}", markup=False)
+            raise typer.Exit(2) from exc
 
         def progress(outcome: imported.ImportOutcome) -> None:
             if outcome.status == "error":
@@ -145,7 +160,7 @@ def replay_import_command(
                 rundir,
                 tasks,
                 image_for=images,
-                open_sandbox=open_sandbox,
+                open_sandbox=sandboxes.open,
                 grades=grades,
                 stop=stop,
                 progress=progress,

@@ -79,6 +79,14 @@ class ShellSemantics(BaseModel):
     timeout: float = 60.0
     env: dict[str, str] = Field(default_factory=dict)
     repo_root: str = "/testbed"
+    # Where the commands ran: the image's own environment, or (``official-base``) the
+    # base conda env of an official SWE-bench image, which a non-login ``bash -c`` gets
+    # (see swescale.swebench.agent_view).
+    environment: Literal["image", "official-base"] = "image"
+    # When the trajectory was recorded (unix seconds): the package index as of then.
+    recorded_at: float | None = None
+    # Hex digits git abbreviated object names to in the recorded outputs.
+    git_abbrev: int | None = None
 
 
 class ImportedTrajectory(BaseModel):
@@ -219,17 +227,43 @@ def _read_own(file: Path, instance_id: str | None) -> ImportedTrajectory:
 # --------------------------------------------------------------------------- mini-swe-agent
 
 
-def _msa_shell(info: dict[str, Any]) -> ShellSemantics:
+def _msa_shell(
+    info: dict[str, Any], messages: list[dict[str, Any]], submission: Any
+) -> ShellSemantics:
     env_cfg = ((info.get("config") or {}).get("environment")) or {}
     env = {str(k): str(v) for k, v in (env_cfg.get("env") or {}).items()}
     cwd = str(env_cfg.get("cwd") or "/testbed")
+    image = str(env_cfg.get("image") or "")
+    interpreter = env_cfg.get("interpreter") or ["bash", "-c"]
+    login = any(str(a) in ("-l", "--login", "-lc") for a in interpreter)
+    stamps = [
+        float(m["extra"]["timestamp"])
+        for m in messages
+        if isinstance(m.get("extra"), dict) and isinstance(m["extra"].get("timestamp"), int | float)
+    ]
     return ShellSemantics(
         kind="subshell",
         cwd=cwd,
         timeout=float(env_cfg.get("timeout") or 60),
         env=env,
         repo_root=cwd,
+        environment="official-base" if "sweb.eval" in image and not login else "image",
+        recorded_at=min(stamps) if stamps else None,
+        git_abbrev=git_abbrev_of(submission if isinstance(submission, str) else ""),
     )
+
+
+_INDEX_LINE = re.compile(r"(?m)^index ([0-9a-f]{4,40})\.\.([0-9a-f]{4,40})")
+
+
+def git_abbrev_of(patch: str) -> int | None:
+    """The length git abbreviated object names to in ``patch``'s index lines (None when
+    the patch has none, or shows whole names)."""
+    lengths = {len(x) for m in _INDEX_LINE.finditer(patch) for x in m.groups()}
+    if len(lengths) != 1:
+        return None
+    (length,) = lengths
+    return length if length < 40 else None
 
 
 def _msa_model(info: dict[str, Any]) -> str:
@@ -363,7 +397,7 @@ def _read_msa11(data: dict[str, Any], file: Path) -> ImportedTrajectory:
         steps=steps,
         exit_status=exit_status,
         submission=submission if isinstance(submission, str) else None,
-        shell=_msa_shell(info),
+        shell=_msa_shell(info, messages, submission),
         recorded_seconds=_timestamps_seconds(messages),
         cost_dollars=float((info.get("model_stats") or {}).get("instance_cost") or 0.0),
     )
@@ -423,7 +457,7 @@ def _read_msa1(data: dict[str, Any], file: Path) -> ImportedTrajectory:
         steps=steps,
         exit_status=str(info.get("exit_status") or ""),
         submission=submission if isinstance(submission, str) else None,
-        shell=_msa_shell(info),
+        shell=_msa_shell(info, messages, submission),
         recorded_seconds=_timestamps_seconds(messages),
         cost_dollars=float((info.get("model_stats") or {}).get("instance_cost") or 0.0),
     )

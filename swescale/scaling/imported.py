@@ -17,10 +17,11 @@ recorded with its error and never stops the batch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,12 +171,96 @@ def read_official_grades(dirs: Iterable[str | Path]) -> tuple[dict[tuple[str, st
 # ------------------------------------------------------------------------------ importing
 
 
+class ReplaySandboxes:
+    """Sandboxes that show a replayed trajectory the environment its agent saw.
+
+    A trajectory recorded in the image's own environment replays in the instance image.
+    One recorded in an official image's base env (``ShellSemantics.environment``
+    ``official-base``; ``environment="auto"``) replays in the base view of the instance
+    image (:mod:`swescale.swebench.agent_view`), with the package index reachable
+    through the allow-listed proxy as of the recording day (``network="index"``) or not
+    at all (``"none"``). ``environment`` ``image`` or ``official-base`` forces one view.
+    """
+
+    def __init__(
+        self, client: Any, cfg: Any, run_id: str, environment: str = "auto", network: str = "index"
+    ) -> None:
+        if environment not in ("auto", "image", "official-base"):
+            raise ValueError(f"environment must be auto, image or official-base, not {environment!r}")
+        if network not in ("index", "none"):
+            raise ValueError(f"network must be index or none, not {network!r}")
+        self.client = client
+        self.cfg = cfg
+        self.run_id = run_id
+        self.environment = environment
+        self.network = network
+
+    def view(self, traj: ImportedTrajectory) -> str:
+        return traj.shell.environment if self.environment == "auto" else self.environment
+
+    @contextlib.contextmanager
+    def open(
+        self, task: Task, image: Any, traj: ImportedTrajectory, trajectory_id: str
+    ) -> Iterator[Any]:
+        from swescale.sandbox import DockerSandbox
+        from swescale.scaling.stages import open_task_sandbox
+
+        labels = {"run": self.run_id, "task": task.id, "trajectory": trajectory_id}
+        if self.view(traj) != "official-base":
+            sandbox = open_task_sandbox(self.client, image, self.cfg, labels)
+            try:
+                yield sandbox
+            finally:
+                sandbox.close()
+            return
+        from swescale.sandbox.config import DEFAULT_ENV
+        from swescale.swebench.agent_view import AgentView, base_view_image, view_environment
+        from swescale.swebench.config import GradingConfig
+        from swescale.swebench.index_proxy import PROXY_ALIAS, snapshot_index_url
+        from swescale.swebench.layers import REPO_DIR
+        from swescale.swebench.network import grading_network
+
+        tag = base_view_image(
+            self.client,
+            str(getattr(image, "tag", image)),
+            AgentView(git_abbrev=traj.shell.git_abbrev),
+            self.cfg.images,
+        )
+        env = {**DEFAULT_ENV, **view_environment()}
+        mode = "isolated" if self.network == "index" else "none"
+        grading = GradingConfig(package_index="proxy" if self.network == "index" else "off")
+        with grading_network(
+            self.client, task, mode, self.cfg.images, labels, grading=grading, snapshot_index=True
+        ) as net:
+            env.update(net.environment)
+            if net.index_proxy is not None and traj.shell.recorded_at is not None:
+                # pip sees the index as it was when the trajectory was recorded.
+                # The dated index answers over plain HTTP inside the run's network; the
+                # files it names are fetched from files.pythonhosted.org through the
+                # allow-listed proxy (pip's own --proxy would send the index there too).
+                env["PIP_INDEX_URL"] = snapshot_index_url(net.index_proxy, traj.shell.recorded_at)
+                env["PIP_TRUSTED_HOST"] = PROXY_ALIAS
+                env["HTTPS_PROXY"] = env.pop("PIP_PROXY")
+                env["NO_PROXY"] = PROXY_ALIAS
+            sandbox_cfg = self.cfg.sandbox.model_copy(
+                update={"workdir": REPO_DIR, "env": env, "network_name": net.name}
+            )
+            sandbox = DockerSandbox.create(self.client, tag, sandbox_cfg, labels=labels)
+            try:
+                for path, data in net.files.items():
+                    sandbox.write_file(path, data)
+                yield sandbox
+            finally:
+                sandbox.close()
+
+
 class Importer:
     """Imports and replays trajectories into ``rundir``.
 
     ``image_for(task)`` gives the task's instance image (built once, cached);
-    ``open_sandbox(task, image, trajectory_id)`` a fresh sandbox from it. ``stop`` set
-    (Ctrl-C) ends the batch after the trajectories in flight stop at their next step.
+    ``open_sandbox(task, image, trajectory, trajectory_id)`` a context manager giving a
+    fresh sandbox for one trajectory (:class:`ReplaySandboxes`). ``stop`` set (Ctrl-C)
+    ends the batch after the trajectories in flight stop at their next step.
     """
 
     def __init__(
@@ -184,7 +269,7 @@ class Importer:
         tasks: dict[str, Task],
         *,
         image_for: Callable[[Task], Any],
-        open_sandbox: Callable[[Task, Any, str], Any],
+        open_sandbox: Callable[[Task, Any, ImportedTrajectory, str], Any],
         grades: dict[tuple[str, str], bool] | None = None,
         stop: threading.Event | None = None,
         progress: Callable[[ImportOutcome], None] | None = None,
@@ -295,8 +380,7 @@ class Importer:
         path = self.rundir.trajectory_path(task.id, outcome.trajectory_id)
         path.unlink(missing_ok=True)  # an unfinished earlier attempt starts over
         blobs = BlobStore(self.rundir.blobs_dir(task.id))
-        sandbox = self.open_sandbox(task, image, outcome.trajectory_id)
-        try:
+        with self.open_sandbox(task, image, traj, outcome.trajectory_id) as sandbox:
             replay = replay_imported(
                 traj,
                 outcome.trajectory_id,
@@ -304,8 +388,6 @@ class Importer:
                 on_state=lambda _step, _ref, blob: blobs.put(blob),
                 stop=self.stop.is_set,
             )
-        finally:
-            sandbox.close()
         outcome.replay = replay
         if replay.error == "interrupted":
             outcome.status = "interrupted"

@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 
 PROXY_ALIAS = "swescale-index-proxy"
 PROXY_PORT = 3128
+# The dated package index (pypi-timemachine), served from the proxy's container: pip
+# sees the index as it was at ``/snapshot/<ISO time>/``.
+SNAPSHOT_PORT = 8080
+SNAPSHOT_VENV = "/opt/timemachine"
+_SNAPSHOT_CA = "/etc/swescale-ca.pem"
 CA_IN_SANDBOX = "/tmp/swescale-index-ca.pem"
 _CONF = "/etc/tinyproxy/swescale.conf"
 _FILTER = "/etc/tinyproxy/swescale.allow"
@@ -61,6 +66,9 @@ class IndexProxy:
     files: dict[str, bytes]
     hosts: list[str]
     egress_network: Any = None
+    # Base URL of the dated index (None: not started): ``<url><ISO time>/`` is the index
+    # as of that time.
+    snapshot_url: str | None = None
 
     def usage(self) -> dict[str, Any]:
         """``{"proxy": alias:port, "allowed": [...], "reached": [...], "refused": [...]}``
@@ -109,12 +117,15 @@ def tinyproxy_config(client_subnets: list[str]) -> str:
 
 
 def proxy_image(client: docker.DockerClient, images: ImagesConfig) -> str:
-    """The proxy's image: Debian's tinyproxy on the base image (built once, found by its
+    """The proxy's image: Debian's tinyproxy, and pypi-timemachine (a PyPI index of a given
+    date, PEP 700 upload times) in a venv, on the base image (built once, found by its
     content tag)."""
     base = ensure_base_image(client, images.model_copy(update={"suite": _SUITE}))
     commands = [
         "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-        "--no-install-recommends tinyproxy && rm -rf /var/lib/apt/lists/*"
+        "--no-install-recommends tinyproxy && rm -rf /var/lib/apt/lists/*",
+        f"python3 -m venv {SNAPSHOT_VENV} && {SNAPSHOT_VENV}/bin/pip install -q "
+        "'pypi-timemachine==0.3.1'",
     ]
     tag = content_tag("swescale/service", "tinyproxy", base, commands)
     return build_layer(
@@ -123,6 +134,7 @@ def proxy_image(client: docker.DockerClient, images: ImagesConfig) -> str:
         tag,
         commands,
         network=True,
+        pip_config=True,
         log_path=images.cache_dir / "logs" / "service-tinyproxy.log",
     )
 
@@ -156,22 +168,31 @@ def start_index_proxy(
     hosts: list[str],
     index_url: str,
     labels: dict[str, str],
+    snapshot: bool = False,
 ) -> IndexProxy:
     """The proxy for one grading run on the ``internal`` network; stop it with
-    :func:`stop_index_proxy`. Raises RuntimeError when it does not start."""
+    :func:`stop_index_proxy`. With ``snapshot`` the container also serves the dated index
+    (``IndexProxy.snapshot_url``), which reaches pypi.org through the container's own
+    egress. Raises RuntimeError when it does not start."""
     image = proxy_image(client, images)
     egress = client.networks.create(
         f"{internal.name}-egress", driver="bridge", internal=False, labels=labels
     )
     container = None
     try:
+        command = ["tinyproxy", "-d", "-c", _CONF]
+        environment = {}
+        if snapshot:
+            command = ["bash", "-c", f"{_snapshot_command()} & exec tinyproxy -d -c {_CONF}"]
+            environment = {"SSL_CERT_FILE": _SNAPSHOT_CA}
         container = client.containers.create(
             image,
-            command=["tinyproxy", "-d", "-c", _CONF],
+            command=command,
+            environment=environment,
             name=f"{internal.name}-index-proxy",
             user="tinyproxy",
             labels={**labels, f"{LABEL}.service": "index-proxy"},
-            mem_limit="128m",
+            mem_limit="384m" if snapshot else "128m",
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             network=egress.name,
@@ -179,9 +200,15 @@ def start_index_proxy(
         internal.connect(container, aliases=[PROXY_ALIAS])
         config = tinyproxy_config(_subnets(internal))
         allow = "".join(f"{h}\n" for h in hosts)
-        container.put_archive("/", _tar({_CONF: config.encode(), _FILTER: allow.encode()}))
+        files_in = {_CONF: config.encode(), _FILTER: allow.encode()}
+        bundle_in = host_ca_bundle()
+        if snapshot and bundle_in:
+            files_in[_SNAPSHOT_CA] = bundle_in
+        container.put_archive("/", _tar(files_in))
         container.start()
         _wait_listening(container)
+        if snapshot:
+            _wait_listening(container, port=SNAPSHOT_PORT)
     except BaseException:
         stop_index_proxy(IndexProxy(container, {}, {}, hosts, egress))
         raise
@@ -192,13 +219,34 @@ def start_index_proxy(
     if bundle:
         files[CA_IN_SANDBOX] = bundle
         environment["PIP_CERT"] = CA_IN_SANDBOX
-    return IndexProxy(container, environment, files, list(hosts), egress)
+    snapshot_url = f"http://{PROXY_ALIAS}:{SNAPSHOT_PORT}/snapshot/" if snapshot else None
+    return IndexProxy(container, environment, files, list(hosts), egress, snapshot_url)
 
 
-def _wait_listening(container: Any, timeout: float = 30.0) -> None:
+def snapshot_index_url(proxy: IndexProxy, when: float) -> str:
+    """The dated index as of unix time ``when`` (for ``PIP_INDEX_URL``)."""
+    if proxy.snapshot_url is None:
+        raise ValueError("this proxy serves no dated index (start it with snapshot=True)")
+    return proxy.snapshot_url + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)) + "/"
+
+
+def _snapshot_command() -> str:
+    """pypi-timemachine's app on all interfaces (its own CLI binds to localhost only); the
+    cut-off date comes from each request's path."""
+    code = (
+        "import datetime, uvicorn; "
+        "from simple_repository.components.http import HttpRepository; "
+        "from pypi_timemachine.core import MAIN_PYPI, create_app; "
+        "app = create_app(HttpRepository(MAIN_PYPI), datetime.datetime.now()); "
+        f"uvicorn.run(app, host='0.0.0.0', port={SNAPSHOT_PORT}, log_level='warning')"
+    )
+    return f'{SNAPSHOT_VENV}/bin/python -c "{code}"'
+
+
+def _wait_listening(container: Any, timeout: float = 60.0, port: int = PROXY_PORT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        probe = container.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{PROXY_PORT}"])
+        probe = container.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"])
         if probe.exit_code == 0:
             return
         container.reload()
@@ -229,6 +277,7 @@ __all__ = [
     "PROXY_PORT",
     "IndexProxy",
     "proxy_usage",
+    "snapshot_index_url",
     "start_index_proxy",
     "stop_index_proxy",
     "tinyproxy_config",

@@ -116,10 +116,11 @@ def grading_network(
     images: ImagesConfig | None = None,
     labels: dict[str, str] | None = None,
     grading: GradingConfig | None = None,
+    snapshot_index: bool = False,
 ) -> Iterator[GradingNetwork]:
     """The network of one grading run (see the module docstring); everything it creates
     is removed on exit, whatever happens. ``grading`` gives the package-index setting
-    (default: off)."""
+    (default: off); ``snapshot_index`` also serves the index as of a date (replay)."""
     index = grading is not None and grading.package_index == "proxy"
     if mode == "none" and index:
         raise ValueError(
@@ -150,6 +151,7 @@ def grading_network(
                 grading.package_index_hosts,
                 grading.package_index_url,
                 all_labels,
+                snapshot=snapshot_index,
             )
             out.index_proxy = proxy
             out.environment.update(proxy.environment)
