@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -84,25 +83,19 @@ def stop_on_signals(client) -> Iterator[threading.Event]:
     """Ctrl-C or SIGTERM (a CI job's timeout): stop starting work, remove this process's
     containers of the run at once (runs in flight end within seconds), and let the
     command write the summary of what finished. A second Ctrl-C exits immediately."""
+    from swescale.pool import stop_on_signals as signals_stop
     from swescale.sandbox import remove_owned
 
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        name = signal.Signals(signum).name
+    def stopping(name: str) -> None:
         _warning(f"{name}: stopping; removing containers, then writing the summary")
         # Every container of this process: grading runs, and image builds in flight.
         remove_owned(client)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = threading.Event()
     try:
-        yield stop
+        with signals_stop(stop, on_signal=stopping):
+            yield stop
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
         if stop.is_set():
             remove_owned(client)
 

@@ -14,11 +14,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from swescale.config import RunConfig
+from swescale.pool import run_pool, stop_on_signals
 from swescale.record import RunDir
 from swescale.record.task import grade_log_path, write_grades
 from swescale.scaling.explore import ExploreEnv, TaskExploration, explore_task
@@ -206,46 +206,52 @@ class BatchRunner:
     # -- the run ------------------------------------------------------------------------
 
     def run(self, tasks: list[Task]) -> BatchResult:
-        """All tasks, ``max_concurrent_tasks`` at a time. Ctrl-C stops cleanly: in-flight
-        trajectories stop at their next request, containers are removed, the record stays
-        resumable, and KeyboardInterrupt is re-raised."""
+        """All tasks, ``max_concurrent_tasks`` at a time. Ctrl-C or SIGTERM stops cleanly:
+        no new task starts, in-flight trajectories stop at their next request, the record
+        stays resumable, and KeyboardInterrupt is raised once they have. After
+        ``max_consecutive_failures`` failed tasks in a row the batch stops and returns
+        (``interrupted``)."""
         result = BatchResult(self.rundir)
         prepare = getattr(self._image_for, "prepare", None)
         if callable(prepare):
             prepare(tasks)
         self.rundir.update_run_json(lambda r: r.update(versions=versions(), total_tasks=len(tasks)))
-        with (
-            self._saving(),
-            ThreadPoolExecutor(
-                max_workers=self.cfg.scaling.max_concurrent_tasks, thread_name_prefix="task"
-            ) as pool,
-        ):
-            pending = {pool.submit(self.run_task, task): task for task in tasks}
-            consecutive_failures = 0
-            try:
-                while pending:
-                    done, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        task = pending.pop(future)
-                        outcome = future.result()
-                        result.results[task.id] = outcome
-                        failed = outcome.get("status") == "failed"
-                        consecutive_failures = consecutive_failures + 1 if failed else 0
-                        limit = self.cfg.scaling.max_consecutive_failures
-                        if limit and consecutive_failures >= limit:
-                            log.error("%d tasks failed in a row; stopping the batch", limit)
-                            self.stop.set()
-            except KeyboardInterrupt:
-                result.interrupted = True
+        in_a_row = 0
+        signalled: list[str] = []
+
+        def finished(task: Task, outcome: dict[str, Any]) -> None:
+            nonlocal in_a_row
+            result.results[task.id] = outcome
+            in_a_row = in_a_row + 1 if outcome.get("status") == "failed" else 0
+            limit = self.cfg.scaling.max_consecutive_failures
+            if limit and in_a_row >= limit and not self.stop.is_set():
+                log.error("%d tasks failed in a row; stopping the batch", limit)
                 self.stop.set()
-                for future in pending:
-                    future.cancel()
-                raise
-            finally:
-                if self.stop.is_set():
-                    result.interrupted = True
-                    for future in pending:
-                        future.cancel()
+
+        def crashed(task: Task, exc: Exception) -> None:
+            # run_task records its own failures; this is one it could not.
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error("task %s: %s", task.id, reason, exc_info=exc)
+            finished(
+                task, {"task_id": task.id, "status": "failed", "stage": "batch", "reason": reason}
+            )
+
+        with self._saving(), stop_on_signals(self.stop, on_signal=signalled.append):
+            ran = run_pool(
+                self.run_task,
+                tasks,
+                workers=self.cfg.scaling.max_concurrent_tasks,
+                stop=self.stop,
+                name="task",
+                on_finished=finished,
+                on_failed=crashed,
+            )
+        for task in ran.not_run:
+            result.results[task.id] = {"task_id": task.id, "status": "interrupted"}
+        result.interrupted = ran.stopped
+        if signalled:
+            log.info("%s: the batch stopped", signalled[0])
+            raise KeyboardInterrupt
         return result
 
     @contextlib.contextmanager

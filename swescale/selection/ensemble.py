@@ -31,12 +31,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from swescale.pool import run_pool
 from swescale.record.layout import RunFiles
 from swescale.record.task import (
     TaskRecord,
@@ -295,37 +295,38 @@ def run_ensemble(
     out_dir.mkdir(parents=True, exist_ok=True)
     by_id = {t.id: t for t in tasks}
     results: dict[str, dict[str, Any]] = {}
+    files = RunFiles(out_dir)
 
     def job(task_id: str) -> dict[str, Any]:
-        task = by_id[task_id]
-        task_dir = RunFiles(out_dir).task(task_id).root
-        if stop.is_set():
-            return {"interrupted": True}
-        try:
-            write_task_inputs(task_dir, task, pools[task_id])
-            factory: Callable[[], Any] | str = (
-                "sandboxes disabled" if sandbox_for is None else sandbox_for(task)
-            )
-            return verify_task(task, pools[task_id], task_dir, factory, cfg, stop, model_verifiers)
-        except Exception as exc:  # noqa: BLE001 - one instance never stops the batch
-            info = {"errors": {"task": f"{type(exc).__name__}: {exc}"}}
-            write_task_info(task_dir, "ensemble", info)
-            return info
+        task, task_dir = by_id[task_id], files.task(task_id).root
+        write_task_inputs(task_dir, task, pools[task_id])
+        factory: Callable[[], Any] | str = (
+            "sandboxes disabled" if sandbox_for is None else sandbox_for(task)
+        )
+        return verify_task(task, pools[task_id], task_dir, factory, cfg, stop, model_verifiers)
 
-    order = [t.id for t in tasks if t.id in pools]
-    with ThreadPoolExecutor(max_workers=max(cfg.workers, 1)) as pool:
-        futures = {pool.submit(job, tid): tid for tid in order}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                tid = futures[future]
-                results[tid] = future.result()
-                if progress:
-                    progress(tid, results[tid])
-            if stop.is_set():
-                for future in pending:
-                    future.cancel()
+    def finished(task_id: str, info: dict[str, Any]) -> None:
+        results[task_id] = info
+        if progress:
+            progress(task_id, info)
+
+    def crashed(task_id: str, exc: Exception) -> None:
+        # One instance failing is recorded in its ensemble.json; the batch goes on.
+        info = {"errors": {"task": f"{type(exc).__name__}: {exc}"}}
+        write_task_info(files.task(task_id).root, "ensemble", info)
+        finished(task_id, info)
+
+    ran = run_pool(
+        job,
+        [t.id for t in tasks if t.id in pools],
+        workers=cfg.workers,
+        stop=stop,
+        name="instance",
+        on_finished=finished,
+        on_failed=crashed,
+    )
+    for task_id in ran.not_run:
+        results[task_id] = {"interrupted": True}
     return results
 
 

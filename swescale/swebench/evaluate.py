@@ -25,7 +25,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,7 @@ from swebench.harness.constants import (
 )
 from swebench.harness.reporting import make_run_report
 
+from swescale.pool import run_pool
 from swescale.record import evaluation
 from swescale.sandbox import ImagesConfig
 from swescale.swebench.config import DatasetConfig, GradingConfig
@@ -339,45 +339,37 @@ def evaluate(
         grader = Grader.for_tasks(client, [t for t, _, _ in todo], images, grading, dataset)
         grader.labels = {"run": run_id}
 
-        def job(task: Task, pred: Prediction) -> GradeResult | None:
-            if stop.is_set():
-                return None
-            return grader.grade(task, pred.model_patch)
+        def key(entry: tuple[Task, Prediction, Path]) -> tuple[str, str]:
+            return entry[1].model_name_or_path or "None", entry[0].id
 
-        pool_exec = ThreadPoolExecutor(max_workers=max(1, grading.workers))
-        futures: dict[Future, tuple[Task, Prediction, Path]] = {
-            pool_exec.submit(job, task, pred): (task, pred, folder) for task, pred, folder in todo
-        }
-        try:
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task, pred, folder = futures[future]
-                    key = (pred.model_name_or_path or "None", task.id)
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # grade() never raises; this guards the guard
-                        result = error_result(task, f"{exc.__class__.__name__}: {exc}")
-                    if result is None or stop.is_set():
-                        # A run that ends after the stop had its container removed
-                        # under it: not a verdict; a rerun grades it.
-                        interrupted.add(key)
-                        continue
-                    image = grader.image(task)
-                    script = eval_script(task, image).text if not isinstance(image, str) else ""
-                    results[key] = store_result(folder, pred, result, script)
-                    outcome.graded_now += 1
-                    if progress:
-                        progress(key[0], task.id, result)
-                if stop.is_set():
-                    for future in pending:
-                        future.cancel()
-                        interrupted.add(
-                            (futures[future][1].model_name_or_path or "None", futures[future][0].id)
-                        )
-        finally:
-            pool_exec.shutdown(wait=not stop.is_set(), cancel_futures=True)
+        def graded(entry: tuple[Task, Prediction, Path], result: GradeResult) -> None:
+            task, pred, folder = entry
+            if stop.is_set():
+                # A run that ends after the stop had its container removed under it:
+                # not a verdict; a rerun grades it.
+                interrupted.add(key(entry))
+                return
+            image = grader.image(task)
+            script = eval_script(task, image).text if not isinstance(image, str) else ""
+            results[key(entry)] = store_result(folder, pred, result, script)
+            outcome.graded_now += 1
+            if progress:
+                progress(key(entry)[0], task.id, result)
+
+        def crashed(entry: tuple[Task, Prediction, Path], exc: Exception) -> None:
+            # grade() never raises; this guards the guard.
+            graded(entry, error_result(entry[0], f"{exc.__class__.__name__}: {exc}"))
+
+        ran = run_pool(
+            lambda entry: grader.grade(entry[0], entry[1].model_patch),
+            todo,
+            workers=grading.workers,
+            stop=stop,
+            name="grading",
+            on_finished=graded,
+            on_failed=crashed,
+        )
+        interrupted.update(key(entry) for entry in ran.not_run)
     outcome.interrupted = stop.is_set()
     for model, pool in pools.items():
         # The official report counts the dataset's instances only (the official harness
@@ -597,21 +589,27 @@ def validate(
     stop = stop or threading.Event()
     results: list[TaskValidation] = []
 
-    def job(task: Task) -> TaskValidation | None:
-        return None if stop.is_set() else validate_task(grader, task, extra_patches, log_dir)
+    def validated(task: Task, found: TaskValidation) -> None:
+        if stop.is_set() and not found.ok:
+            return  # its runs were cut short by the stop: not a verdict
+        results.append(found)
+        if progress:
+            progress(found)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending = {pool.submit(job, t) for t in tasks}
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                found = future.result()
-                if found is not None and not (stop.is_set() and not found.ok):
-                    results.append(found)
-                    if progress:
-                        progress(found)
-            if stop.is_set():
-                for future in pending:
-                    future.cancel()
+    def crashed(task: Task, exc: Exception) -> None:
+        problem = f"validation failed: {type(exc).__name__}: {exc}"
+        validated(
+            task, TaskValidation(task_id=task.id, repo=task.repo, ok=False, problems=[problem])
+        )
+
+    run_pool(
+        lambda task: validate_task(grader, task, extra_patches, log_dir),
+        tasks,
+        workers=workers,
+        stop=stop,
+        name="validate",
+        on_finished=validated,
+        on_failed=crashed,
+    )
     order = {t.id: i for i, t in enumerate(tasks)}
     return sorted(results, key=lambda r: order[r.task_id])

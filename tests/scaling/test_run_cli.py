@@ -129,8 +129,10 @@ def test_a_failed_task_is_in_the_run_log_as_the_terminal_showed_it(
 
 
 @pytest.mark.docker
-def test_an_interrupted_run_says_so_in_its_log(tmp_path: Path, docker_client) -> None:
-    """Ctrl-C (SIGINT) mid-run: the terminal says to rerun, and so does the log."""
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_says_so_in_its_log(tmp_path: Path, docker_client, sig) -> None:
+    """Ctrl-C (SIGINT) or a job runner's SIGTERM mid-run: the terminal says to rerun, and
+    so does the log."""
     import glob
     import json
     import os
@@ -146,7 +148,7 @@ def test_an_interrupted_run_says_so_in_its_log(tmp_path: Path, docker_client) ->
         ["```bash\nls\n```", "```bash\nsleep 2 && echo one\n```",
          "```bash\nsleep 2 && echo two\n```", "```bash\nsubmit\n```"]
     ))  # fmt: skip
-    run_id = f"sigint-{os.getpid()}"
+    run_id = f"{sig.lower()}-{os.getpid()}"
     command = [
         sys.executable, "-m", "swescale.cli", "run", "-c", "scripted", "--run-id", run_id,
         "-o", "dataset.slice=0:1", "-o", f"model.script={script}", "-o", "scaling.n_parallel=1",
@@ -167,7 +169,7 @@ def test_an_interrupted_run_says_so_in_its_log(tmp_path: Path, docker_client) ->
         if any('"type": "step"' in Path(p).read_text(errors="replace") for p in glob.glob(steps)):
             break
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.Signals[sig])
     output, _ = proc.communicate(timeout=120)
     reap(docker_client, run_id=run_id)
     assert proc.returncode == 130, output

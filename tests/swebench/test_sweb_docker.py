@@ -369,6 +369,22 @@ def test_validate_fails_on_a_broken_task(grader: Grader, mini) -> None:
     assert result.problems[0].startswith("gold: FAIL_TO_PASS failing")
 
 
+def test_a_stopped_validation_returns_what_finished(grader: Grader, mini) -> None:
+    """A stop (Ctrl-C, SIGTERM) after the first task: the tasks not started are left
+    out (the command counts them "not run"), nothing raises."""
+    import threading
+
+    from swescale.swebench.evaluate import validate
+
+    stop = threading.Event()
+    tasks = list(mini.values())
+    results = validate(grader, tasks, workers=1, progress=lambda _r: stop.set(), stop=stop)
+    # One worker: the task it took up as the first one finished may finish too.
+    assert 1 <= len(results) <= 2 < len(tasks)
+    assert [r.task_id for r in results] == [t.id for t in tasks[: len(results)]]
+    assert all(r.ok for r in results)
+
+
 def test_eval_bad_inputs_never_crash(docker_client, tmp_path: Path) -> None:
     grading = GradingConfig(eval_dir=tmp_path / "evals")
     empty = tmp_path / "empty.jsonl"
