@@ -3,11 +3,12 @@
 Pure functions over texts, tested on literal inputs:
 
 - :func:`mask_volatile`: what legitimately varies between two faithful runs (timings,
-  dates, clock times, memory addresses, temporary names, process ids, ``ls -l`` times)
+  dates, clock times, memory addresses, temporary names, process ids, ``ls -l`` times and
+  link counts, the hash of a wheel pip just built, pip's note on replay's dated index)
   replaced by placeholders. Nothing about the environment is masked: an interpreter
   version or a package path that differs is a difference, and its cause is named.
-- :func:`compare_observation`: ``identical`` / ``masked`` (equal after masking) /
-  ``differs`` for one action's exit status and output.
+- :func:`compare_observation`: ``identical`` / ``masked`` (equal after masking, or the
+  same lines in another order) / ``differs`` for one action's exit status and output.
 - :func:`difference_cause`: for a pair that differs, the most likely cause, from the lines
   that differ: ``timeout``, ``network``, ``package``, ``interpreter``, ``path``,
   ``nondeterministic``, ``after_divergence`` (an earlier step already left the
@@ -47,13 +48,20 @@ CAUSES: tuple[Cause, ...] = (
 )
 
 _VOLATILE: list[tuple[re.Pattern[str], str]] = [
+    # pip's note that it uses another index than PyPI: the dated index replay serves
+    # (swescale.swebench.index_proxy) is replay's own, not the agent's environment.
+    (re.compile(r"(?m)^Looking in indexes: http://swescale-index-proxy:\d+/snapshot/\S*\n?"), ""),
+    # ls -l link counts: overlay file systems count a directory's links differently.
+    (re.compile(r"(?m)^([bcdlps-][rwxsStT-]{9}[.+@]?)\s+\d+ "), r"\1 <N> "),
+    # A wheel pip just built carries the build's timestamps in its hash.
+    (re.compile(r"(Created wheel for \S+: filename=\S+ size=\d+ sha256=)[0-9a-f]{64}"), r"\1<HASH>"),
     # ls -l times: "May  6  2025" / "Apr 11 07:22"
     (re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}\s+(\d{4}|\d{1,2}:\d{2})\b"), "<MTIME>"),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"), "<DATE>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}(\.\d+)?\b"), "<CLOCK>"),
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|secs|seconds|second)\b"), "<TIME>"),
     (re.compile(r"\b0x[0-9a-fA-F]{6,}\b"), "<ADDR>"),
-    (re.compile(r"/tmp/(tmp|pytest-of-[^/\s]+/pytest-)[\w.-]*"), "/tmp/<TMP>"),
+    (re.compile(r"/tmp/(tmp|pytest-of-[^/\s]+/pytest-|pip-[a-z-]+-)[\w.-]*"), "/tmp/<TMP>"),
     (re.compile(r"\bpid[ =:]?\d+\b", re.I), "pid=<PID>"),
 ]  # fmt: skip
 
@@ -106,7 +114,12 @@ def compare_observation(pair: ObservationPair) -> Fidelity:
     exit_equal = pair.recorded_exit is None or pair.recorded_exit == pair.replayed_exit
     if exit_equal and pair.recorded_output == pair.replayed_output:
         return "identical"
-    if exit_equal and mask_volatile(pair.recorded_output) == mask_volatile(pair.replayed_output):
+    recorded, replayed = mask_volatile(pair.recorded_output), mask_volatile(pair.replayed_output)
+    if exit_equal and recorded == replayed:
+        return "masked"
+    # The same lines in another order: the file system's directory order (find, ls -U,
+    # os.listdir) and hash-randomized set iteration decide it, not the program.
+    if exit_equal and sorted(recorded.split("\n")) == sorted(replayed.split("\n")):
         return "masked"
     return "differs"
 

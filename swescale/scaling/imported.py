@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from swescale.patches import patch_key
+from swescale.pool import run_pool
 from swescale.record import BlobStore, RunDir, TrajectoryRecorder, load_trajectory, safe_name
 from swescale.record.foreign import ForeignFormatError, ImportedTrajectory, read_foreign
 from swescale.record.io import append_jsonl, read_jsonl
@@ -285,8 +286,6 @@ class Importer:
 
     def run(self, sources: Sequence[ImportSource], workers: int = 1) -> ImportResult:
         """Every source, grouped by instance (one worker per instance at a time)."""
-        from concurrent.futures import ThreadPoolExecutor
-
         result = ImportResult()
         parsed: dict[str, list[tuple[ImportSource, ImportedTrajectory]]] = {}
         for src in sources:
@@ -296,20 +295,35 @@ class Importer:
                 self._done(result, ImportOutcome(src, error=str(exc)))
                 continue
             parsed.setdefault(traj.instance_id, []).append((src, traj))
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="import") as pool:
-            futures = [
-                pool.submit(self._instance, instance_id, items)
-                for instance_id, items in sorted(parsed.items())
-            ]
-            try:
-                for future in futures:
-                    for outcome in future.result():
-                        self._done(result, outcome)
-            except KeyboardInterrupt:
-                self.stop.set()
-                for future in futures:
-                    future.cancel()
-                raise
+        def finished(instance_id: str, outcomes: list[ImportOutcome]) -> None:
+            for outcome in outcomes:
+                self._done(result, outcome)
+
+        def failed(instance_id: str, error: Exception) -> None:
+            for src, _ in parsed[instance_id]:
+                self._done(
+                    result,
+                    ImportOutcome(
+                        src, instance_id=instance_id, error=f"{type(error).__name__}: {error}"
+                    ),
+                )
+
+        run = run_pool(
+            lambda instance_id: self._instance(instance_id, parsed[instance_id]),
+            sorted(parsed),
+            workers=max(1, workers),
+            stop=self.stop,
+            name="import",
+            on_finished=finished,
+            on_failed=failed,
+        )
+        for outcome in run.outcomes:
+            if outcome.status == "not_run":
+                for src, _ in parsed[outcome.item]:
+                    self._done(
+                        result,
+                        ImportOutcome(src, instance_id=outcome.item, status="interrupted"),
+                    )
         result.interrupted = self.stop.is_set()
         return result
 

@@ -71,3 +71,24 @@ def test_after_divergence_only_when_nothing_else_explains() -> None:
 def test_mask_keeps_environment_differences() -> None:
     assert mask_volatile("Python 3.9.20") != mask_volatile("Python 3.11.2")
     assert mask_volatile("a  \r\nb\n\n") == "a\nb"
+
+
+def test_masks_for_file_systems_and_builds() -> None:
+    assert compare_observation(
+        pair(
+            "drwxrwxrwx 8 root root  4096 May  6  2025 .git\n",
+            "drwxrwxrwx 1 root root  4096 Dec  7 16:00 .git\n",
+        )
+    ) == "masked"
+    built = "  Created wheel for m: filename=m.whl size=45 sha256={}\n  Stored in directory: /tmp/pip-ephem-wheel-cache-{}/w\n"
+    assert compare_observation(pair(built.format("a" * 64, "x1"), built.format("b" * 64, "y2"))) == "masked"
+    index = "Looking in indexes: http://swescale-index-proxy:8080/snapshot/2026-04-11T07:06:59Z/\n"
+    assert compare_observation(pair("Obtaining file:///testbed\n", index + "Obtaining file:///testbed\n")) == "masked"
+    # Another index line is the environment's own and is kept.
+    other = "Looking in indexes: https://mirror.example/simple\n"
+    assert compare_observation(pair("Obtaining x\n", other + "Obtaining x\n")) == "differs"
+
+
+def test_line_order_alone_is_masked_but_content_is_not() -> None:
+    assert compare_observation(pair("tests/a.py\ntests/b.py\n", "tests/b.py\ntests/a.py\n")) == "masked"
+    assert compare_observation(pair("{'a': 1, 'b': 2}\n", "{'b': 2, 'a': 1}\n")) == "differs"
