@@ -77,7 +77,10 @@ class AgentResult(BaseModel):
 
 # ------------------------------------------------------------------------ messages
 def step_messages(step: Step) -> list[dict[str, Any]]:
-    """The chat messages one step adds: the model's turn, then what it observed."""
+    """The chat messages one step adds: the model's turn, then what it observed (for a
+    step of another agent's trajectory, the messages it recorded, as they were)."""
+    if step.chat:
+        return [dict(m) for m in step.chat]
     assistant = {"role": "assistant", **{k: v for k, v in step.message.items() if k != "role"}}
     messages: list[dict[str, Any]] = [assistant]
     calls = step.message.get("tool_calls") or []
@@ -99,12 +102,20 @@ def step_messages(step: Step) -> list[dict[str, Any]]:
     return messages
 
 
-def messages_from_steps(system: str, user: str, steps: list[Step]) -> list[dict[str, Any]]:
-    """The chat as it stood after ``steps`` (what the model is sent for the next turn)."""
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": system},
-        {"role": "user", "content": user},
-    ]
+def messages_from_steps(
+    system: str,
+    user: str,
+    steps: list[Step],
+    prompt_messages: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The chat as it stood after ``steps`` (what the model is sent for the next turn).
+    ``prompt_messages``: the messages before the first turn when they were recorded (an
+    imported trajectory's own system and task messages) instead of ours."""
+    messages: list[dict[str, Any]] = (
+        [dict(m) for m in prompt_messages]
+        if prompt_messages
+        else [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    )
     for step in steps:
         messages.extend(step_messages(step))
     return messages
@@ -309,6 +320,7 @@ def run_agent(
     prompt_variant: str | None = None,
     budget: Callable[[Completion], bool] | None = None,
     tool_mode: str = "text",
+    prompt_messages: list[dict[str, Any]] | None = None,
 ) -> AgentResult:
     """Run (or continue) one trajectory of the agent on ``task`` in ``sandbox``.
 
@@ -317,6 +329,8 @@ def run_agent(
     so a branch's file is complete on its own. ``budget(completion)`` is called after every
     model turn and returns False once the budget is spent (that turn's actions still run).
     The recorder gets a footer when the trajectory ends; closing it is the caller's job.
+    ``prompt_messages``: the chat before the first turn, when it is another agent's
+    (a branch of an imported trajectory goes on from the messages that agent saw).
     """
     if tool_mode not in ("text", "native"):
         raise ValueError(f"tool_mode must be 'text' or 'native', got {tool_mode!r}")
@@ -344,7 +358,10 @@ def run_agent(
     if cfg.snapshot_steps and (recorder is not None or blob_store is not None):
         tracker = StateTracker(sandbox, blob_store)
     run = _Run(sandbox, model, cfg, tool_mode, recorder, blob_store, budget, tracker)
-    state: _State = {"messages": messages_from_steps(system, user, steps), "steps": steps}
+    state: _State = {
+        "messages": messages_from_steps(system, user, steps, prompt_messages),
+        "steps": steps,
+    }
     if steps and _submitted(steps[-1]):
         state["exit_status"] = "submitted"
     elif len(steps) >= cfg.step_limit:

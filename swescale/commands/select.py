@@ -194,6 +194,12 @@ def ensemble_command(
     no_sandbox: bool = typer.Option(
         False, "--no-sandbox", help="Only pool signals (votes, size, locality): no images."
     ),
+    trajectory_tests: bool = typer.Option(
+        True,
+        "--trajectory-tests/--no-trajectory-tests",
+        help="Harvest the tests and reproduction scripts the --run directories' "
+        "trajectories wrote along the way (not only those in the final patches).",
+    ),
     repos_dir: Path = typer.Option(None, "--repos-dir", help="Local git mirrors."),
     calibration: Path | None = typer.Option(None, help="Calibration JSON for 'calibrated'."),
     fit_calibration: Path | None = typer.Option(
@@ -256,7 +262,9 @@ def ensemble_command(
         raise fail(str(exc)) from exc
     label_file = read_labels(labels)
     try:
-        found = read_pools(taskset.tasks, predictions or [], run, label_file.labels)
+        found = read_pools(
+            taskset.tasks, predictions or [], run, label_file.labels, trajectory_tests
+        )
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     problems = [str(e) for e in taskset.errors] + found.problems + label_file.errors
@@ -281,9 +289,11 @@ def ensemble_command(
         test_timeout=timeout,
         regression_max_files=regression_files,
     )
+    along = sum(len(t) for t in found.trajectory_tests.values())
     console.print(
         f"{len(tasks)} instances, {sum(len(p) for p in found.pools.values())} distinct "
         f"candidates; verifiers: {', '.join(wanted)}; output: {out_dir}"
+        + (f"; {along} tests written along the way by the trajectories" if along else "")
     )
     sandbox_for = None
     client = None
@@ -344,7 +354,17 @@ def ensemble_command(
             env = f" ({info['environment'][:80]})" if info.get("environment") else ""
             console.print(f"{task_id}: {spent:.0f}s{env}{note}")
 
-        run_ensemble(tasks, found.pools, out_dir, sandbox_for, ecfg, stop, tick, model_verifiers)
+        run_ensemble(
+            tasks,
+            found.pools,
+            out_dir,
+            sandbox_for,
+            ecfg,
+            stop,
+            tick,
+            model_verifiers,
+            found.trajectory_tests,
+        )
     records = read_records(out_dir, [t.id for t in tasks])
     scfg = SelectionConfig(
         abstain_below=abstain_below,

@@ -243,6 +243,16 @@ def _snapshot(
     return ref
 
 
+_INDEX = re.compile(r"(?m)^index ([0-9a-f]{7})[0-9a-f]*\.\.([0-9a-f]{7})[0-9a-f]*")
+
+
+def _short_ids(patch: str) -> str:
+    """``patch`` with the object names of its ``index`` lines cut to 7 hex digits: how
+    many digits git prints depends on the repository's object count and config, not on
+    the change (the replay's own diff names them whole)."""
+    return _INDEX.sub(r"index \1..\2", patch)
+
+
 def _derive_patch(sandbox: Any, report: TrajectoryReplay) -> None:
     from swescale.patches import files_of, patch_key, restrict_to_files
 
@@ -259,7 +269,7 @@ def _derive_patch(sandbox: Any, report: TrajectoryReplay) -> None:
     wanted = files_of(submitted)
     report.derived_patch = restrict_to_files(full, wanted)
     report.scratch_paths = sorted(files_of(full) - wanted)
-    if report.derived_patch == submitted:
+    if _short_ids(report.derived_patch) == _short_ids(submitted):
         report.patch_fidelity = "identical"
     elif patch_key(report.derived_patch) == patch_key(submitted):
         report.patch_fidelity = "normalized"

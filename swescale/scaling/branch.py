@@ -11,6 +11,8 @@ import random
 from typing import Any
 
 from swescale.config import RunConfig
+from swescale.record.blobs import BlobStore
+from swescale.record.layout import RunFiles, TaskFiles
 from swescale.record.run import RunDir
 from swescale.scaling.trajectories import RecordedTrajectory, read_recorded
 
@@ -22,7 +24,8 @@ def choose_branch(
 ) -> tuple[RecordedTrajectory, int] | None:
     """With probability ``branch_probability``, an archived trajectory of this task and
     the step to branch at; None for a fresh start. The archive is every finished
-    trajectory of the task with at least two steps."""
+    trajectory of the task with at least two steps, in this run and in the runs of
+    ``scaling.archive_runs`` (another agent's imported trajectories among them)."""
     probability = cfg.scaling.branch_probability
     if probability <= 0:
         return None
@@ -30,7 +33,10 @@ def choose_branch(
     if rng.random() >= probability:
         return None
     archive = []
-    for path in rundir.trajectory_files(spec.task_id):
+    paths = list(rundir.trajectory_files(spec.task_id))
+    for other in cfg.scaling.archive_runs:
+        paths += RunFiles(other).task(spec.task_id).trajectory_files()
+    for path in paths:
         if path.stem == spec.traj_id:
             continue
         rec = read_recorded(path)
@@ -66,3 +72,20 @@ def state_blob(blobs: Any, steps: list[Any]) -> bytes | None:
     except (KeyError, ValueError) as exc:
         log.warning("state %s unusable: %s", state.sha256[:12], exc)
         return None
+
+
+def parent_blobs(parent: RecordedTrajectory) -> BlobStore:
+    """The blob store of the run an archived trajectory belongs to."""
+    return BlobStore(TaskFiles(parent.path.parent.parent).blobs)
+
+
+def copy_states(source: BlobStore, target: BlobStore, steps: list[Any]) -> None:
+    """The states of ``steps`` into ``target`` (a branch from another run keeps every
+    state it names in its own run)."""
+    for step in steps:
+        state = getattr(step, "state", None)
+        if state is not None and state.sha256 not in target:
+            try:
+                target.put(source.get(state.sha256))
+            except (KeyError, ValueError) as exc:
+                log.warning("state %s not copied: %s", state.sha256[:12], exc)

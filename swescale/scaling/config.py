@@ -84,6 +84,9 @@ class ScalingConfig(BaseModel):
     early_stop_agree: int = Field(default=0, ge=0)
     # Branch from an archived trajectory instead of a fresh start with this probability.
     branch_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Other run directories (e.g. a `replay import` of another agent's trajectories)
+    # whose trajectories of the same task join the archive branches are drawn from.
+    archive_runs: list[str] = Field(default_factory=list)
     # How many of the best earlier patches round r > 0 sees in its prompt.
     feedback_top_k: int = Field(default=2, ge=0)
     # Longest patch text shown as feedback (characters); longer ones are cut.

@@ -21,7 +21,7 @@ from typing import Any
 
 from swescale.config import RunConfig
 from swescale.record.run import RunDir, trajectory_id
-from swescale.scaling.branch import choose_branch, state_blob
+from swescale.scaling.branch import choose_branch, copy_states, parent_blobs, state_blob
 from swescale.scaling.feedback import build_feedback
 from swescale.scaling.ledger import BudgetLedger
 from swescale.scaling.metered import MeteredModel, MeteredSandbox, RunInterrupted
@@ -333,13 +333,20 @@ def _run_in_sandbox(
             # Damaged beyond a torn last line: keep it for inspection, start over.
             path.rename(path.with_name(path.name + ".damaged"))
         branch = choose_branch(env.cfg, env.rundir, spec)
+        prompt_messages = None
         if branch is not None:
             parent_rec, k = branch
-            restore_blob = state_blob(blobs, parent_rec.steps[: k + 1])
+            source = parent_blobs(parent_rec)
+            restore_blob = state_blob(source, parent_rec.steps[: k + 1])
             if restore_blob is not None:
                 parent = (parent_rec.trajectory_id, k)
                 resume_steps = list(parent_rec.steps[: k + 1])
+                copy_states(source, blobs, resume_steps)
+                # Another agent's trajectory goes on from its own recorded chat.
+                prompt_messages = parent_rec.header.get("prompt_messages")
         header = _header(env, spec, image, parent, feedback)
+        if prompt_messages:
+            header["prompt_messages"] = prompt_messages
         header["feedback_text"] = feedback
         # How the model's actions are constrained (detected once per endpoint).
         header["decoding"] = getattr(inner_model, "decoding", None)
@@ -369,6 +376,7 @@ def _run_in_sandbox(
                 prompt_variant=spec.prompt_variant,
                 budget=_BudgetCheck(env, spec.task_id),
                 tool_mode=cfg.model.tool_mode,
+                prompt_messages=header.get("prompt_messages"),
             )
     return TrajectoryOutcome(
         spec,

@@ -144,6 +144,7 @@ def verify_task(
     cfg: EnsembleConfig,
     stop: threading.Event | None = None,
     model_verifiers: dict[str, Any] | None = None,
+    extra_tests: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Run the configured verifiers on one task's pool (skipping those already stored),
     writing each verifier's verdicts as it finishes. ``make_sandbox`` is a factory, or
@@ -186,7 +187,10 @@ def verify_task(
                 verdicts = pool_only_verdicts(candidates)
             else:
                 context = BuildContext(
-                    task=task, make_sandbox=make_sandbox, workers=cfg.verifier_workers
+                    task=task,
+                    make_sandbox=make_sandbox,
+                    workers=cfg.verifier_workers,
+                    extra_tests=list(extra_tests),
                 )
                 verdicts = cfg.spec(name).build(context).verify(task, candidates)
         except Exception as exc:  # noqa: BLE001 - one verifier failing never stops the task
@@ -215,6 +219,9 @@ class EnsembleInput(BaseModel):
     pools: dict[str, list[Candidate]] = Field(default_factory=dict)
     problems: list[str] = Field(default_factory=list)
     unknown_ids: list[str] = Field(default_factory=list)
+    # Per task: tests and scripts the runs' trajectories wrote along the way
+    # (HarvestedTest, sources = the candidate their trajectory produced).
+    trajectory_tests: dict[str, list[Any]] = Field(default_factory=dict)
 
 
 def read_pools(
@@ -222,10 +229,16 @@ def read_pools(
     predictions: Sequence[str | Path],
     run_dirs: Sequence[str | Path] = (),
     labels: dict[tuple[str, str], bool] | None = None,
+    trajectory_tests: bool = True,
 ) -> EnsembleInput:
     """Candidates per task from predictions files (each row's ``model_name_or_path`` is
     its producer) and finished run directories (their candidates join with their
-    trajectories as producers), normalized and deduplicated."""
+    trajectories as producers, with their labels), normalized and deduplicated. With
+    ``trajectory_tests``, the tests and scripts the runs' trajectories created along the
+    way are gathered for the harvest verifier."""
+    from swescale.selection.trajectory_tests import created_along_the_way
+    from swescale.verifiers.harvest import HarvestedTest, merge_tests
+
     out = EnsembleInput()
     known = {t.id for t in tasks}
     missing = [str(p) for p in predictions if not Path(p).is_file()]
@@ -238,6 +251,8 @@ def read_pools(
         if not Path(path).read_text(encoding="utf-8", errors="replace").strip():
             out.problems.append(f"predictions file {path} is empty")
     from_runs: dict[str, dict[str, str]] = {}
+    labels = dict(labels or {})
+    written: dict[str, list[tuple[str, str, str, str]]] = {}  # task -> (producer, path, kind, text)
     for run in run_dirs:
         from swescale.record.task import task_dirs
 
@@ -248,8 +263,16 @@ def read_pools(
                 if cand.task_id not in known:
                     continue
                 for producer in cand.trajectory_ids or [f"{Path(run).name}:{cand.id}"]:
-                    from_runs.setdefault(cand.task_id, {})[f"{Path(run).name}/{producer}"] = (
-                        cand.patch
+                    name = f"{Path(run).name}/{producer}"
+                    from_runs.setdefault(cand.task_id, {})[name] = cand.patch
+                    if cand.resolved is not None:
+                        labels[(cand.task_id, name)] = cand.resolved
+            if trajectory_tests and record.candidates:
+                task_id = record.candidates[0].task_id
+                for traj_id, made in created_along_the_way(folder).items():
+                    producer = f"{Path(run).name}/{traj_id}"
+                    written.setdefault(task_id, []).extend(
+                        (producer, path, kind, text) for path, (kind, text) in made.items()
                     )
     for task in tasks:
         foreign = imported.for_task(task.id)
@@ -267,6 +290,14 @@ def read_pools(
             label_candidates(cands, labels)
         if cands:
             out.pools[task.id] = cands
+            cand_of = {p: c.id for c in cands for p in (*c.trajectory_ids, *c.sources)}
+            tests = [
+                HarvestedTest(path, text, kind, (cand_of[producer],))
+                for producer, path, kind, text in written.get(task.id, [])
+                if producer in cand_of
+            ]
+            if tests:
+                out.trajectory_tests[task.id] = merge_tests(tests)
     return out
 
 
@@ -287,10 +318,12 @@ def run_ensemble(
     stop: threading.Event | None = None,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
     model_verifiers: dict[str, Any] | None = None,
+    trajectory_tests: dict[str, list[Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Gather evidence for every task with a pool, ``cfg.workers`` at a time. A task
     whose environment cannot be had gets pool signals only; an unexpected failure is
-    recorded for that task and the batch goes on."""
+    recorded for that task and the batch goes on. ``trajectory_tests``: per task, tests
+    its producers wrote along the way (harvested too)."""
     stop = stop or threading.Event()
     out_dir.mkdir(parents=True, exist_ok=True)
     by_id = {t.id: t for t in tasks}
@@ -303,7 +336,16 @@ def run_ensemble(
         factory: Callable[[], Any] | str = (
             "sandboxes disabled" if sandbox_for is None else sandbox_for(task)
         )
-        return verify_task(task, pools[task_id], task_dir, factory, cfg, stop, model_verifiers)
+        return verify_task(
+            task,
+            pools[task_id],
+            task_dir,
+            factory,
+            cfg,
+            stop,
+            model_verifiers,
+            extra_tests=(trajectory_tests or {}).get(task_id, ()),
+        )
 
     def finished(task_id: str, info: dict[str, Any]) -> None:
         results[task_id] = info

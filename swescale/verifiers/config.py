@@ -12,7 +12,7 @@ when the config is read, never a branch at run time. Implementations are importe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, field_validator
@@ -42,6 +42,8 @@ class BuildContext:
     charge: Callable[[Cost, str], None] | None = None
     agent: Any = None
     tool_mode: str = "text"
+    # Tests the producers wrote along the way (harvest): ``HarvestedTest`` objects.
+    extra_tests: list[Any] = field(default_factory=list)
 
     def sandbox_factory(self, name: str) -> Callable[[], Any]:
         if self.make_sandbox is None:
@@ -95,7 +97,10 @@ class HarvestSpec(_Spec):
         from swescale.verifiers.harvest import HarvestedTestVerifier
 
         return HarvestedTestVerifier(
-            ctx.sandbox_factory(self.name), workers=ctx.workers, timeout=self.timeout
+            ctx.sandbox_factory(self.name),
+            workers=ctx.workers,
+            timeout=self.timeout,
+            extra_tests=ctx.extra_tests,
         )
 
 

@@ -87,6 +87,18 @@ def harvest(
     return sorted(found.values(), key=lambda t: (t.path, t.id))
 
 
+def merge_tests(*groups: Sequence[HarvestedTest]) -> list[HarvestedTest]:
+    """One test per (path, content), its sources the union of every group's."""
+    found: dict[tuple[str, str], HarvestedTest] = {}
+    for group in groups:
+        for test in group:
+            key = (test.path, test.content)
+            old = found.get(key)
+            sources = tuple(dict.fromkeys((*(old.sources if old else ()), *test.sources)))
+            found[key] = HarvestedTest(test.path, test.content, test.kind, sources)
+    return sorted(found.values(), key=lambda t: (t.path, t.id))
+
+
 def _command(task: Task, test: HarvestedTest) -> str:
     if test.kind == "script":
         return f"python {shlex.quote(test.path)}"
@@ -201,11 +213,19 @@ class HarvestedTestVerifier:
     name = HARVEST
 
     def __init__(
-        self, make_sandbox: SandboxFactory, workers: int = 2, timeout: float = 300.0
+        self,
+        make_sandbox: SandboxFactory,
+        workers: int = 2,
+        timeout: float = 300.0,
+        extra_tests: Sequence[HarvestedTest] = (),
     ) -> None:
+        """``extra_tests``: tests and scripts the producers wrote along the way that their
+        final patches no longer hold (agents are told to remove them), each with the
+        candidates whose producers wrote it as ``sources``."""
         self.make_sandbox = make_sandbox
         self.workers = workers
         self.timeout = timeout
+        self.extra_tests = list(extra_tests)
         self.tests: list[HarvestedTest] = []
         self.base: dict[str, Run] = {}
 
@@ -229,7 +249,7 @@ class HarvestedTestVerifier:
             sandbox.close()
 
     def verify(self, task: Task, candidates: list[Candidate]) -> dict[str, Verdict]:
-        self.tests = harvest(candidates, self._read_changed)
+        self.tests = merge_tests(harvest(candidates, self._read_changed), self.extra_tests)
         if not self.tests:
             why = "no candidate brings a test or reproduction script"
             return {
