@@ -51,13 +51,18 @@ _VOLATILE: list[tuple[re.Pattern[str], str]] = [
     # pip's note that it uses another index than PyPI: the dated index replay serves
     # (swescale.swebench.index_proxy) is replay's own, not the agent's environment.
     (re.compile(r"(?m)^Looking in indexes: http://swescale-index-proxy:\d+/snapshot/\S*\n?"), ""),
+    # Files the dated index names: pip shows their whole URL where it shows PyPI's by name.
+    (re.compile(r"http://swescale-index-proxy:\d+/resources/[^/\s]+/"), ""),
+    # Whether the index offered a wheel's metadata alone (PEP 658) decides these lines:
+    # PyPI does, the dated index does not; the package and version are in the next lines.
+    (re.compile(r"(?m)^ *Downloading \S+\.metadata \([^)]*\)\n?"), ""),
     # ls -l link counts: overlay file systems count a directory's links differently.
     (re.compile(r"(?m)^([bcdlps-][rwxsStT-]{9}[.+@]?)\s+\d+ "), r"\1 <N> "),
     # A wheel pip just built carries the build's timestamps in its hash.
     (re.compile(r"(Created wheel for \S+: filename=\S+ size=\d+ sha256=)[0-9a-f]{64}"), r"\1<HASH>"),
     # ls -l times: "May  6  2025" / "Apr 11 07:22"
     (re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}\s+(\d{4}|\d{1,2}:\d{2})\b"), "<MTIME>"),
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"), "<DATE>"),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}:?\d{2})?"), "<DATE>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}(\.\d+)?\b"), "<CLOCK>"),
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|secs|seconds|second)\b"), "<TIME>"),
     (re.compile(r"\b0x[0-9a-fA-F]{6,}\b"), "<ADDR>"),
@@ -80,7 +85,12 @@ _PACKAGE = re.compile(
 )
 _PACKAGE_VERSION = re.compile(r"\b([A-Za-z][\w.]*)[- ](\d+\.\d+(?:\.\w+)*)")
 _INTERPRETER = re.compile(r"\bPython (\d+\.\d+(?:\.\d+)?)|\bpython(\d\.\d+)|cpython-(\d{2,3})")
-_PATH = re.compile(r"/opt/(miniconda3|conda|venv)|/usr/(local/)?lib/python|/root/|/home/\w+")
+_PATH = re.compile(
+    r"/opt/(miniconda3|conda|venv)|/usr/(local/)?lib/python|/root/|/home/\w+"
+    r"|^[bcdlps-][rwxsStT-]{9}|^total \d+|__pycache__"  # ls -l: modes, sizes, build leftovers
+)
+# Commands whose output order is the file system's directory order.
+_WALKS = re.compile(r"\bfind\b|\bgrep\b[^|]*\s-[a-zA-Z]*[rR]|\bls\b[^|]*-[a-zA-Z]*U|\brglob\(|os\.walk|\bglob\(")
 _LONG_NUMBER = re.compile(r"\d{4,}")
 
 
@@ -138,12 +148,16 @@ def differing_lines(recorded: str, replayed: str) -> tuple[list[str], list[str]]
     return only_a, only_b
 
 
-def difference_cause(pair: ObservationPair, after_divergence: bool = False) -> Cause:
+def difference_cause(
+    pair: ObservationPair, after_divergence: bool = False, command: str = ""
+) -> Cause:
     """The most likely cause of a difference, first match in this order: a timeout on
     one side; network errors; a package (import errors, versions, site-packages paths);
     the interpreter (version strings, syntax errors); environment paths; output that
-    differs only in order or in numbers; an earlier step that already diverged in a way
-    that changed the repository (``after_divergence``); else ``other``."""
+    differs only in order or in numbers, or comes from a walk of the file system
+    (``command``: find, grep -r ...) whose order the directory order decides; an earlier
+    step that already diverged in a way that changed the repository
+    (``after_divergence``); else ``other``."""
     if pair.recorded_timed_out != pair.replayed_timed_out:
         return "timeout"
     only_a, only_b = differing_lines(pair.recorded_output, pair.replayed_output)
@@ -161,6 +175,11 @@ def difference_cause(pair: ObservationPair, after_divergence: bool = False) -> C
     if _PATH.search(changed):
         return "path"
     if only_a and sorted(only_a) == sorted(only_b):
+        return "nondeterministic"
+    if _WALKS.search(command) and "terminated by signal 13" in changed:
+        return "nondeterministic"  # `find -exec grep ... | head`: who gets SIGPIPE first
+    if _WALKS.search(command) and not after_divergence:
+        # A walk cut by `head`: another directory order gives other lines.
         return "nondeterministic"
     if only_a and len(only_a) == len(only_b) and all(
         _LONG_NUMBER.sub("#", x) == _LONG_NUMBER.sub("#", y)

@@ -147,7 +147,9 @@ def replay_imported(
                 break
             entry = _compare(step.index, index, recorded, replayed)
             if entry.fidelity == "differs":
-                entry.cause = difference_cause(_pair(recorded, replayed), diverged_state)
+                entry.cause = difference_cause(
+                    _pair(recorded, replayed), diverged_state, command=command
+                )
                 entry.command = command[:500]
                 entry.diff = _diff_excerpt(recorded.output if recorded else "", replayed.output)
                 if report.first_divergence is None:

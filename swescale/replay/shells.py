@@ -17,6 +17,7 @@ them.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any, Protocol
 
 from swescale.record.foreign import ShellSemantics
@@ -68,8 +69,11 @@ class ActionRunner:
             return run_action(self.sandbox, action, AgentConfig())  # type: ignore[arg-type]
         command = self._to_sandbox(str(action.args.get("command", "")))
         if self.semantics.kind == "subshell":
+            # stderr joins stdout in the process (not in the engine's stream), and the
+            # command runs as `bash -c COMMAND` itself, so bash's messages name the lines
+            # the agent's did.
             result = self.sandbox.exec_once(
-                "exec 2>&1\n" + command,
+                "exec 2>&1; exec bash -c " + shlex.quote(command),
                 timeout=self.semantics.timeout,
                 workdir=self._to_sandbox(self.semantics.cwd),
                 output_limit=OUTPUT_LIMIT,

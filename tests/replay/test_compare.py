@@ -92,3 +92,27 @@ def test_masks_for_file_systems_and_builds() -> None:
 def test_line_order_alone_is_masked_but_content_is_not() -> None:
     assert compare_observation(pair("tests/a.py\ntests/b.py\n", "tests/b.py\ntests/a.py\n")) == "masked"
     assert compare_observation(pair("{'a': 1, 'b': 2}\n", "{'b': 2, 'a': 1}\n")) == "differs"
+
+
+def test_replay_index_artifacts_and_log_times_are_masked() -> None:
+    recorded = (
+        "Collecting scipy\n"
+        "  Downloading scipy-1.17.1-cp311-cp311-manylinux_2_28_x86_64.whl.metadata (62 kB)\n"
+        "Downloading scipy-1.17.1-cp311-cp311-manylinux_2_28_x86_64.whl (35.3 MB)\n"
+    )
+    replayed = (
+        "Collecting scipy\n"
+        "Downloading http://swescale-index-proxy:8080/resources/scipy/"
+        "scipy-1.17.1-cp311-cp311-manylinux_2_28_x86_64.whl (35.3 MB)\n"
+    )
+    assert compare_observation(pair(recorded, replayed)) == "masked"
+    log = "2026-04-10 06:01:02,{} :: DEBUG :: pydicom :: Reversing DICOM dictionary\n"
+    assert compare_observation(pair(log.format(341), log.format(626))) == "masked"
+
+
+def test_walks_of_the_file_system_are_nondeterministic() -> None:
+    walked = pair("./a/x.py\n./a/y.py\n", "./b/z.py\n./a/x.py\n")
+    assert difference_cause(walked, command="find . -name '*.py' | head -2") == "nondeterministic"
+    assert difference_cause(walked, command="cat files.txt") == "other"
+    listing = pair("drwxr-xr-x 2 root root 4096 May  6  2025 src\n", "drwxrwxrwx 2 root root 4096 May  6  2025 src\n")
+    assert difference_cause(listing, command="ls -la") == "path"
