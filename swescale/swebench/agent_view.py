@@ -40,9 +40,11 @@ BASE_SUITE = "bookworm"  # Python 3.11, the minor version of the official base e
 _PATH = f"{BASE_PREFIX}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The base env of the official images (Miniconda3 py311_23.11.0-2): the packages of it
 # that PyPI has, at its versions (recorded outputs show pip 23's warnings, setuptools
-# 68.2.2, packaging 23.1, pluggy 1.0.0, tqdm 4.65.0 already there).
+# 68.2.2, packaging 23.1, pluggy 1.0.0, tqdm 4.65.0 already there, and editable installs
+# of setup.py-only projects built through PEP 660, which pip 23 does only when `wheel`
+# is not importable: the base env has no `wheel`).
 MINICONDA_BASE = (
-    "pip==23.3.1", "setuptools==68.2.2", "wheel==0.41.2", "packaging==23.1",
+    "pip==23.3.1", "setuptools==68.2.2", "packaging==23.1",
     "pluggy==1.0.0", "tqdm==4.65.0", "requests==2.31.0", "urllib3==1.26.18",
     "certifi==2023.11.17", "charset-normalizer==2.0.4", "idna==3.4",
     "platformdirs==3.10.0", "ruamel.yaml==0.17.21", "boltons==23.0.0",
@@ -130,10 +132,14 @@ def base_interpreter_commands(prefix: str) -> list[str]:
 
 
 def _writable_checkout() -> list[str]:
-    # The official checkout's directories are world-writable; generated ones are not.
     return [
+        # The official checkout's directories are world-writable; generated ones are not.
         f"find {REPO_DIR} -type d -not -name __pycache__ -not -name '*.egg-info' "
-        "-not -path '*/__pycache__/*' -exec chmod 777 {} +"
+        "-not -path '*/__pycache__/*' -exec chmod 777 {} +",
+        # The official checkout's HEAD is the base commit; the instance image commits its
+        # setup on top (an empty commit when the setup changed no tracked file).
+        f"cd {REPO_DIR} && if [ \"$(git log -1 --format=%s)\" = 'SWE-bench setup' ] "
+        "&& git diff --quiet HEAD~1 HEAD; then git reset -q --soft HEAD~1; fi",
     ]
 
 
