@@ -31,6 +31,7 @@ from swescale.pool import run_pool
 from swescale.record import BlobStore, RunDir, TrajectoryRecorder, load_trajectory, safe_name
 from swescale.record.foreign import ForeignFormatError, ImportedTrajectory, read_foreign
 from swescale.record.io import append_jsonl, read_jsonl
+from swescale.record.layout import EVAL_PATCH, EVAL_REPORT, TRAJECTORIES
 from swescale.record.task import (
     read_task_info,
     write_candidates,
@@ -95,7 +96,7 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[ImportSource], list[str]
             if p.is_file()
             and (
                 p.name.endswith(TRAJECTORY_SUFFIXES)
-                or (p.suffix == ".jsonl" and p.parent.name == "trajectories")
+                or (p.suffix == ".jsonl" and p.parent.name == TRAJECTORIES)
             )
         )
         if not found:
@@ -108,7 +109,7 @@ def _label(path: Path, root: Path | None = None) -> str:
     """The run a trajectory file belongs to: ``<run>/<instance>/<file>`` -> ``<run>``;
     ``<run>/<file>`` -> ``<run>``; swescale's ``<run>/<task>/trajectories/<id>.jsonl``
     -> ``<run>.<id>``."""
-    if path.parent.name == "trajectories":
+    if path.parent.name == TRAJECTORIES:
         return f"{path.parent.parent.parent.name}.{path.stem}"
     instance = path.name
     for suffix in TRAJECTORY_SUFFIXES:
@@ -153,12 +154,12 @@ def read_official_grades(dirs: Iterable[str | Path]) -> tuple[dict[tuple[str, st
         if not root.exists():
             errors.append(f"labels: {root}: no such file or directory")
             continue
-        reports = sorted(root.rglob("report.json")) if root.is_dir() else [root]
+        reports = sorted(root.rglob(EVAL_REPORT)) if root.is_dir() else [root]
         if not reports:
             errors.append(f"labels: {root}: no report.json under it")
         for report_path in reports:
             report = read_json(report_path)
-            patch_file = report_path.parent / "patch.diff"
+            patch_file = report_path.parent / EVAL_PATCH
             if not isinstance(report, dict) or not patch_file.is_file():
                 errors.append(f"labels: {report_path}: not an official result folder")
                 continue
