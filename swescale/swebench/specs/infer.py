@@ -194,6 +194,19 @@ def requirement_lines(read: Reader, path: str, seen: set[str] | None = None) -> 
 _TOOLING = re.compile(r"pre[-_]?commit|lint|docs?\b|doc[-_]", re.IGNORECASE)
 
 
+def merge_requirements(lines: list[str]) -> list[str]:
+    """One requirement per distribution name, the last one given winning (pure)."""
+    by_name: dict[str, str] = {}
+    for line in lines:
+        try:
+            name = canonicalize_name(Requirement(line).name)
+        except InvalidRequirement:
+            continue
+        by_name.pop(name, None)
+        by_name[name] = line
+    return list(by_name.values())
+
+
 def _is_requirement(line: str) -> bool:
     """A requirement by name from the index (not an option, a path, a URL or VCS)."""
     if line.startswith(("-", ".", "/", "{")) or "://" in line or line.startswith("git+"):
@@ -373,7 +386,8 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
     extras = [name for name in TEST_GROUPS if name in optional][:1]
     if extras:
         found.append(f"test extra [{extras[0]}]")
-    requirements: list[str] = ["pytest"]
+    tox_direct: list[str] = []
+    file_lines: list[str] = []
     if tox and tox.has_section("testenv"):
         if tox.has_option("testenv", "extras"):
             tox_extras = tox.get("testenv", "extras").replace(",", "\n").split()
@@ -384,9 +398,9 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
             for dep in _lines(tox.get("testenv", "deps")):
                 if dep.startswith("-r"):
                     path = dep[2:].strip().replace("{toxinidir}/", "")
-                    requirements += requirement_lines(read, path)
+                    file_lines += requirement_lines(read, path)
                 elif _is_requirement(dep):
-                    requirements.append(dep)
+                    tox_direct.append(dep)
             found.append("tox.ini [testenv] deps")
     groups = pyproject.get("dependency-groups") or {}
     group = next((name for name in TEST_GROUPS if name in groups), None)
@@ -396,7 +410,7 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
         for path in REQUIREMENTS_FILES:
             lines = requirement_lines(read, path)
             if lines:
-                requirements += lines
+                file_lines += lines
                 found.append(path)
                 break
     has_project = bool(
@@ -404,8 +418,10 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
     )
     runtime = requirement_lines(read, "requirements.txt")
     if runtime and (not has_project or not extras):
-        requirements += runtime
+        file_lines = runtime + file_lines
         found.append("requirements.txt")
+    # One requirement per name, the files' over tox's (a tox env may lag behind them).
+    requirements = merge_requirements(["pytest", *tox_direct, *file_lines])
 
     build = pyproject.get("build-system") if isinstance(pyproject.get("build-system"), dict) else {}
     build_requires = [str(r) for r in build.get("requires") or [] if isinstance(r, str)]
