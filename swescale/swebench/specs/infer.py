@@ -194,6 +194,24 @@ def requirement_lines(read: Reader, path: str, seen: set[str] | None = None) -> 
 _TOOLING = re.compile(r"pre[-_]?commit|lint|docs?\b|doc[-_]", re.IGNORECASE)
 
 
+def _quoted(items: list[str]) -> str:
+    return " ".join(shlex.quote(i) for i in items)
+
+
+def _names(requirements: list[str]) -> list[str]:
+    out = []
+    for line in requirements:
+        try:
+            out.append(canonicalize_name(Requirement(line).name))
+        except InvalidRequirement:
+            continue
+    return out
+
+
+def _say(what: str) -> str:
+    return f"echo 'swescale: no solution among the packages of the commit date; {what}' >&2"
+
+
 def merge_requirements(lines: list[str]) -> list[str]:
     """One requirement per distribution name, the last one given winning (pure)."""
     by_name: dict[str, str] = {}
@@ -445,29 +463,37 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
     if constraints and not lock:
         found.append("install-date caps " + ", ".join(constraints))
 
-    targets = list(dict.fromkeys(build_requires + requirements))
-    if has_project:
-        targets.append(f".[{','.join(extras)}]" if extras else ".")
-    args = " ".join(shlex.quote(t) for t in targets)
+    project = [f".[{','.join(extras)}]" if extras else "."] if has_project else []
+    full = _quoted([*dict.fromkeys(build_requires + requirements), *project])
+    minimal = _quoted([*dict.fromkeys([*build_requires, "pytest"]), *project])
     if group:
-        args += f" --group {shlex.quote(group)}"
+        full += f" --group {shlex.quote(group)}"
+        minimal += f" --group {shlex.quote(group)}"
     install: list[str] = []
-    uv = "uv pip install"
+    # pip compiles bytecode on install and uv does not: without it, a suite that turns
+    # warnings into errors fails on an old dependency's invalid escape sequences at import.
+    uv = "uv pip install --compile-bytecode"
+    # The venv's own setuptools and wheel would satisfy the build requirements without
+    # being of the commit's time (too old for [project] metadata): upgraded explicitly.
+    for name in dict.fromkeys(_names(build_requires)):
+        uv += f" --upgrade-package {shlex.quote(name)}"
     if constraints:
         install.append(
             "printf '%s\\n' " + " ".join(shlex.quote(c) for c in constraints) + f" > {CONSTRAINTS}"
         )
         uv += f" -c {CONSTRAINTS}"
     if when:
-        # uv reads a bare date as "uploaded before the end of that day".
-        dated = f"{uv} --exclude-newer {when} {args}"
-        fallback = (
-            "echo 'swescale: no solution among the packages of the commit date; "
-            "resolving against the current index' >&2"
+        # uv reads a bare date as "uploaded before the end of that day". When the
+        # packages of that day have no solution (a requirement that is gone from the
+        # index, conflicting pins), the project and pytest alone are tried, then today's
+        # index: each step says so in the build log.
+        dated = f"{uv} --exclude-newer {when}"
+        install.append(
+            f"{dated} {full} || {{ {_say('the requirement files dropped')}; {dated} {minimal}; }}"
+            f" || {{ {_say('resolving against the current index')}; {uv} {full}; }}"
         )
-        install.append(f"{dated} || {{ {fallback}; {uv} {args}; }}")
     else:
-        install.append(f"{uv} {args}")
+        install.append(f"{uv} {full}")
     if has_project:
         install.append("python -m pip install --no-deps --no-build-isolation -e .")
     config = RepoConfig(
