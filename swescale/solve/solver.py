@@ -259,7 +259,7 @@ class Solver:
                 self.say(f"  image {image.tag} ({env.build_seconds:.0f}s)")
                 stage = "base suite"
                 if self.base_suite:
-                    self._run_suite(first, image, env)
+                    self._run_suite(first, image, env, items[0].repository.path)
             except (RepoError, RepoConfigError) as exc:
                 env.error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a build fails in many ways; all end here
@@ -285,13 +285,16 @@ class Solver:
             self.client, task, images=self.cfg.images, grading=self.cfg.grading, repos=repos
         )
 
-    def _run_suite(self, task: Task, image: Any, env: Environment) -> None:
+    def _run_suite(self, task: Task, image: Any, env: Environment, path: Path) -> None:
         """The repository's test command on the untouched checkout (as ``ci check``): the
         tests failing there are broken on base for every verifier of these issues."""
         from swescale.sandbox import DockerSandbox, SandboxConfig
         from swescale.swebench.specs import log_parser_for, task_test_command
+        from swescale.swebench.specs.infer import suite_paths
+        from swescale.swebench.specs.inferred import read_at
 
-        command = task_test_command(task)
+        read, _ = read_at(RepoSource(self.cache_dir, url=None, local={task.repo: path}), task)
+        command = " ".join([task_test_command(task), *suite_paths(read)])
         self.say(f"  running the suite on the untouched checkout: {command}")
         cfg = image.sandbox_config(SandboxConfig(memory="4g", command_timeout=self.suite_timeout))
         labels = {"run": self.rundir.run_id, "task": task.id}

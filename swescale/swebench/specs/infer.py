@@ -79,7 +79,8 @@ PYTHON_PREFERENCE = ("3.11", "3.13", "3.9")
 UV = "uv==0.13.10"
 BOOTSTRAP_PACKAGES = ["pip==24.0", "wheel", UV]
 CONSTRAINTS = "/tmp/swescale-constraints.txt"
-TEST_COMMAND = "pytest -rA"
+# ``python -m``: pytest before 3.0 installs no ``pytest`` script, only ``py.test``.
+TEST_COMMAND = "python -m pytest -rA"
 # Releases that broke older test suites (the official recipes' install-date caps; see
 # ``swescale.swebench.specs.venv.ERA_CAPS``): (name, release date, cap).
 _ERA_CAPS: tuple[tuple[str, str, str], ...] = (
@@ -210,6 +211,25 @@ def _names(requirements: list[str]) -> list[str]:
 
 def _say(what: str) -> str:
     return f"echo 'swescale: no solution among the packages of the commit date; {what}' >&2"
+
+
+def suite_paths(read: Reader) -> list[str]:
+    """Where the whole suite is, for a run without arguments: [] when the pytest
+    configuration names its ``testpaths`` (pytest finds them itself), else the first of
+    ``tests``, ``test``, ``testing`` the repository has (a bare run from the root would
+    also collect docs and examples)."""
+    for path, section in (
+        ("pytest.ini", "pytest"),
+        ("tox.ini", "pytest"),
+        ("setup.cfg", "tool:pytest"),
+    ):
+        ini = _ini(read, path)
+        if ini and ini.has_option(section, "testpaths"):
+            return []
+    options = ((_toml(read, "pyproject.toml").get("tool") or {}).get("pytest") or {})
+    if isinstance(options, dict) and "testpaths" in (options.get("ini_options") or {}):
+        return []
+    return next(([d] for d in ("tests", "test", "testing") if read(d) is not None), [])
 
 
 def merge_requirements(lines: list[str]) -> list[str]:
