@@ -16,14 +16,24 @@ from swescale.solve.sources import (
 )
 
 GH = [
-    {"number": 12, "title": "Crash on empty input", "body": "Steps:\n1. run x", "labels": [
-        {"name": "bug"}], "url": "https://github.com/acme/calc/issues/12"},
+    {
+        "number": 12,
+        "title": "Crash on empty input",
+        "body": "Steps:\n1. run x",
+        "labels": [{"name": "bug"}],
+        "url": "https://github.com/acme/calc/issues/12",
+    },
     {"number": 13, "title": "Docs typo", "body": "README says teh", "labels": [], "url": ""},
     {"number": 14, "title": "No body here", "body": "", "labels": [{"name": "bug"}]},
 ]
 REST = [
-    {"number": 7, "title": "Wrong sum", "body": "1+1 is 3", "labels": [{"name": "bug"}],
-     "html_url": "https://github.com/acme/calc/issues/7"},
+    {
+        "number": 7,
+        "title": "Wrong sum",
+        "body": "1+1 is 3",
+        "labels": [{"name": "bug"}],
+        "html_url": "https://github.com/acme/calc/issues/7",
+    },
     {"number": 8, "title": "Add mul", "body": "adds mul", "pull_request": {"url": "x"}},
     {"number": 9, "title": "Also a PR", "body": "x", "pull_request": {}},  # empty: an issue
     {"title": "no number", "body": "x"},
@@ -47,7 +57,10 @@ def test_rest_api_objects_with_pull_requests_mixed_in() -> None:
     assert [i.number for i in parsed.issues] == [7, 9]
     assert parsed.issues[0].url == "https://github.com/acme/calc/issues/7"
     assert parsed.pull_requests == 1
-    assert parsed.errors == ["issues.json[3]: no issue number", "issues.json[4]: not an issue object"]
+    assert parsed.errors == [
+        "issues.json[3]: no issue number",
+        "issues.json[4]: not an issue object",
+    ]
     # The search API's answer is read too.
     assert len(parse_issue_export(json.dumps({"items": REST})).issues) == 2
 
@@ -63,10 +76,20 @@ def test_an_export_that_is_not_a_list_of_issues_is_a_clear_error(text: str, mess
 
 def test_json_lines_rows_and_their_errors() -> None:
     lines = [
-        {"instance_id": "acme__calc-1", "repo": "/srv/calc", "base_commit": "a" * 40,
-         "problem_statement": "Title line\nbody text", "hints": "look at add()"},
-        {"repo": "https://example.org/acme/calc.git", "branch": "main",
-         "problem_statement": "Second", "number": 5, "patch": "diff --git a/x b/x\n"},
+        {
+            "instance_id": "acme__calc-1",
+            "repo": "/srv/calc",
+            "base_commit": "a" * 40,
+            "problem_statement": "Title line\nbody text",
+            "hints": "look at add()",
+        },
+        {
+            "repo": "https://example.org/acme/calc.git",
+            "branch": "main",
+            "problem_statement": "Second",
+            "number": 5,
+            "patch": "diff --git a/x b/x\n",
+        },
         {"repo": "/srv/calc", "problem_statement": ""},
         {"repo": "/srv/calc", "base_commit": "b" * 40, "branch": "main", "problem_statement": "x"},
         {"instance_id": "acme__calc-1", "repo": "/srv/calc", "problem_statement": "again"},

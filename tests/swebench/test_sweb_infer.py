@@ -130,8 +130,13 @@ def test_requirements_files_with_includes_and_tooling_dropped() -> None:
         "pytest-cov",
     ]
     cfg = infer_repo_config(
-        reader({**files, "setup.py": "from setuptools import setup\nsetup()\n",
-                "tox.ini": "[testenv]\ndeps =\n  coverage<5\n  -r requirements_test.txt\n"}),
+        reader(
+            {
+                **files,
+                "setup.py": "from setuptools import setup\nsetup()\n",
+                "tox.ini": "[testenv]\ndeps =\n  coverage<5\n  -r requirements_test.txt\n",
+            }
+        ),
         "2021-06-22",
     )
     line = uv_line(cfg)
