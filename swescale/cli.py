@@ -22,6 +22,7 @@ app = typer.Typer(
 # Subpackages whose cli module registers commands, in help order.
 _COMMAND_MODULES = [
     "swescale.commands.run",  # run, demo
+    "swescale.commands.solve",  # solve
     "swescale.commands.swebench",  # eval, validate, tasks
     "swescale.commands.select",  # select, ensemble
     "swescale.commands.replay",  # replay, replay import

@@ -207,6 +207,13 @@ def register(app: typer.Typer) -> None:
             help="Logs go to <eval dir>/logs/run_validation/<run id>/<instance>/.",
         ),
         eval_dir: Path = typer.Option(None, "--eval-dir"),
+        environment: str = typer.Option(
+            "recipe",
+            "--environment",
+            help="recipe: each task's own recipe (the official SWE-bench one); inferred: "
+            "built from the repository's files at the base commit only (.swescale.yaml, "
+            "else its packaging files), as for a repository of your own.",
+        ),
         config: str = typer.Option(None, "--config", "-c"),
         override: list[str] = typer.Option(
             None, "--set", "-o", "--override", help="Config override key=value."
@@ -214,6 +221,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check tasks: gold resolves; with the test patch alone FAIL_TO_PASS fails and
         PASS_TO_PASS passes (so the empty patch does not resolve)."""
+        if environment not in ("recipe", "inferred"):
+            _error(f"error: --environment must be recipe or inferred, not {environment!r}")
+            raise typer.Exit(2)
         from swebench.harness.constants import RUN_VALIDATION_LOG_DIR
 
         from swescale.swebench.datasets import DatasetError, load_tasks
@@ -249,6 +259,13 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"       {problem[:400]}")
 
         log_dir = Path(eval_dir or grading.eval_dir) / RUN_VALIDATION_LOG_DIR / run_id
+        prepare = None
+        if environment == "inferred":
+            from swescale.swebench.specs.inferred import with_inferred_environment
+
+            def prepare(task):
+                return with_inferred_environment(task, grader.repos)
+
         with stop_on_signals(client) as stop:
             results = validate(
                 grader,
@@ -258,6 +275,7 @@ def register(app: typer.Typer) -> None:
                 progress=show,
                 stop=stop,
                 log_dir=log_dir,
+                prepare=prepare,
             )
         if json_out:
             json_out.write_text(

@@ -14,6 +14,8 @@
 <run>/report.json                      ensemble and select: accuracy table, costs, problems
 <run>/selection.<selector>.summary.json  select: that selector's accuracy and problems
 <run>/ci.json, pull_request.json, comment.json   the CI bot's outcome and what it posted
+<run>/solve.json                       solve: every issue's outcome, the repositories' environments
+<run>/base-suites/<repo>-<commit>.log  solve: the repository's suite on the untouched checkout
 <run>/<task>/task.json                 the task as the run saw it
 <run>/<task>/trajectories/<id>.jsonl   header line, one line per step, footer
 <run>/<task>/blobs/<sha256>            repository states by content hash
@@ -26,6 +28,7 @@
 <run>/<task>/ensemble.json             ensemble: seconds per verifier, errors
 <run>/<task>/replay.json               replay import: fidelity of every replayed step
 <run>/<task>/result.json               written last: the task is done
+<run>/<task>/proposal.json             solve: branch, pull request or comment payload, why
 ```
 
 Task folder names are the task ids made file-name safe (:func:`safe_name`).
@@ -51,6 +54,9 @@ SYNTHETIC_JSON = "synthetic.json"
 CI_OUTCOME = "ci.json"
 CI_PULL_REQUEST = "pull_request.json"
 CI_COMMENT = "comment.json"
+SOLVE_JSON = "solve.json"
+BASE_SUITES = "base-suites"
+PROPOSAL_JSON = "proposal.json"
 
 TASK_JSON = "task.json"
 TRAJECTORIES = "trajectories"
@@ -155,6 +161,10 @@ class TaskFiles:
     def result(self) -> Path:
         return self.root / RESULT_JSON
 
+    @property
+    def proposal(self) -> Path:
+        return self.root / PROPOSAL_JSON
+
     def is_task(self) -> bool:
         """A folder holding a task's record (not the report site or an eval folder)."""
         return self.root.is_dir() and any(
@@ -229,6 +239,13 @@ class RunFiles:
     @property
     def ci_comment(self) -> Path:
         return self.root / CI_COMMENT
+
+    @property
+    def solve_summary(self) -> Path:
+        return self.root / SOLVE_JSON
+
+    def base_suite_log(self, repo: str, commit: str) -> Path:
+        return self.root / BASE_SUITES / f"{safe_name(repo.replace('/', '__'))}-{commit[:12]}.log"
 
     def task(self, task_id: str) -> TaskFiles:
         return TaskFiles(self.root / safe_name(task_id))

@@ -493,6 +493,8 @@ class TaskValidation(BaseModel):
     python_wanted: str | None = None
     notes: list[str] = Field(default_factory=list)
     needs_network: bool = False
+    # Where the environment came from when it was inferred from the repository's files.
+    environment: str = ""
 
     @property
     def seconds(self) -> float:
@@ -506,7 +508,12 @@ def validate_task(
     FAIL_TO_PASS test fails and every PASS_TO_PASS test passes, so the empty patch does
     not resolve. With ``extra_patches``, the task's decoy and wrong patches (mini tasks)
     must not resolve and its alternative fixes must."""
-    out = TaskValidation(task_id=task.id, repo=task.repo, ok=False)
+    out = TaskValidation(
+        task_id=task.id,
+        repo=task.repo,
+        ok=False,
+        environment=str(task.extra.get("environment_source") or ""),
+    )
     image = grader.image(task)
     out.build_seconds = grader.build_seconds.get(task.id, 0.0)
     if isinstance(image, InstanceImage):
@@ -583,9 +590,12 @@ def validate(
     progress: Callable[[TaskValidation], None] | None = None,
     stop: threading.Event | None = None,
     log_dir: Path | None = None,
+    prepare: Callable[[Task], Task] | None = None,
 ) -> list[TaskValidation]:
     """Validate tasks in parallel (in the order given); ``stop`` set: no new task starts.
-    With ``log_dir``, each run's files (report, test output, result) are kept there."""
+    With ``log_dir``, each run's files (report, test output, result) are kept there.
+    ``prepare`` turns a task into the one validated (an environment inferred from its
+    repository); its error is that task's failure."""
     stop = stop or threading.Event()
     results: list[TaskValidation] = []
 
@@ -602,8 +612,11 @@ def validate(
             task, TaskValidation(task_id=task.id, repo=task.repo, ok=False, problems=[problem])
         )
 
+    def job(task: Task) -> TaskValidation:
+        return validate_task(grader, prepare(task) if prepare else task, extra_patches, log_dir)
+
     run_pool(
-        lambda task: validate_task(grader, task, extra_patches, log_dir),
+        job,
         tasks,
         workers=workers,
         stop=stop,

@@ -17,9 +17,12 @@ its ``kind``; ``spec_kind(task)`` is the one rule that picks it:
 - ``"mini"`` (``mini.MiniSpecs``): tasks that carry their own recipe in ``Task.extra``
   (``test_cmd``): the bundled mini benchmark, task files that bring one, the CI bot's
   tasks;
-- a row may name its provider (``extra["spec_provider"]``): the place for a third one,
-  such as environments inferred from a repository's own files (``swescale.ci.infer``
-  reads them today), registered with ``register_provider``.
+- ``"inferred"`` (``inferred.InferredSpecs``): the repository's own files, its
+  ``.swescale.yaml`` or what ``infer`` reads from its packaging files at the base commit
+  (``with_inferred_environment`` puts the recipe in the task): any repository's issues
+  (``swescale solve``), and SWE-bench rows under ``validate --environment inferred``;
+- a row names its provider in ``extra["spec_provider"]``; others are registered with
+  ``register_provider``.
 
 Callers ask the provider; none of them branches on the kind of task.
 """
@@ -44,6 +47,7 @@ from swescale.swebench.specs.base import (
     files_of_test_patch,
     task_test_files,
 )
+from swescale.swebench.specs.inferred import InferredSpecs
 from swescale.swebench.specs.mini import MiniSpecs
 from swescale.swebench.specs.official import OfficialSpecs
 from swescale.swebench.specs.tables import (
@@ -58,9 +62,14 @@ from swescale.types import Task
 
 SWEBENCH = OfficialSpecs.kind
 MINI = MiniSpecs.kind
+INFERRED = InferredSpecs.kind
 # The column of a row that names its provider.
 PROVIDER_FIELD = "spec_provider"
-PROVIDERS: dict[str, SpecProvider] = {SWEBENCH: OfficialSpecs(), MINI: MiniSpecs()}
+PROVIDERS: dict[str, SpecProvider] = {
+    SWEBENCH: OfficialSpecs(),
+    MINI: MiniSpecs(),
+    INFERRED: InferredSpecs(),
+}
 
 
 def register_provider(provider: SpecProvider) -> None:
@@ -170,11 +179,13 @@ def repo_source_for(
 __all__ = [
     "DEFAULT_PYTHON_BY_SUITE",
     "HEREDOC",
+    "INFERRED",
     "MINI",
     "PROVIDERS",
     "PROVIDER_FIELD",
     "SWEBENCH",
     "EnvPlan",
+    "InferredSpecs",
     "Interpreter",
     "LogParser",
     "MiniSpecs",

@@ -15,6 +15,7 @@ A provider answers for one kind of task what three parts of swescale need:
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,6 +177,25 @@ def diff_paths(patch: str) -> list[str]:
     """Every path of a patch's ``diff --git`` lines, in order, as the official
     ``get_test_directives`` reads them (repeats kept)."""
     return DIFF_PATH.findall(patch)
+
+
+def own_eval_lines(task: Task, workdir: str, command: str, before: Sequence[str]) -> list[str]:
+    """An eval script of the official shape for a recipe of our own: ``before`` (locale
+    settings and the like), reset the test patch's files to the base commit, apply the
+    test patch, run ``command`` between the official markers, reset the files again."""
+    from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
+
+    test_patch = task.test_patch or ""
+    files = " ".join(shlex.quote(f) for f in files_of_test_patch(test_patch).existing)
+    lines = [f"cd {workdir}", *before]
+    if files:
+        lines.append(f"git checkout {task.base_commit} {files}")
+    if test_patch:
+        lines.append(f"git apply -v - <<'{HEREDOC}'\n{test_patch}\n{HEREDOC}")
+    lines += [f": '{START_TEST_OUTPUT}'", command, f": '{END_TEST_OUTPUT}'"]
+    if files:
+        lines.append(f"git checkout {task.base_commit} {files}")
+    return lines
 
 
 def log_parser_name(task: Task) -> str:

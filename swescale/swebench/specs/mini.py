@@ -11,22 +11,20 @@ editable install. Such tasks have no official image unless their row names one
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from swebench.harness.constants import END_TEST_OUTPUT, NON_TEST_EXTS, START_TEST_OUTPUT
+from swebench.harness.constants import NON_TEST_EXTS
 
 from swescale.sandbox.images import content_tag
 from swescale.swebench.config import GradingConfig
 from swescale.swebench.layers import REPO_DIR, VENV, Recipe
 from swescale.swebench.repos import RepoSource
 from swescale.swebench.specs.base import (
-    HEREDOC,
     Interpreter,
     diff_paths,
-    files_of_test_patch,
     log_parser_name,
+    own_eval_lines,
 )
 from swescale.types import Task
 
@@ -98,19 +96,10 @@ class MiniSpecs:
     def eval_lines(self, task: Task, workdir: str) -> tuple[list[str], str]:
         """The official eval script's shape: reset the test files, apply the test patch,
         run the tests between the official markers, reset the test files again."""
-        test_patch = task.test_patch or ""
-        files = " ".join(shlex.quote(f) for f in files_of_test_patch(test_patch).existing)
         command = " ".join(
-            [self.test_runner(task), *self.test_directives(task, diff_paths(test_patch))]
+            [self.test_runner(task), *self.test_directives(task, diff_paths(task.test_patch or ""))]
         )
-        lines = [f"cd {workdir}", *self.eval_commands(task)]
-        if files:
-            lines.append(f"git checkout {task.base_commit} {files}")
-        if test_patch:
-            lines.append(f"git apply -v - <<'{HEREDOC}'\n{test_patch}\n{HEREDOC}")
-        lines += [f": '{START_TEST_OUTPUT}'", command, f": '{END_TEST_OUTPUT}'"]
-        if files:
-            lines.append(f"git checkout {task.base_commit} {files}")
+        lines = own_eval_lines(task, workdir, command, self.eval_commands(task))
         return lines, "the mini task's recipe"
 
     def install_command(self, task: Task) -> str:

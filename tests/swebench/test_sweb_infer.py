@@ -1,0 +1,201 @@
+"""The "inferred" provider's reading of a repository's own files, on small literal
+repositories of each kind (no Docker, no network): setup.py only, setup.cfg, pyproject
+with extras, dependency groups, tox.ini, requirements files, lock files, and the
+interpreter and package date from classifiers and the commit's date."""
+
+from __future__ import annotations
+
+import git
+
+from swescale.swebench.repos import RepoSource
+from swescale.swebench.specs import INFERRED, provider_for, task_test_command
+from swescale.swebench.specs.infer import (
+    INDEX_FLOOR,
+    TEST_COMMAND,
+    infer_repo_config,
+    merge_requirements,
+    pick_python,
+    requirement_lines,
+    setup_py_literals,
+    suite_paths,
+)
+from swescale.swebench.specs.inferred import (
+    HIDE_UNTRACKED,
+    environment_of,
+    with_inferred_environment,
+)
+from swescale.types import Task
+
+
+def reader(files: dict[str, str]):
+    return files.get
+
+
+def uv_line(cfg) -> str:
+    return next(c for c in cfg.install if c.startswith("uv pip install"))
+
+
+SETUP_PY = """
+from setuptools import setup
+EXTRAS = {"tests": ["pytest", "simplejson"], "docs": ["sphinx"]}
+setup(
+    name="m",
+    python_requires=">=3.6",
+    install_requires=["python-dateutil"],
+    extras_require=EXTRAS,
+    classifiers=["Programming Language :: Python :: 3.7"],
+)
+"""
+
+
+def test_setup_py_only_is_read_without_running_it() -> None:
+    found = setup_py_literals(SETUP_PY)
+    assert found["extras_require"]["tests"] == ["pytest", "simplejson"]
+    assert found["python_requires"] == ">=3.6"
+    cfg = infer_repo_config(reader({"setup.py": SETUP_PY}), "2019-08-10")
+    # Classifiers name 3.7: the oldest Debian interpreter that fits, 3.9.
+    assert cfg.python == "3.9" and cfg.debian_suite == "bullseye"
+    line = uv_line(cfg)
+    # Packages of the commit's date, never older than the interpreter's wheels.
+    assert f"--exclude-newer {INDEX_FLOOR['3.9']} " in line
+    assert "'.[tests]'" in line and "setuptools wheel" in line
+    assert cfg.install[-1] == "python -m pip install --no-deps --no-build-isolation -e ."
+    assert "pytest<8" in cfg.install[0]  # the install-date caps as constraints
+    assert cfg.test_command == TEST_COMMAND
+    assert "test extra [tests]" in cfg.source and "classifiers" in cfg.source
+    # A setup.py that is not Python gives nothing, not an error.
+    assert setup_py_literals("def (") == {}
+
+
+def test_setup_cfg_with_extras_and_tox_extras() -> None:
+    cfg = infer_repo_config(
+        reader(
+            {
+                "setup.py": "from setuptools import setup\nsetup()\n",
+                "setup.cfg": "[metadata]\nname = x\n[options]\npython_requires = >=3.8\n"
+                "[options.extras_require]\ntesting = hypothesis\n",
+                "tox.ini": "[testenv]\nextras = testing, yaml\ndeps = pytest-xdist\n",
+            }
+        ),
+        "2023-06-01",
+    )
+    assert cfg.python == "3.11"  # usable on that date, admitted by >=3.8
+    line = uv_line(cfg)
+    assert "'.[testing,yaml]'" in line and "pytest-xdist" in line
+    assert "--exclude-newer 2023-06-01" in line
+
+
+def test_pyproject_extras_and_build_requirements_upgraded() -> None:
+    cfg = infer_repo_config(
+        reader(
+            {
+                "pyproject.toml": '[build-system]\nrequires = ["flit_core>=3.4"]\n'
+                'build-backend = "flit_core.buildapi"\n[project]\nname = "m"\n'
+                'requires-python = ">=3.12"\n[project.optional-dependencies]\n'
+                "tests = ['pytest', 'simplejson']\n",
+            }
+        ),
+        "2025-06-01",
+    )
+    assert cfg.python == "3.13"
+    line = uv_line(cfg)
+    assert "--upgrade-package flit-core" in line and "'flit_core>=3.4'" in line
+    assert "'.[tests]'" in line
+
+
+def test_dependency_groups() -> None:
+    cfg = infer_repo_config(
+        reader(
+            {
+                "pyproject.toml": '[project]\nname = "f"\nrequires-python = ">=3.10"\n'
+                "[dependency-groups]\ndev = ['ruff']\ntests = ['pytest', 'asgiref']\n",
+            }
+        )
+    )
+    assert "--group tests" in uv_line(cfg) and "dependency group 'tests'" in cfg.source
+    # Without a date the current index is read, and nothing is capped.
+    assert "--exclude-newer" not in uv_line(cfg) and not cfg.install[0].startswith("printf")
+
+
+def test_requirements_files_with_includes_and_tooling_dropped() -> None:
+    files = {
+        "requirements_test.txt": "-r requirements_test_min.txt\n-r requirements_pre_commit.txt\n"
+        "coverage~=5.5  # coverage\n-e .\n--index-url https://x\npytest-cov\n",
+        "requirements_test_min.txt": "astroid==2.6.0\ngit+https://example.org/x.git\n",
+        "requirements_pre_commit.txt": "black==21.6b0\n",
+    }
+    assert requirement_lines(reader(files), "requirements_test.txt") == [
+        "astroid==2.6.0",
+        "coverage~=5.5",
+        "pytest-cov",
+    ]
+    cfg = infer_repo_config(
+        reader(
+            {
+                **files,
+                "setup.py": "from setuptools import setup\nsetup()\n",
+                "tox.ini": "[testenv]\ndeps =\n  coverage<5\n  -r requirements_test.txt\n",
+            }
+        ),
+        "2021-06-22",
+    )
+    line = uv_line(cfg)
+    # The requirement file's pin wins over tox's older direct dependency.
+    assert "'coverage~=5.5'" in line and "coverage<5" not in line
+    assert "black" not in line
+    assert merge_requirements(["pytest", "numpy", "pytest==6.2.4"]) == ["numpy", "pytest==6.2.4"]
+
+
+def test_a_plain_requirements_repository_and_a_lock_file() -> None:
+    cfg = infer_repo_config(reader({"requirements.txt": "flask==2.0.1\n"}), "2021-07-01")
+    assert "flask==2.0.1" in uv_line(cfg) and "'.'" not in uv_line(cfg)
+    assert not any("pip install --no-deps" in c for c in cfg.install)  # not a package
+    locked = infer_repo_config(
+        reader(
+            {
+                "pyproject.toml": '[project]\nname = "f"\n',
+                "poetry.lock": '[[package]]\nname = "Attrs"\nversion = "21.4.0"\n',
+            }
+        ),
+        "2022-01-01",
+    )
+    assert "attrs==21.4.0" in locked.install[0] and "poetry.lock" in locked.source
+
+
+def test_the_interpreter_choice() -> None:
+    assert pick_python(">=3.9", [], None)[0] == "3.11"
+    assert pick_python(">=3.6,<3.10", [], None)[0] == "3.9"
+    assert pick_python(None, [], "2021-01-01")[0] == "3.9"
+    assert pick_python(None, [], "2024-01-01")[0] == "3.11"
+    assert pick_python(">=3.12", [], "2021-01-01")[0] == "3.13"  # the oldest admitted
+    assert pick_python(None, ["Programming Language :: Python :: 3.12"], "2021-01-01")[0] == "3.11"
+    assert pick_python("~=2.7", [], None)[0] is None
+
+
+def test_suite_paths() -> None:
+    assert suite_paths(reader({"tests": "tree"})) == ["tests"]
+    assert suite_paths(reader({"tests": "t", "setup.cfg": "[tool:pytest]\ntestpaths = t\n"})) == []
+    assert suite_paths(reader({})) == []
+
+
+def test_the_provider_reads_the_repository_at_the_base_commit(tmp_path) -> None:
+    repo = git.Repo.init(tmp_path / "calc")
+    (tmp_path / "calc" / "setup.py").write_text(SETUP_PY)
+    repo.index.add(["setup.py"])
+    base = repo.index.commit("base").hexsha
+    (tmp_path / "calc" / ".swescale.yaml").write_text("install: [make]\ntest_command: tox\n")
+    repo.index.add([".swescale.yaml"])
+    later = repo.index.commit("own recipe").hexsha
+    source = RepoSource(tmp_path / "cache", url=None, local={"acme/calc": tmp_path / "calc"})
+    task = Task(id="acme__calc-1", repo="acme/calc", base_commit=base, problem_statement="p")
+    inferred = with_inferred_environment(task, source)
+    assert inferred.extra["spec_provider"] == INFERRED
+    specs = provider_for(inferred)
+    assert specs.setup_steps(inferred, None, [])[-1] == HIDE_UNTRACKED
+    assert task_test_command(inferred) == TEST_COMMAND
+    assert specs.log_parser_name(inferred) == "parse_log_pytest"
+    assert environment_of(inferred).source.startswith("inferred:")
+    # The repository's own .swescale.yaml wins where it exists.
+    own = with_inferred_environment(task.model_copy(update={"base_commit": later}), source)
+    assert environment_of(own).install == ["make"] and task_test_command(own) == "tox"
+    assert specs.problem(task) == "acme__calc-1: no environment inferred from the repository yet"
