@@ -56,6 +56,8 @@ _VOLATILE: list[tuple[re.Pattern[str], str]] = [
     # Whether the index offered a wheel's metadata alone (PEP 658) decides these lines:
     # PyPI does, the dated index does not; the package and version are in the next lines.
     (re.compile(r"(?m)^ *Downloading \S+\.metadata \([^)]*\)\n?"), ""),
+    # ... and so does how pip indents the download of the file itself.
+    (re.compile(r"(?m)^ +(Downloading \S+ \()"), r"\1"),
     # ls -l link counts: overlay file systems count a directory's links differently.
     (re.compile(r"(?m)^([bcdlps-][rwxsStT-]{9}[.+@]?)\s+\d+ "), r"\1 <N> "),
     # A wheel pip just built carries the build's timestamps in its hash.

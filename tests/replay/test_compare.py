@@ -102,7 +102,7 @@ def test_replay_index_artifacts_and_log_times_are_masked() -> None:
     )
     replayed = (
         "Collecting scipy\n"
-        "Downloading http://swescale-index-proxy:8080/resources/scipy/"
+        "  Downloading http://swescale-index-proxy:8080/resources/scipy/"
         "scipy-1.17.1-cp311-cp311-manylinux_2_28_x86_64.whl (35.3 MB)\n"
     )
     assert compare_observation(pair(recorded, replayed)) == "masked"
