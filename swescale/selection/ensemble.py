@@ -51,12 +51,12 @@ from swescale.record.task import (
 )
 from swescale.selection.candidates import candidates_from, read_foreign_predictions
 from swescale.types import Candidate, Cost, Selection, Task, Verdict
-from swescale.verifiers.base import BEHAVIOUR, HARVEST, REGRESSION, STATIC
+from swescale.verifiers.base import BEHAVIOUR, DOCTEST, HARVEST, ISSUE, REGRESSION, STATIC
 from swescale.verifiers.config import BuildContext, VerifiersConfig
 
 log = logging.getLogger(__name__)
 
-MODEL_FREE_VERIFIERS = (STATIC, REGRESSION, HARVEST, BEHAVIOUR)
+MODEL_FREE_VERIFIERS = (STATIC, REGRESSION, HARVEST, ISSUE, DOCTEST, BEHAVIOUR)
 SandboxFactoryFor = Callable[[Task], Callable[[], Any] | str]
 
 

@@ -254,6 +254,8 @@ def write_selections(
                 "confidence": round(sel.confidence, 4),
                 "flagged": sel.flagged,
                 "rationale": sel.rationale,
+                "tie": sel.tie,
+                "tie_broken_by": sel.tie_broken_by,
             }
         lines.append(json.dumps(row))
     write_text_atomic(RunFiles(out_dir).predictions(name), "".join(line + "\n" for line in lines))
