@@ -88,3 +88,25 @@ def test_the_selection_agent_compares_the_tie_and_says_it_broke_it():
     assert seen["finalists"] == ["a", "b"]
     assert sel.candidate_id == "b" and sel.tie == ["a", "b"]
     assert sel.tie_broken_by == "selection agent"
+
+
+def test_auc_of_a_score_and_calibration_error_of_confidences(tmp_path):
+    from swescale.record.task import TaskRecord
+    from swescale.selection.metrics import calibration_error, score_auc
+
+    def labelled(cid, issue, resolved):
+        c = cand(cid, issue=issue)
+        c.resolved = resolved
+        return c
+
+    good = TaskRecord("t1", tmp_path, [labelled("a", 1.0, True), labelled("b", 0.0, False)])
+    mixed = TaskRecord("t2", tmp_path, [labelled("c", 0.5, True), labelled("d", 0.5, False)])
+    found = score_auc([good, mixed], "issue")
+    assert found == {"auc": 0.875, "candidates": 4, "resolved": 2}  # (1 + 0.75) / 2
+    assert score_auc([good], "judge") is None  # judged nothing
+    picks = [
+        Selection(task_id="t1", candidate_id="a", confidence=0.9),
+        Selection(task_id="t2", candidate_id="d", confidence=0.9),
+    ]
+    ece = calibration_error([good, mixed], picks)
+    assert ece["picks"] == 2 and abs(ece["ece"] - 0.4) < 1e-9  # one bin: |0.9 - 0.5|
