@@ -101,3 +101,35 @@ def test_doctests_of_the_changed_modules_are_compared_with_base(mini_by_id, sand
     assert verdicts[added.id].details["outcomes"] == {"slugkit.shout.shout": "pass"}
     assert verdicts[added.id].passed is True
     assert verdicts[gold.id].details["outcomes"] == {}
+
+
+def test_a_patch_already_in_the_tree_changes_nothing_and_fails_the_static_gate(
+    mini_by_id, sandbox_factory
+):
+    """A candidate that "creates" a file already there with the same content (an agent's
+    build copy of the package, already present in the environment) is applied as grading
+    applies it (a 3-way merge, or "already applied"): the tree is the base commit's, so it
+    fixes nothing."""
+    from swescale.verifiers.static import StaticVerifier
+
+    task = mini_by_id["swescale-mini__slugkit-1"]
+    make = sandbox_factory(task, command_timeout=60)
+    sandbox = make()
+    try:
+        text = sandbox.read_file("slugkit/__init__.py").decode()
+    finally:
+        sandbox.close()
+    lines = text.splitlines()
+    noop = (
+        "diff --git a/slugkit/__init__.py b/slugkit/__init__.py\nnew file mode 100644\n"
+        f"--- /dev/null\n+++ b/slugkit/__init__.py\n@@ -0,0 +1,{len(lines)} @@\n"
+        + "".join(f"+{x}\n" for x in lines)
+    )
+    cands = candidates_from(task.id, {"gold": task.gold_patch, "noop": noop})
+    by = {c.trajectory_ids[0]: c for c in cands}
+    verdicts = StaticVerifier(make, workers=2).verify(task, cands)
+    details = verdicts[by["noop"].id].details
+    assert details["applied"] is True and details["changes_nothing"] is True
+    assert details["changes_source"] is False and verdicts[by["noop"].id].passed is False
+    assert verdicts[by["gold"].id].passed is True
+    assert "changes_nothing" not in verdicts[by["gold"].id].details

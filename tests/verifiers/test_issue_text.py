@@ -176,3 +176,21 @@ def test_a_command_check_flips_when_the_traceback_goes():
     assert check.kind == "raises"
     assert passes(check, {"out": "usage: lintkit ...\n", "exit": 2, "exc": None}) is True
     assert passes(check, base[check.id]) is False
+
+
+def test_issue_and_doctest_are_verifier_specs_a_run_builds():
+    from swescale.verifiers.config import BuildContext, VerifiersConfig, build_verifiers
+    from swescale.verifiers.doctests import DoctestVerifier
+    from swescale.verifiers.issue import IssueReproVerifier
+
+    specs = VerifiersConfig(enabled=["issue", "doctest"], test_timeout=42).specs()
+    built, notes = build_verifiers(specs, BuildContext(make_sandbox=lambda: None, workers=3))
+    assert notes == []
+    assert isinstance(built[0], IssueReproVerifier) and built[0].timeout == 42
+    assert isinstance(built[1], DoctestVerifier) and built[1].workers == 3
+    # Without sandboxes (a task with no environment) neither can run, and says so.
+    built, notes = build_verifiers(specs, BuildContext())
+    assert built == [] and notes == [
+        "issue: no sandbox for this task",
+        "doctest: no sandbox for this task",
+    ]
