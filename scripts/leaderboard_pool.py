@@ -18,12 +18,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
+_TRAILING_COMMA = re.compile(r",(\s*[\]}])")
+
 
 def resolved_ids(path: Path) -> set[str]:
-    data = json.loads(path.read_text(encoding="utf-8-sig"))
+    """The resolved instance ids of a results file. Some published results files end
+    their lists with a comma (JavaScript style), which ``json`` refuses: such a comma
+    before ``]`` or ``}`` is dropped (ids hold no commas or brackets)."""
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = json.loads(_TRAILING_COMMA.sub(r"\1", text))
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"{path}: not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: expected a JSON object with a 'resolved' list")
     for key in ("resolved_ids", "resolved"):
         if isinstance(data.get(key), list):
             return set(data[key])

@@ -191,3 +191,8 @@ class Selection(BaseModel):
     confidence: float = 0.0
     rationale: str = ""
     flagged: bool = False
+    # Candidates the evidence could not tell apart from the pick (the pick included; empty
+    # when the evidence decided), and what chose among them: "prior: votes, then size",
+    # "judge", "selection agent".
+    tie: list[str] = Field(default_factory=list)
+    tie_broken_by: str = ""

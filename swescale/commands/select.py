@@ -180,7 +180,7 @@ def ensemble_command(
         "the first one writes predictions.jsonl.",
     ),
     verifiers: str = typer.Option(
-        "static,regression,harvest,behaviour", "--verifiers", help="Model-free verifiers to run."
+        "static,regression,harvest,issue,doctest,behaviour", "--verifiers", help="Model-free verifiers to run."
     ),
     labels: list[Path] = typer.Option(
         [], "--labels", help="Grades of the pool's patches (JSON lines), for the accuracy table."
@@ -432,6 +432,14 @@ def _print_ensemble(console, report: dict) -> None:
             "instances with evidence: "
             + ", ".join(f"{name} {count}" for name, count in judged.items())
         )
+    if report.get("auc"):
+        console.print(
+            "AUC for resolved: "
+            + ", ".join(f"{name} {v['auc']:.2f}" for name, v in report["auc"].items())
+        )
+    if report.get("calibration_error"):
+        ece = report["calibration_error"]
+        console.print(f"calibrated: calibration error {ece['ece']:.3f} over {ece['picks']} picks")
     for task_id, errs in list(report["errors"].items())[:10]:
         console.print(f"[yellow]{task_id}: {errs}[/yellow]")
     for task_id, cands in list((report.get("test_setup_changed") or {}).items())[:10]:

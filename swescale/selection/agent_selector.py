@@ -82,6 +82,10 @@ class SelectionAgent:
         by_id = {c.id: c for c in candidates}
         ranked = [by_id[i] for i in pre.ranking if i in by_id] or list(candidates)
         finalists = ranked[: max(self.finalists, 1)]
+        tie = [by_id[i] for i in pre.tie if i in by_id]
+        if len(tie) > 1:
+            # The evidence could not tell these apart: they are the ones to compare.
+            finalists = tie[: max(self.finalists, 2)]
         if len(finalists) == 1:
             return pre.model_copy(
                 update={"selector": self.name, "rationale": "one finalist: " + pre.rationale}
@@ -89,6 +93,7 @@ class SelectionAgent:
         labels = finalist_labels(len(finalists))
         label, reasons, error = self._run(task, finalists, labels)
         rest = [c.id for c in ranked if c not in finalists]
+        broke = {"tie": [c.id for c in tie], "tie_broken_by": "selection agent"} if len(tie) > 1 else {}
         if label is None:
             why = error or "the selection agent named no finalist"
             return pre.model_copy(
@@ -107,6 +112,7 @@ class SelectionAgent:
             ranking=order,
             confidence=max(pre.confidence, 0.5),
             rationale=f"finalist {label} of {len(finalists)}: {reasons}",
+            **broke,
         )
 
     def _run(

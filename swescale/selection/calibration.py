@@ -33,7 +33,7 @@ from swescale.selection.ranking import (
     vote_share,
 )
 from swescale.types import Candidate
-from swescale.verifiers.base import HARVEST, REGRESSION, REPRO, STATIC
+from swescale.verifiers.base import DOCTEST, HARVEST, ISSUE, REGRESSION, REPRO, STATIC
 
 FEATURES = [
     "model",
@@ -44,6 +44,9 @@ FEATURES = [
     "harvest_best",
     "regression",
     "has_regression",
+    "issue",
+    "has_issue",
+    "doctest",
     "static",
     "clean_apply",
     "behaviour_share",
@@ -65,7 +68,7 @@ def evidence_kind(candidates: Sequence[Candidate]) -> str:
     judged = any(
         name in c.verdicts and not c.verdicts[name].infra_error
         for c in candidates
-        for name in (STATIC, REGRESSION, HARVEST, REPRO)
+        for name in (STATIC, REGRESSION, HARVEST, REPRO, ISSUE, DOCTEST)
     )
     return SANDBOX if judged else POOL_ONLY
 
@@ -81,6 +84,8 @@ def features(cand: Candidate, candidates: Sequence[Candidate]) -> list[float]:
     repro = usable_score(cand, REPRO)
     harvest = _harvest(cand)
     regression = usable_score(cand, REGRESSION)
+    issue = usable_score(cand, ISSUE)
+    doctest = usable_score(cand, DOCTEST)
     harvests = [h for c in candidates if (h := _harvest(c)) is not None]
     shares = [behaviour_share(c, candidates) for c in candidates]
     share = behaviour_share(cand, candidates)
@@ -96,6 +101,9 @@ def features(cand: Candidate, candidates: Sequence[Candidate]) -> list[float]:
         1.0 if harvest is not None and harvest >= max(harvests) else 0.0,
         0.5 if regression is None else regression,
         0.0 if regression is None else 1.0,
+        0.5 if issue is None else issue,
+        0.0 if issue is None else 1.0,
+        1.0 if doctest is None else doctest,
         static_gate(cand),
         0.5 if clean is None else float(bool(clean)),
         share,
@@ -151,6 +159,8 @@ _PRIOR_WEIGHTS = {
     "repro": 2.5,
     "harvest": 2.5,
     "regression": 2.0,
+    "issue": 2.5,
+    "doctest": 2.0,
     "static": 2.0,
     "behaviour_share": 1.5,
     "locality": 0.5,

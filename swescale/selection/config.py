@@ -92,6 +92,8 @@ class CalibratedSpec(BaseModel):
     calibration_path: str | None = None
     abstain_below: float = 0.0
     abstain_mode: Literal["abstain", "flag"] = "abstain"
+    # When the pick ties on the evidence with other candidates: flag it, abstain, or off.
+    on_tie: Literal["flag", "abstain", "off"] = "flag"
 
     def build(self, ctx: SelectorContext) -> Any:
         from swescale.selection.calibration import Calibration
@@ -100,7 +102,9 @@ class CalibratedSpec(BaseModel):
         calibration = ctx.calibration
         if calibration is None and self.calibration_path:
             calibration = Calibration.load(self.calibration_path)
-        return CalibratedSelector(calibration, self.abstain_below, self.abstain_mode)
+        return CalibratedSelector(
+            calibration, self.abstain_below, self.abstain_mode, self.on_tie
+        )
 
 
 class AgentSpec(BaseModel):
@@ -139,6 +143,8 @@ class SelectionConfig(BaseModel):
     # Below this confidence the selector abstains (no patch) or flags its pick.
     abstain_below: float = 0.0
     abstain_mode: Literal["abstain", "flag"] = "abstain"
+    # The calibrated selector's pick among candidates the evidence cannot tell apart.
+    on_tie: Literal["flag", "abstain", "off"] = "flag"
     # A calibration fit on labelled runs (JSON from Calibration.save); prior weights if unset.
     calibration_path: str | None = None
     # The selection agent: finalists it compares, and its step limit.
@@ -163,6 +169,7 @@ class SelectionConfig(BaseModel):
                 "calibration_path": self.calibration_path,
                 "abstain_below": self.abstain_below,
                 "abstain_mode": self.abstain_mode,
+                "on_tie": self.on_tie,
             },
             "agent": {
                 "finalists": self.agent_finalists,

@@ -51,12 +51,12 @@ from swescale.record.task import (
 )
 from swescale.selection.candidates import candidates_from, read_foreign_predictions
 from swescale.types import Candidate, Cost, Selection, Task, Verdict
-from swescale.verifiers.base import BEHAVIOUR, HARVEST, REGRESSION, STATIC
+from swescale.verifiers.base import BEHAVIOUR, DOCTEST, HARVEST, ISSUE, REGRESSION, STATIC
 from swescale.verifiers.config import BuildContext, VerifiersConfig
 
 log = logging.getLogger(__name__)
 
-MODEL_FREE_VERIFIERS = (STATIC, REGRESSION, HARVEST, BEHAVIOUR)
+MODEL_FREE_VERIFIERS = (STATIC, REGRESSION, HARVEST, ISSUE, DOCTEST, BEHAVIOUR)
 SandboxFactoryFor = Callable[[Task], Callable[[], Any] | str]
 
 
@@ -429,7 +429,8 @@ def ensemble_report(
     for name, sels in selections.items():
         resolved = sum(bool(is_resolved(sels[i], records[i].candidates)) for i in labelled)
         abstained = sum(sels[i].candidate_id is None for i in labelled)
-        rows.append({"selector": name, "resolved": resolved, "abstained": abstained})
+        ties = sum(len(sels[i].tie) > 1 for i in labelled)
+        rows.append({"selector": name, "resolved": resolved, "abstained": abstained, "ties": ties})
     gap = oracle - rand
     for row in rows:
         row["accuracy"] = row["resolved"] / n if n else None
@@ -448,9 +449,26 @@ def ensemble_report(
         if info.get("environment"):
             no_env[record.task_id] = info["environment"]
         costs = costs + verification_cost(record.candidates)
+    from swescale.selection.metrics import calibration_error, score_auc
+
+    names = sorted({v for r in records for c in r.candidates for v in c.verdicts})
+    auc = {
+        name: found
+        for name in [*names, "execution"]
+        if (found := score_auc([records[i] for i in labelled], name)) is not None
+    }
+    ece = (
+        calibration_error(
+            [records[i] for i in labelled], [selections["calibrated"][i] for i in labelled]
+        )
+        if "calibrated" in selections
+        else None
+    )
     return {
         "instances": len(records),
         "labelled": n,
+        "auc": auc,
+        "calibration_error": ece,
         "mixed_pools": sum(mixed(records[i]) for i in labelled),
         "candidates": sum(len(r.candidates) for r in records),
         "producers": sum(

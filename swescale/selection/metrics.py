@@ -151,6 +151,56 @@ def selector_row(
     }
 
 
+def score_auc(records: Sequence[TaskRecord], name: str) -> dict[str, float | int] | None:
+    """ROC AUC of verifier ``name``'s score for "resolved", over every labelled candidate
+    it judged (an infrastructure error judged nothing), pooled across tasks
+    (``sklearn.metrics.roc_auc_score``); None without both a resolved and an unresolved
+    candidate. 0.5 is a coin; ties between scores count half."""
+    from sklearn.metrics import roc_auc_score
+
+    from swescale.selection.ranking import execution_score, usable_score
+
+    ys, xs = [], []
+    for record in records:
+        for cand in record.candidates:
+            if cand.resolved is None:
+                continue
+            score = execution_score(cand) if name == "execution" else usable_score(cand, name)
+            if score is None:
+                continue
+            ys.append(bool(cand.resolved))
+            xs.append(score)
+    if not any(ys) or all(ys):
+        return None
+    return {"auc": float(roc_auc_score(ys, xs)), "candidates": len(ys), "resolved": sum(ys)}
+
+
+def calibration_error(
+    records: Sequence[TaskRecord], selections: Sequence[Selection], bins: int = 5
+) -> dict[str, float | int] | None:
+    """Expected calibration error of a selector's confidence as P(its pick resolves):
+    picks binned by confidence (``bins`` equal-width bins), the count-weighted mean of
+    |mean confidence - resolve rate| (Naeini et al. 2015). Abstentions count as
+    nothing picked; picks without a label are left out."""
+    pairs = []
+    for record, sel in zip(records, selections, strict=True):
+        outcome = is_resolved(sel, record.candidates)
+        if sel.candidate_id is None or outcome is None:
+            continue
+        pairs.append((min(max(sel.confidence, 0.0), 1.0), bool(outcome)))
+    if not pairs:
+        return None
+    total = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        members = [(p, y) for p, y in pairs if low <= p < high or (b == bins - 1 and p == 1.0)]
+        if members:
+            mean_p = sum(p for p, _ in members) / len(members)
+            rate = sum(y for _, y in members) / len(members)
+            total += len(members) / len(pairs) * abs(mean_p - rate)
+    return {"ece": total, "picks": len(pairs)}
+
+
 def oracle_rows(records: Sequence[TaskRecord]) -> list[dict[str, object]]:
     """pass@1 and pass@n (any candidate resolves) over the labelled tasks."""
     labels = [lab for r in records if (lab := sample_labels(r)) is not None]
@@ -254,6 +304,8 @@ def write_selections(
                 "confidence": round(sel.confidence, 4),
                 "flagged": sel.flagged,
                 "rationale": sel.rationale,
+                "tie": sel.tie,
+                "tie_broken_by": sel.tie_broken_by,
             }
         lines.append(json.dumps(row))
     write_text_atomic(RunFiles(out_dir).predictions(name), "".join(line + "\n" for line in lines))

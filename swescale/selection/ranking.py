@@ -14,7 +14,9 @@ from swescale.patches import votes
 from swescale.types import Candidate
 from swescale.verifiers.base import (
     BEHAVIOUR,
+    DOCTEST,
     HARVEST,
+    ISSUE,
     MODEL_VERIFIERS,
     REGRESSION,
     REPRO,
@@ -38,18 +40,26 @@ def model_score(cand: Candidate) -> float | None:
     return sum(scores) / len(scores) if scores else None
 
 
+# Checks that reproduce the bug (a candidate should pass them) and existing tests (a
+# candidate should not break them).
+REPRODUCING = (REPRO, HARVEST, ISSUE)
+EXISTING = (REGRESSION, DOCTEST)
+
+
 def execution_score(cand: Candidate) -> float | None:
-    """Test pass rate (reproduction and harvested tests, averaged over those that ran)
-    minus the share of base-passing tests the candidate breaks; a candidate that fails
-    the static checks (does not apply, compile or import) scores -1."""
+    """Pass rate of the checks that reproduce the bug (reproduction tests, harvested
+    tests, the issue's own reproducers; averaged over those that judged) minus the share
+    of base-passing existing tests the candidate breaks (related test files, the changed
+    modules' doctests); a candidate that fails the static checks (does not apply,
+    compile or import) scores -1."""
     static = cand.verdicts.get(STATIC)
     if static is not None and not static.infra_error and static.passed is False:
         return -1.0
-    rates = [s for name in (REPRO, HARVEST) if (s := usable_score(cand, name)) is not None]
-    regression = usable_score(cand, REGRESSION)
-    if not rates and regression is None:
+    rates = [s for name in REPRODUCING if (s := usable_score(cand, name)) is not None]
+    kept = [s for name in EXISTING if (s := usable_score(cand, name)) is not None]
+    if not rates and not kept:
         return None
-    broken = 0.0 if regression is None else 1.0 - regression
+    broken = sum(1.0 - s for s in kept)
     base = sum(rates) / len(rates) if rates else 1.0
     return base - REGRESSION_WEIGHT * broken
 
@@ -91,15 +101,30 @@ def size_atypicality(cand: Candidate) -> float:
     return abs(math.log(max(pool_detail(cand, "size_ratio", 1.0), 1e-3)))
 
 
-def evidence_key(cand: Candidate, candidates: Sequence[Candidate]) -> tuple:
-    """Sort key of the model-free evidence, best first: static checks, then execution
-    (tests passed, nothing broken), then agreement of behaviour, then locality against
-    the pool, then votes, then a size typical of the pool, then id."""
+def evidence_part(cand: Candidate, candidates: Sequence[Candidate]) -> tuple:
+    """What the evidence says of a candidate: static checks, then execution (checks that
+    reproduce the bug passed, existing tests not broken), then the agreement of its
+    behaviour class. Candidates with equal parts are a tie: what orders them after this
+    is the model's score when there is one, else the prior (locality, votes, size)."""
     execution = execution_score(cand)
     return (
         -static_gate(cand),
         _desc(None if execution is None else round(execution, 6)),
         -round(behaviour_share(cand, candidates), 6),
+    )
+
+
+PRIOR_ORDER = "prior: locality against the pool, then votes, then a size near the pool's median"
+
+
+def evidence_key(cand: Candidate, candidates: Sequence[Candidate]) -> tuple:
+    """Sort key of the model-free evidence, best first: static checks, then execution
+    (tests passed, nothing broken), then agreement of behaviour (``evidence_part``);
+    among a tie the model's score when a judge or reward model ran, then the prior:
+    locality against the pool, votes, a size typical of the pool, id."""
+    return (
+        *evidence_part(cand, candidates),
+        _desc(None if (m := model_score(cand)) is None else round(m, 6)),
         -round(pool_detail(cand, "locality", 0.0), 6),
         # Producers that agree carry information the size does not: votes first.
         -votes(cand),
@@ -110,6 +135,24 @@ def evidence_key(cand: Candidate, candidates: Sequence[Candidate]) -> tuple:
 
 def evidence_ranking(candidates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: evidence_key(c, candidates))
+
+
+def evidence_tie(ranked: Sequence[Candidate], candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates the evidence cannot tell apart from the first of ``ranked`` (it
+    included, in ranking order): equal ``evidence_part``. One element: no tie."""
+    if not ranked:
+        return []
+    top = evidence_part(ranked[0], candidates)
+    return [c for c in ranked if evidence_part(c, candidates) == top]
+
+
+def tie_breaker(tie: Sequence[Candidate]) -> str:
+    """What orders a tie in ``evidence_key``: the model's score when it differs among
+    the tie, else the prior."""
+    scores = {None if (m := model_score(c)) is None else round(m, 6) for c in tie}
+    if len(scores) > 1 and None not in scores:
+        return "model score (judge or reward model)"
+    return PRIOR_ORDER
 
 
 def tests_passed(cand: Candidate) -> float | None:

@@ -16,6 +16,7 @@ from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig, Select
 from swescale.selection.ranking import (
     behaviour_share,
     evidence_ranking,
+    evidence_tie,
     execution_score,
     hybrid_ranking,
     majority_ranking,
@@ -24,6 +25,7 @@ from swescale.selection.ranking import (
     rank_by_tests_passed,
     static_gate,
     tests_passed,
+    tie_breaker,
 )
 from swescale.types import Candidate, Selection, Task
 
@@ -141,11 +143,11 @@ class EvidenceSelector:
         share = behaviour_share(best, candidates)
         used = [
             name
-            for name in ("static", "regression", "harvest", "repro", "behaviour")
+            for name in EVIDENCE_NAMES
             if any(name in c.verdicts and not c.verdicts[name].infra_error for c in candidates)
         ]
         conf = 0.5 * static_gate(best) + 0.5 * (share if e is None else max(min(e, 1.0), 0.0))
-        return _pick(
+        selection = _pick(
             task,
             self.name,
             ranked,
@@ -154,6 +156,33 @@ class EvidenceSelector:
             f"{share:.2f} locality={pool_detail(best, 'locality', 0.0):.2f}; evidence used: "
             + (", ".join(used) or "none (votes only)"),
         )
+        return with_tie(selection, ranked, candidates)
+
+
+EVIDENCE_NAMES = ("static", "regression", "harvest", "issue", "doctest", "repro", "behaviour")
+
+
+def with_tie(
+    selection: Selection, ranked: Sequence[Candidate], candidates: Sequence[Candidate]
+) -> Selection:
+    """The selection with the tie its pick came from named (``tie``, ``tie_broken_by``,
+    and a sentence in the rationale), when the evidence could not tell the finalists
+    apart; unchanged when it could."""
+    tie = evidence_tie(ranked, candidates)
+    if len(tie) < 2:
+        return selection
+    how = tie_breaker(tie)
+    note = (
+        f"; tie: the evidence cannot tell {len(tie)} candidates apart "
+        f"({', '.join(c.id for c in tie)}), the pick among them by {how}"
+    )
+    return selection.model_copy(
+        update={
+            "tie": [c.id for c in tie],
+            "tie_broken_by": how,
+            "rationale": selection.rationale + note,
+        }
+    )
 
 
 class HybridSelector:
@@ -177,7 +206,7 @@ class HybridSelector:
             if m is not None
             else "no model verdicts: ranked by model-free evidence (static, tests, behaviour)"
         )
-        return _pick(
+        selection = _pick(
             task,
             self.name,
             ranked,
@@ -185,6 +214,7 @@ class HybridSelector:
             f"{how}: model={_fmt(m)} execution={_fmt(e)} "
             f"behaviour share={behaviour_share(best, candidates):.2f}",
         )
+        return with_tie(selection, ranked, candidates) if m is None else selection
 
 
 class CalibratedSelector:
@@ -193,11 +223,16 @@ class CalibratedSelector:
     name = "calibrated"
 
     def __init__(
-        self, calibration: Calibration | None = None, threshold: float = 0.0, mode: str = "abstain"
+        self,
+        calibration: Calibration | None = None,
+        threshold: float = 0.0,
+        mode: str = "abstain",
+        on_tie: str = "flag",
     ) -> None:
         self.calibration = calibration or PRIOR
         self.threshold = threshold
         self.mode = mode
+        self.on_tie = on_tie
 
     def probabilities(self, candidates: Sequence[Candidate]) -> dict[str, float]:
         return {c.id: self.calibration.probability(features(c, candidates)) for c in candidates}
@@ -220,7 +255,34 @@ class CalibratedSelector:
         selection = _pick(task, self.name, ranked, best, f"P(resolved)={best:.2f}, {source}")
         if mismatch:
             selection = selection.model_copy(update={"flagged": True})
+        selection = self._tie(selection, ranked, candidates)
         return apply_threshold(selection, self.threshold, self.mode)
+
+    def _tie(
+        self, selection: Selection, ranked: Sequence[Candidate], candidates: Sequence[Candidate]
+    ) -> Selection:
+        """When the pick ties on the evidence with other candidates, its probability
+        over theirs rests on pool signals only: flag the pick (``on_tie: flag``) or
+        abstain (``on_tie: abstain``)."""
+        pick = ranked[0]
+        tie = [c for c in evidence_tie(evidence_ranking(candidates), candidates)]
+        if pick not in tie or len(tie) < 2 or self.on_tie == "off":
+            return selection
+        selection = selection.model_copy(
+            update={
+                "tie": [c.id for c in tie],
+                "tie_broken_by": "P(resolved) from pool signals only",
+                "flagged": True,
+                "rationale": selection.rationale
+                + f"; tie: the evidence cannot tell {len(tie)} candidates apart, the pick "
+                "among them rests on pool signals only",
+            }
+        )
+        if self.on_tie == "abstain":
+            return selection.model_copy(
+                update={"candidate_id": None, "rationale": selection.rationale + ": abstained"}
+            )
+        return selection
 
 
 def _fmt(value: float | None) -> str:

@@ -20,8 +20,10 @@ REWARD_MODEL = "reward_model"  # torch reward model: score = P(good)
 STATIC = "static"  # applies, compiles, imports, no new undefined names; size and locality
 HARVEST = "harvest"  # tests the candidates themselves add, run against every candidate
 BEHAVIOUR = "behaviour"  # candidates with identical test outcomes form one class
+ISSUE = "issue"  # the issue's own reproducers (snippets, commands): checks flipped
+DOCTEST = "doctest"  # the changed modules' doctests, base against candidate
 MODEL_VERIFIERS = (JUDGE, REWARD_MODEL)
-EXECUTION_VERIFIERS = (REPRO, REGRESSION, HARVEST)
+EXECUTION_VERIFIERS = (REPRO, REGRESSION, HARVEST, ISSUE, DOCTEST)
 
 
 @runtime_checkable

@@ -3,8 +3,10 @@ they vote together even when their texts differ.
 
 A candidate's *signature* is what the execution verifiers saw it do: the existing tests
 whose outcome it changes against base (``regression`` details ``outcomes``), the
-harvested tests it passes and fails (``harvest`` details ``cells``), and whether it
-applies at all. Candidates with equal signatures form one class; a class's weight is the
+harvested tests it passes and fails (``harvest`` details ``cells``), what it printed or
+raised on the inputs the issue shows (``issue`` details ``outputs``), the doctests of
+the changed modules whose outcome it changes (``doctest`` details ``outcomes``), and
+whether it applies at all. Candidates with equal signatures form one class; a class's weight is the
 number of producers (votes) of its members. Majority voting over classes instead of
 texts is the execution-based variant of self-consistency (as in AlphaCode's clustering by
 outputs and CodeT's dual agreement).
@@ -24,7 +26,7 @@ from typing import Any
 
 from swescale.patches import votes
 from swescale.types import Candidate, Task, Verdict
-from swescale.verifiers.base import BEHAVIOUR, HARVEST, REGRESSION, STATIC
+from swescale.verifiers.base import BEHAVIOUR, DOCTEST, HARVEST, ISSUE, REGRESSION, STATIC
 
 
 def signature(cand: Candidate) -> dict[str, Any] | None:
@@ -42,6 +44,17 @@ def signature(cand: Candidate) -> dict[str, Any] | None:
         cells = {k: v for k, v in harvest.details["cells"].items() if v is not None}
         if cells:
             sig["harvest"] = dict(sorted(cells.items()))
+    for name in (ISSUE, DOCTEST):
+        verdict = cand.verdicts.get(name)
+        if verdict is None or verdict.infra_error:
+            continue
+        if verdict.details.get("applied") is False:
+            return {"applies": False}
+        # The issue's inputs: what every stable statement printed or raised; doctests:
+        # the docstrings whose outcome changed against base.
+        seen = verdict.details.get("outputs" if name == ISSUE else "outcomes")
+        if seen:
+            sig[name] = dict(sorted(seen.items()))
     static = cand.verdicts.get(STATIC)
     if static is not None and static.details.get("applied") is False:
         return {"applies": False}

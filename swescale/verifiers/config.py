@@ -104,6 +104,38 @@ class HarvestSpec(_Spec):
         )
 
 
+class IssueSpec(_Spec):
+    """The issue's own reproducers (sessions, scripts, commands, expected values), kept
+    when they reproduce on base; candidates scored by the checks they flip."""
+
+    name: Literal["issue"] = "issue"
+    timeout: float = 300.0
+    per_statement: int = 60
+
+    def build(self, ctx: BuildContext) -> Any:
+        from swescale.verifiers.issue import IssueReproVerifier
+
+        return IssueReproVerifier(
+            ctx.sandbox_factory(self.name),
+            workers=ctx.workers,
+            timeout=self.timeout,
+            per_statement=self.per_statement,
+        )
+
+
+class DoctestSpec(_Spec):
+    """The doctests of the modules candidates change, base against candidate, one
+    outcome per docstring."""
+
+    name: Literal["doctest"] = "doctest"
+    timeout: float = 300.0
+
+    def build(self, ctx: BuildContext) -> Any:
+        from swescale.verifiers.doctests import DoctestVerifier
+
+        return DoctestVerifier(ctx.sandbox_factory(self.name), workers=ctx.workers, timeout=self.timeout)
+
+
 class BehaviourSpec(_Spec):
     """Classes of candidates with equal test outcomes (after the execution verifiers)."""
 
@@ -173,6 +205,8 @@ VerifierSpec = Annotated[
     StaticSpec
     | RegressionSpec
     | HarvestSpec
+    | IssueSpec
+    | DoctestSpec
     | BehaviourSpec
     | ReproSpec
     | JudgeSpec
@@ -184,6 +218,8 @@ KNOWN_VERIFIERS = (
     "static",
     "regression",
     "harvest",
+    "issue",
+    "doctest",
     "repro",
     "behaviour",
     "judge",
@@ -199,8 +235,9 @@ def parse_spec(data: str | dict[str, Any]) -> Any:
 
 class VerifiersConfig(BaseModel):
     # Run in the order given (cheap and decisive first). Model-free: static, regression,
-    # harvest (tests the candidates bring), behaviour (classes of equal test outcomes;
-    # after the execution verifiers). With a model: repro, judge, reward_model.
+    # harvest (tests the candidates bring), issue (the issue's own reproducers), doctest
+    # (the changed modules' doctests), behaviour (classes of equal outcomes; after the
+    # execution verifiers). With a model: repro, judge, reward_model.
     enabled: list[str] = Field(default_factory=lambda: ["regression"])
     judge_samples: int = 1
     judge_top_logprobs: int = 20
@@ -234,6 +271,8 @@ class VerifiersConfig(BaseModel):
                 "max_test_files": self.regression_max_files,
             },
             "harvest": {"timeout": self.test_timeout},
+            "issue": {"timeout": self.test_timeout},
+            "doctest": {"timeout": self.test_timeout},
             "repro": {"timeout": self.test_timeout, "reruns": self.reruns_on_disagreement},
             "judge": {"samples": self.judge_samples, "top_logprobs": self.judge_top_logprobs},
             "reward_model": {"checkpoint": self.reward_model, "kind": self.reward_model_kind},

@@ -191,6 +191,18 @@ def _checks(sandbox: Sandbox, files: list[str], modules: list[str]) -> dict[str,
     return json.loads(line[len(_MARK) :])
 
 
+def _contents(sandbox: Sandbox, paths: Sequence[str]) -> str | None:
+    """A digest line per path of what the work tree holds there (missing files too);
+    None when it could not be read."""
+    if not paths:
+        return ""
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    run = sandbox.execute(
+        f"cd {shlex.quote(sandbox.workdir)} && sha256sum -- {quoted} 2>&1", timeout=120
+    )
+    return None if run.infra_error else run.output
+
+
 def effective_change(sandbox: Sandbox, patch: str) -> tuple[list[str], int] | None:
     """(files, added + removed lines) that applying ``patch`` changed in the sandbox's
     tree, leftovers of ``patch`` (``.orig``, ``.rej``) not counted; None when git could
@@ -259,6 +271,8 @@ class StaticVerifier:
         except (SandboxError, OSError, RuntimeError) as exc:
             return {}, 0.0, f"no sandbox: {exc}"
         try:
+            named = sorted(set(patch_paths(cand.patch)))
+            before = _contents(sandbox, named)
             applied = apply_candidate(sandbox, cand.patch, sandbox.workdir)
             details: dict[str, Any] = {"applied": applied.applied}
             if not applied.applied:
@@ -266,6 +280,11 @@ class StaticVerifier:
                 return details, time.monotonic() - start, None
             details["apply_strategy"] = applied.strategy
             details["clean_apply"] = applied.clean
+            if before is not None and _contents(sandbox, named) == before:
+                # Every file it names was already as applying it leaves it (an untracked
+                # build copy of the package, hunks already there: "already applied", or a
+                # 3-way merge of a file that exists): grading tests base's behaviour.
+                details["changes_nothing"] = True
             if not applied.clean:
                 # What the tree holds may differ from the text: size and locality follow
                 # the tree, which is what grading tests.
@@ -326,7 +345,9 @@ class StaticVerifier:
                     verifier=self.name, score=0.5, details=details, cost=cost, infra_error=error
                 )
                 continue
-            details["changes_source"] = changes_source(cand.patch)
+            details["changes_source"] = changes_source(cand.patch) and not details.get(
+                "changes_nothing"
+            )
             details["test_setup_changed"] = changed_test_setup(
                 cand.patch, task_test_command(task)[0]
             )

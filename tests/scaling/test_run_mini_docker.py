@@ -108,7 +108,7 @@ def test_scripted_hard_run_selects_by_model_free_evidence(
         "scripted-hard",
         ["dataset.instance_ids=[swescale-mini__confkit-1]", f"runs_dir={tmp_path}"],
     )
-    assert cfg.verifiers.enabled == ["static", "regression", "harvest", "behaviour"]
+    assert cfg.verifiers.enabled == ["static", "regression", "harvest", "issue", "behaviour"]
     leak_check.append("mini-hard")
     result = launch(cfg, run_id="mini-hard", live=False)
     assert not result.failed
@@ -118,6 +118,9 @@ def test_scripted_hard_run_selects_by_model_free_evidence(
     selection = json.loads((task_dir / "selection.json").read_text())
     assert "no model verdicts" in selection["rationale"]
     verdicts = {p.stem for p in (task_dir / "verdicts").glob("*.json")}
-    assert {"static", "regression", "behaviour"} <= verdicts
+    assert {"static", "regression", "issue", "behaviour"} <= verdicts
+    # The issue's session reproduces on base: its checks judged every candidate.
+    issue = json.loads((task_dir / "verdicts" / "issue.json").read_text())
+    assert all(v["details"]["checks"] for v in issue.values())
     rows = {r["selector"]: r for r in selection_comparison(result.run_dir.root)}
     assert rows["majority"]["accuracy"] == 0.0 and rows["run"]["accuracy"] == 1.0
