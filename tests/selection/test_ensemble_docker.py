@@ -163,6 +163,8 @@ def test_ensemble_end_to_end_beats_majority_and_resumes(mini_by_id, sandbox_fact
         "static",
         "regression",
         "harvest",
+        "issue",
+        "doctest",
     }
     started = make.started["count"]
     run_ensemble([task], read_pools([task], paths, labels=labels).pools, out, lambda t: make, cfg)
