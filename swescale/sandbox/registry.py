@@ -242,7 +242,7 @@ class _RateLimit:
         with cls._guard:
             if rate not in cls._limiters:
                 limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
-                cls._limiters[rate] = (limiter, parse(rate.replace("per", "/")))
+                cls._limiters[rate] = (limiter, parse(rate))
             limiter, item = cls._limiters[rate]
         while not limiter.hit(item, "pull"):
             reset = limiter.get_window_stats(item, "pull").reset_time
