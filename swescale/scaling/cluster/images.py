@@ -6,9 +6,14 @@ computes the tag a task needs *before* building anything, and two nodes that bui
 produce the same image under the same tag. For each task a node then:
 
 1. uses the image when its engine already has the tag (never rebuilt);
-2. with ``scaling.ray.registry`` set, pulls ``<registry>/<tag>`` and tags it locally;
+2. with a registry (``scaling.ray.registry``, else ``images.registry``), pulls
+   ``<registry>/<tag>`` and tags it locally;
 3. otherwise builds it (base, environment and instance layers, each only when missing)
    and, with a registry, pushes it so the other nodes pull instead of building.
+
+With ``grading.use_official_images`` the node pulls the task's official image instead
+(``<images.registry>/<official name>`` when a registry is set, as ``swescale images push
+--official-names`` publishes it): nothing is built on the node.
 
 Builds of one tag are serialized per host with a file lock, so the worker processes of a
 host (or several Ray nodes sharing one Docker engine, as in a test cluster) never build
@@ -162,11 +167,17 @@ class NodeImages:
         from swescale.swebench.specs import provider_for
 
         grading = self.cfg.grading
-        official = self.cfg.images.registry or provider_for(task).has_official_image(task)
-        if grading.use_official_images and official:
+        registry = self.cfg.images.registry
+        if grading.use_official_images and (
+            registry or provider_for(task).has_official_image(task)
+        ):
             # Official images come from their registry (``images.registry``, else the
             # public one); the local provider pulls them, with retries and the cap.
-            self.how[task.id] = PULLED
+            from swescale.sandbox.images import image_exists
+            from swescale.swebench.images import official_image_name
+
+            name = official_image_name(task, grading, registry)
+            self.how[task.id] = PRESENT if image_exists(self.client, name) else PULLED
             return self.local(task)
         repos = self.local.repos(task)
         repos.ensure_commit(task)
