@@ -7,10 +7,10 @@ official layout (what ``swescale images push --official-names`` does); and a sec
 Docker engine (``dockerd`` with its own data root, no bridge) that stands for a fresh
 node: nothing cached.
 
-1. Per instance:
-   - **cold pull**: the fresh node pulls the image (``PulledImages``, as every command);
-   - **warm pull**: this engine pulls it, its base and environment layers already here
-     (a node that served other tasks of the same environment);
+1. Per instance, in order:
+   - **pull**: the fresh node pulls the image (``PulledImages``, as every command),
+     with the megabytes it had to fetch: the first image of an environment brings every
+     layer, a later one of the same environment (or the same base) only what differs;
    - **instance build**: this engine rebuilds the instance layer under a throwaway tag
      (base and environment present: the cheapest local build);
    - **env + instance build**: the environment layer too (base present: what a node
@@ -42,7 +42,7 @@ import docker
 import httpx
 
 from swescale.sandbox import ImagesConfig, build_layer, docker_client
-from swescale.sandbox.registry import PulledImages, pull
+from swescale.sandbox.registry import PulledImages, pull_progress
 from swescale.swebench.config import DatasetConfig, GradingConfig
 from swescale.swebench.datasets import load_tasks
 from swescale.swebench.evaluate import Grader
@@ -66,7 +66,9 @@ def registry_server(root: Path) -> Iterator[str]:
     binary = shutil.which("docker-registry")
     if binary is None:
         raise SystemExit("docker-registry is not installed (apt-get install docker-registry)")
-    process = subprocess.Popen([binary, "serve", str(config)], stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     address = f"127.0.0.1:{port}"
     try:
         _wait(lambda: httpx.get(f"http://{address}/v2/", timeout=1).status_code == 200)
@@ -162,15 +164,18 @@ def time_builds(grader: Grader, task) -> tuple[float, float]:
     rebuilt on the cached base), in seconds; the throwaway images are removed."""
     base, env, instance = planned_recipes(task, grader.images, grader.grading, grader.repos)
     archive = lambda: grader.repos.checkout_tar(task, root=REPO_DIR.lstrip("/"))  # noqa: E731
-    start = time.monotonic()
-    only_instance, _ = _build(grader, env.tag, instance, archive())
-    instance_seconds = time.monotonic() - start
-    start = time.monotonic()
-    fresh_env, _ = _build(grader, base, env)
-    both, _ = _build(grader, fresh_env, instance, archive())
-    both_seconds = time.monotonic() - start
-    for tag in (only_instance, both, fresh_env):
-        grader.client.images.remove(tag, force=True)
+    made: list[str] = []
+    try:
+        start = time.monotonic()
+        made.append(_build(grader, env.tag, instance, archive())[0])
+        instance_seconds = time.monotonic() - start
+        start = time.monotonic()
+        made.append(_build(grader, base, env)[0])
+        made.append(_build(grader, made[-1], instance, archive())[0])
+        both_seconds = time.monotonic() - start
+    finally:
+        for tag in reversed(made):
+            grader.client.images.remove(tag, force=True)
     return instance_seconds, both_seconds
 
 
@@ -223,36 +228,31 @@ def main() -> None:
                 "a second engine with an empty data root stands for a fresh node"
             )
             header = (
-                f"{'instance':28} {'MB':>6} {'cold pull':>9} {'warm pull':>9} "
-                f"{'inst build':>10} {'env+inst':>9} {'inst/cold':>9} {'env+inst/cold':>13} "
-                f"{'inst/warm':>9}"
+                f"{'instance':28} {'MB':>6} {'MB got':>7} {'pull':>8} {'inst build':>10} "
+                f"{'env+inst':>9} {'inst/pull':>9} {'env+inst/pull':>13}"
             )
             print(header)
             rows = []
             uncapped = PulledImages(fresh, root / "cache-uncapped", keep=0, rate="")
             for task in tasks:
                 name = names[task.id]
+                transfers: list = []
                 start = time.monotonic()
-                uncapped.ensure(name)
-                cold = time.monotonic() - start
-                with contextlib.suppress(docker.errors.ImageNotFound):
-                    client.images.remove(name)
-                start = time.monotonic()
-                pull(client, name)
-                warm = time.monotonic() - start
-                client.images.remove(name)
+                with pull_progress(transfers.append):
+                    uncapped.ensure(name)
+                seconds = time.monotonic() - start
+                fetched = transfers[-1].total_bytes / 1e6 if transfers else 0.0
                 inst, both = time_builds(grader, task)
                 size = int(fresh.images.get(name).attrs.get("Size", 0)) / 1e6
-                rows.append((cold, warm, inst, both))
+                rows.append((seconds, inst, both))
                 print(
-                    f"{task.id:28} {size:6.0f} {cold:8.1f}s {warm:8.1f}s {inst:9.1f}s "
-                    f"{both:8.1f}s {inst / cold:8.2f}x {both / cold:12.2f}x {inst / warm:8.2f}x"
+                    f"{task.id:28} {size:6.0f} {fetched:7.0f} {seconds:7.1f}s {inst:9.1f}s "
+                    f"{both:8.1f}s {inst / seconds:8.2f}x {both / seconds:12.2f}x"
                 )
             med = [statistics.median(c) for c in zip(*rows, strict=True)]
             print(
-                f"{'median':28} {'':6} {med[0]:8.1f}s {med[1]:8.1f}s {med[2]:9.1f}s "
-                f"{med[3]:8.1f}s {med[2] / med[0]:8.2f}x {med[3] / med[0]:12.2f}x "
-                f"{med[2] / med[1]:8.2f}x"
+                f"{'median':28} {'':6} {'':7} {med[0]:7.1f}s {med[1]:9.1f}s {med[2]:8.1f}s "
+                f"{med[1] / med[0]:8.2f}x {med[2] / med[0]:12.2f}x"
             )
             no_cap = disk_bytes(fresh)
             empty_engine(fresh)
