@@ -205,3 +205,34 @@ def test_an_unreachable_registry_is_a_clear_error(docker_client, mini, tmp_path)
     result = grader.grade(mini[PUBLISHED], mini[PUBLISHED].gold_patch)
     assert result.status == "error"
     assert f"Is the registry {registry} up" in result.error
+
+
+@pytest.mark.docker
+def test_a_local_build_takes_its_content_tag_from_the_registry(docker_client, registry) -> None:
+    """What ``images push`` without --official-names publishes: ``<registry>/<tag>`` is
+    pulled and tagged ``tag``, so the build finds it; a tag the registry lacks is built."""
+    import io
+    import tarfile
+    import uuid
+
+    from swescale.sandbox.registry import push, qualified
+    from swescale.swebench.images import pull_built
+
+    tag = f"swescale/test-content-tag:{uuid.uuid4().hex[:12]}"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("payload")
+        tar.addfile(info, io.BytesIO(b""))
+    repository, version = tag.rsplit(":", 1)
+    docker_client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=version)
+    images = ImagesConfig(registry=registry, pull_retries=1)
+    try:
+        image_id = docker_client.images.get(tag).id
+        push(docker_client, tag, qualified(registry, tag))
+        docker_client.images.remove(tag)
+        assert pull_built(docker_client, images, tag)
+        assert docker_client.images.get(tag).id == image_id
+        assert not docker_client.images.list(name=qualified(registry, repository))
+        assert not pull_built(docker_client, images, tag + "-never-pushed")
+    finally:
+        _forget(docker_client, tag)
