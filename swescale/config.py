@@ -49,9 +49,16 @@ class RunConfig(BaseModel):
 
     def digest(self) -> str:
         """A stable hash of everything that changes results (not where they are written,
-        nor where they are computed: the executor settings are left out)."""
+        nor where they are computed: the executor settings and where images are pulled
+        from, and how, are left out)."""
         data = self.model_dump(
-            mode="json", exclude={"run_id": True, "runs_dir": True, "scaling": {"executor", "ray"}}
+            mode="json",
+            exclude={
+                "run_id": True,
+                "runs_dir": True,
+                "scaling": {"executor", "ray"},
+                "images": {"registry", "pull_retries", "pull_rate", "keep_pulled"},
+            },
         )
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

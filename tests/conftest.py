@@ -1,8 +1,16 @@
-"""Shared fixtures: a Docker client and the base image (built once, then found by tag)."""
+"""Shared fixtures: a Docker client, the base image (built once, then found by tag), and
+a registry on a loopback port."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +75,67 @@ def git_sandbox(make_sandbox):
     assert result.exit_code == 0, result.output
     sb.base_commit = result.output.strip().splitlines()[-1]
     return sb
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_registry(root: Path) -> Iterator[str]:
+    """Debian's ``docker-registry`` (the Distribution project's server) on a free loopback
+    port, its config and storage under ``root``; yields its address. The engine talks
+    plain HTTP to 127.0.0.0/8 registries without being told (its default
+    insecure-registries)."""
+    import httpx
+
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-registry is missing (scripts/test.sh installs it)")
+        pytest.skip("docker-registry not installed (apt-get install docker-registry)")
+    port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "registry.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'storage'}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        "log:\n  level: warn\n"
+    )
+    process = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://{address}/v2/", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the registry did not start"
+            assert process.poll() is None, "the registry exited"
+            time.sleep(0.2)
+        yield address
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    """A registry on a free loopback port for this test, removed after it."""
+    with running_registry(tmp_path / "registry") as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def module_registry(tmp_path_factory) -> Iterator[str]:
+    """A registry shared by the tests of one module."""
+    with running_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address

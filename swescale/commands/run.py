@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from swescale.commands.pulls import registry_option
+
 log = logging.getLogger(__name__)
 
 DEMO_TASKS = 3
@@ -132,10 +134,15 @@ def register(app: typer.Typer) -> None:
             True, "--report/--no-report", help="Write the report site (RUN_DIR/report/) at the end."
         ),
         live: bool = typer.Option(True, "--live/--no-live", help="Live progress display."),
+        registry: str = registry_option(),
     ) -> None:
         """Run (or resume) a batch: explore, verify, select, write predictions.jsonl.
 
         Rerunning the same command after a crash or Ctrl-C finishes the run."""
+        if registry is not None:
+            # The same as -o images.registry=...; not part of the config digest, so a
+            # run resumes with or without it.
+            override = [*override, f"images.registry={registry}"]
         _run(config, override, run_id, force, report, live)
 
     @app.command("demo")

@@ -1,16 +1,19 @@
-"""Commands: ``images build|list|prune``, ``gc``, ``sandbox shell IMAGE``."""
+"""Commands: ``images build|push|list|prune``, ``gc``, ``sandbox shell IMAGE``."""
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=True)
-images_app = typer.Typer(help="Build, list and prune swescale images.", no_args_is_help=True)
+images_app = typer.Typer(
+    help="Build, publish, list and prune swescale images.", no_args_is_help=True
+)
 sandbox_app = typer.Typer(help="Interactive sandboxes for debugging.", no_args_is_help=True)
 
 
@@ -48,6 +51,145 @@ def images_build(
         raise typer.Exit(1) from exc
     console.print(f"base image ready: [bold]{tag}[/bold] ({time.monotonic() - start:.0f}s)")
     print(tag)
+
+
+@images_app.command("push")
+def images_push(
+    registry: str = typer.Option(
+        ..., "--registry", help="Registry HOST:PORT (or HOST:PORT/PREFIX) to publish to."
+    ),
+    official_names: bool = typer.Option(
+        False,
+        "--official-names",
+        help="Publish each instance under its official name in the official layout "
+        "(repository at /testbed, the official eval script runs unchanged), for "
+        "--official-images; without it, under the content tags local builds look for.",
+    ),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="mini, a file, or a published name."),
+    split: str = typer.Option(None, "--split"),
+    instance: list[str] = typer.Option(None, "--instance", "-i", help="Only these instance ids."),
+    repos_dir: Path = typer.Option(None, "--repos-dir", help="Local git mirrors."),
+    config: str = typer.Option(None, "--config", "-c"),
+    override: list[str] = typer.Option(
+        None, "--set", "-o", "--override", help="Config override key=value."
+    ),
+) -> None:
+    """Publish instance images to a registry, building those not built yet.
+
+    Other machines and Ray nodes then pull them (--registry) instead of building. With
+    --official-names, `eval --official-images --registry` grades in them as in the
+    official images."""
+    from swescale.commands.pulls import with_registry
+    from swescale.commands.swebench import _configs, _dataset
+    from swescale.swebench.datasets import DatasetError, load_tasks
+    from swescale.swebench.evaluate import Grader
+    from swescale.swebench.publish import publish_task
+
+    cfg = with_registry(_configs(config, override or []), registry)
+    address = cfg.images.registry
+    data = _dataset(cfg, dataset, split, instance or [], None, None, repos_dir)
+    try:
+        tasks = load_tasks(data)
+    except DatasetError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    unknown = sorted(set(instance or []) - {t.id for t in tasks})
+    for iid in unknown:
+        console.print(f"[red]error:[/red] no instance {iid!r} in {dataset}")
+    if not tasks:
+        console.print("[red]error:[/red] no tasks selected")
+        raise typer.Exit(2)
+    client = _client()
+    # The local build is what gets published, whatever the config says about grading.
+    grading = cfg.grading.model_copy(update={"use_official_images": False})
+    local_images = cfg.images.model_copy(update={"registry": ""})
+    grader = Grader.for_tasks(client, tasks, local_images, grading, data)
+    failed: list[str] = list(unknown)
+    total_bytes, total_seconds = 0, 0.0
+    with _push_bars() as show:
+        for task in tasks:
+            image = grader.image(task)
+            if isinstance(image, str):
+                console.print(f"[red]FAIL[/red] {task.id}: no local image: {image}")
+                failed.append(task.id)
+                continue
+            try:
+                done = publish_task(
+                    client,
+                    task,
+                    image,
+                    registry=address,
+                    official_names=official_names,
+                    images=cfg.images,
+                    grading=cfg.grading,
+                    repos=grader.repos,
+                    progress=show,
+                )
+            except Exception as exc:  # noqa: BLE001 - one task's failure, not the batch's
+                console.print(f"[red]FAIL[/red] {task.id}: {exc}", markup=False)
+                failed.append(task.id)
+                continue
+            for item in done:
+                total_bytes += item.size_bytes
+                total_seconds += item.seconds
+                console.print(
+                    f"pushed {item.local} -> {item.remote} ({item.size_bytes / 1e6:.0f} MB, "
+                    f"{item.seconds:.1f}s, {item.digest[:19]})",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+    console.print(
+        f"{len(tasks) - len(failed) + len(unknown)}/{len(tasks)} instance(s) published to "
+        f"{address} ({total_bytes / 1e9:.2f} GB of images, {total_seconds:.0f}s)"
+    )
+    if official_names and len(failed) < len(tasks) + len(unknown):
+        console.print(
+            f"grade in them: swescale eval PREDICTIONS --dataset {dataset} --official-images "
+            f"--registry {address}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _push_bars():
+    """Bars for the layers a push uploads (bytes, speed), one per image."""
+    import contextlib
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+    )
+    rows: dict[str, object] = {}
+
+    def show(p) -> None:
+        if p.name not in rows:
+            rows[p.name] = progress.add_task(f"pushing {p.name}", total=p.total_bytes or None)
+        progress.update(rows[p.name], completed=p.done_bytes, total=p.total_bytes or None)
+        if p.finished:
+            progress.remove_task(rows.pop(p.name))
+
+    @contextlib.contextmanager
+    def shown():
+        with progress:
+            yield show
+
+    return shown()
 
 
 @images_app.command("list")

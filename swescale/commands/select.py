@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from swescale.commands.pulls import registry_option, with_registry
 from swescale.logs import show
 from swescale.record.io import write_text_atomic
 from swescale.record.layout import RunFiles
@@ -201,6 +202,7 @@ def ensemble_command(
         "trajectories wrote along the way (not only those in the final patches).",
     ),
     repos_dir: Path = typer.Option(None, "--repos-dir", help="Local git mirrors."),
+    registry: str = registry_option(),
     calibration: Path | None = typer.Option(None, help="Calibration JSON for 'calibrated'."),
     fit_calibration: Path | None = typer.Option(
         None, "--fit-calibration", help="Fit a calibration on these labelled pools, save it here."
@@ -254,7 +256,7 @@ def ensemble_command(
         raise fail(f"unknown verifier {bad[0]!r}; known: {', '.join(MODEL_FREE_VERIFIERS)}")
     if not predictions and not run:
         raise fail("give predictions files and/or --run directories")
-    cfg = _configs(config, override or [])
+    cfg = with_registry(_configs(config, override or []), registry)
     data = _dataset(cfg, dataset, split, instance or [], regex, slice_, repos_dir)
     try:
         taskset = read_tasks(data)
@@ -322,10 +324,12 @@ def ensemble_command(
         if client is not None:
             from swescale.sandbox import DockerSandbox
             from swescale.sandbox.base import SandboxError
+            from swescale.sandbox.registry import PulledImages
             from swescale.swebench.evaluate import Grader
 
             stop = stack.enter_context(stop_on_signals(client))
             grader = Grader.for_tasks(client, tasks, cfg.images, cfg.grading, data)
+            pulled = PulledImages.for_config(client, cfg.images)
 
             def sandbox_for(task):
                 image = grader.image(task)
@@ -338,12 +342,16 @@ def ensemble_command(
                         # Interrupted: verifiers in flight get no new sandboxes, so the
                         # command stops within seconds instead of finishing their loops.
                         raise SandboxError("interrupted")
-                    return DockerSandbox.create(
-                        client,
-                        image.tag,
-                        image.sandbox_config(cfg.sandbox, command_timeout=timeout),
-                        labels=labels_,
-                    )
+                    with contextlib.ExitStack() as held:
+                        if image.pulled:
+                            # Held until its container exists, which then keeps it.
+                            held.enter_context(pulled.hold(image.tag))
+                        return DockerSandbox.create(
+                            client,
+                            image.tag,
+                            image.sandbox_config(cfg.sandbox, command_timeout=timeout),
+                            labels=labels_,
+                        )
 
                 return make
 

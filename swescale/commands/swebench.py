@@ -12,6 +12,14 @@ from pathlib import Path
 
 import typer
 
+from swescale.commands.pulls import (
+    missing_in_registry,
+    registry_option,
+    transfer_bars,
+    warn_missing,
+    with_registry,
+)
+
 DATASET_HELP = (
     "mini, a local parquet/JSON/JSONL file, or a published name (verified, lite, full, owner/name)"
 )
@@ -144,6 +152,7 @@ def register(app: typer.Typer) -> None:
         official_images: bool = typer.Option(
             None, "--official-images/--local-images", help="Pull the official prebuilt images."
         ),
+        registry: str = registry_option(),
         config: str = typer.Option(None, "--config", "-c"),
         override: list[str] = typer.Option(
             None, "--set", "-o", "--override", help="Config override key=value."
@@ -168,7 +177,7 @@ def register(app: typer.Typer) -> None:
         except eval_inputs.EvalInputError as exc:
             _error(f"error: {exc}")
             raise typer.Exit(2) from exc
-        cfg = _eval_config(base, config, dataset, override or [])
+        cfg = with_registry(_eval_config(base, config, dataset, override or []), registry)
         data = _dataset(cfg, dataset, split, instance, None, None, repos_dir)
         run = run_id or eval_inputs.default_run_id(predictions)
         if eval_dir is None and owner is not None and cfg.grading.eval_dir == Path("."):
@@ -214,6 +223,12 @@ def register(app: typer.Typer) -> None:
             "built from the repository's files at the base commit only (.swescale.yaml, "
             "else its packaging files), as for a repository of your own.",
         ),
+        official_images: bool = typer.Option(
+            None,
+            "--official-images/--local-images",
+            help="Validate in the official prebuilt images (pulled; see --registry).",
+        ),
+        registry: str = registry_option(),
         config: str = typer.Option(None, "--config", "-c"),
         override: list[str] = typer.Option(
             None, "--set", "-o", "--override", help="Config override key=value."
@@ -229,11 +244,10 @@ def register(app: typer.Typer) -> None:
         from swescale.swebench.datasets import DatasetError, load_tasks
         from swescale.swebench.evaluate import Grader, validate
 
-        cfg = _configs(config, override or [])
+        cfg = with_registry(_configs(config, override or []), registry)
         data = _dataset(cfg, dataset, split, instance, regex, slice_, repos_dir)
-        grading = (
-            cfg.grading if workers is None else cfg.grading.model_copy(update={"workers": workers})
-        )
+        updates = {"workers": workers, "use_official_images": official_images}
+        grading = cfg.grading.model_copy(update={k: v for k, v in updates.items() if v is not None})
         try:
             tasks = load_tasks(data)
         except DatasetError as exc:
@@ -243,6 +257,7 @@ def register(app: typer.Typer) -> None:
             _error("error: no tasks selected")
             raise typer.Exit(2)
         client = _engine()
+        warn_missing(missing_in_registry(client, tasks, cfg.images, grading), cfg.images, data.name)
         grader = Grader.for_tasks(client, tasks, cfg.images, grading, data)
         grader.labels = {"run": "validate"}
 
@@ -266,7 +281,7 @@ def register(app: typer.Typer) -> None:
             def prepare(task):
                 return with_inferred_environment(task, grader.repos)
 
-        with stop_on_signals(client) as stop:
+        with stop_on_signals(client) as stop, transfer_bars():
             results = validate(
                 grader,
                 tasks,
@@ -370,15 +385,27 @@ def _grade(predictions: list[Path], data, grading, cfg, run: str) -> None:
     )
     with Progress(*columns, transient=False) as bar, stop_on_signals(client) as stop:
         job = bar.add_task("", total=None)
+        pulls = contextlib.ExitStack()
+        if grading.use_official_images:
+            # A long pull shows on the grading bar's line while it lasts.
+            pulls.enter_context(transfer_bars(lambda text: bar.update(job, description=text)))
 
         def tick(model: str, instance_id: str, result) -> None:
             what = result.status + (f" ({result.error_kind})" if result.error_kind else "")
             bar.update(job, advance=1, description=f"{instance_id}: {what}")
 
         try:
-            outcome = evaluate(
-                predictions, data, grading, cfg.images, run, client, progress=tick, stop=stop
-            )
+            if grading.use_official_images and cfg.images.registry:
+                wanted = _instances_with_predictions(predictions, data)
+                warn_missing(
+                    missing_in_registry(client, wanted, cfg.images, grading),
+                    cfg.images,
+                    data.name,
+                )
+            with pulls:
+                outcome = evaluate(
+                    predictions, data, grading, cfg.images, run, client, progress=tick, stop=stop
+                )
         except DatasetError as exc:
             fail(f"error: {exc}")
             raise typer.Exit(2) from exc
@@ -442,6 +469,19 @@ def _grade(predictions: list[Path], data, grading, cfg, run: str) -> None:
     if outcome.interrupted:
         warn("interrupted: rerun the same command to grade the rest")
         raise typer.Exit(130)
+
+
+def _instances_with_predictions(predictions: list[Path], data) -> list:
+    """The selected tasks that have a non-empty prediction in the files (what grading
+    will need an image for)."""
+    from swescale.swebench.datasets import read_tasks
+    from swescale.swebench.predictions import read_predictions
+
+    ids = set()
+    for path in predictions:
+        rows, _ = read_predictions(path)
+        ids |= {row.instance_id for row in rows if not row.is_empty}
+    return [t for t in read_tasks(data).tasks if t.id in ids]
 
 
 def _validation_table(results) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 # The search path of base images. Sandboxes do not set PATH: the image's own (a venv, a
 # conda env) must stay in force.
@@ -63,3 +63,30 @@ class ImagesConfig(BaseModel):
     cache_limit_gb: float = 60.0
     build_timeout: float = 1800.0
     extra_packages: list[str] = Field(default_factory=list)
+    # A registry ("host:port[/prefix]", no scheme) that instance images are pulled from
+    # (``swescale images push`` publishes them there): official images are looked up as
+    # <registry>/<official name>, local builds as <registry>/<content tag> before building.
+    # Plain HTTP works for loopback addresses; other hosts need TLS or the engine's
+    # ``insecure-registries``.
+    registry: str = ""
+    # Pulls: attempts per image (transient failures only: a missing image fails at once),
+    # and the most pulls this process starts per period ("N/second|minute|hour").
+    pull_retries: int = Field(default=4, ge=1)
+    pull_rate: str = "30/minute"
+    # Pulled instance images this host keeps (0: no cap): past it, the least recently used
+    # are removed, never one a container or a running command uses.
+    keep_pulled: int = Field(default=0, ge=0)
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_address(cls, value: str) -> str:
+        from swescale.sandbox.registry import check_registry
+
+        return check_registry(value)
+
+    @field_validator("pull_rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from swescale.sandbox.registry import check_rate
+
+        return check_rate(value)

@@ -288,9 +288,17 @@ class BatchRunner:
         started = time.monotonic()
         stage = "image"
         self.rundir.set_task_state(task.id, status="running")
+        held = contextlib.ExitStack()
         try:
             self.progress.task_stage(task.id, stage)
             image = self._image_for(task)
+            if getattr(image, "pulled", False) and self.client is not None:
+                # A pulled image stays while the task uses it (the cap on pulled images
+                # skips it; one evicted since it was pulled comes back).
+                from swescale.sandbox.registry import PulledImages
+
+                pulled = PulledImages.for_config(self.client, self.cfg.images)
+                held.enter_context(pulled.hold(image_tag(image)))
             digest = image_digest(self.client, image) if self.client is not None else ""
             self.rundir.update_run_json(
                 lambda r: r.setdefault("image_digests", {}).update(
@@ -321,6 +329,7 @@ class BatchRunner:
             self.progress.task_finished(task.id, "failed")
             return {"task_id": task.id, "status": "failed", "stage": stage, "reason": reason}
         finally:
+            held.close()
             self._task_verifiers.pop(task.id, None)
         record["seconds"] = round(time.monotonic() - started, 3)
         record["cost"] = self.ledger.task_cost(task.id).model_dump()

@@ -39,6 +39,7 @@ from swebench.harness.reporting import make_run_report
 from swescale.pool import run_pool
 from swescale.record import evaluation
 from swescale.sandbox import ImagesConfig
+from swescale.sandbox.registry import PulledImages, RegistryError
 from swescale.swebench.config import DatasetConfig, GradingConfig
 from swescale.swebench.datasets import read_tasks
 from swescale.swebench.grading import GradeResult, empty_result, error_result
@@ -132,21 +133,42 @@ class Grader:
         """Grade one candidate patch (None or "": the official empty patch)."""
         if not patch:
             return empty_result(task)
-        image = self.image(task)
-        if isinstance(image, str):
-            return error_result(task, f"no instance image: {image}")
-        return grade_patch(
-            self.client, task, patch, self.grading, image, labels=self.labels, images=self.images
+        return self._in_image(
+            task,
+            lambda image: grade_patch(
+                self.client,
+                task,
+                patch,
+                self.grading,
+                image,
+                labels=self.labels,
+                images=self.images,
+            ),
         )
 
     def grade_alone(self, task: Task) -> GradeResult:
         """The test patch alone, no candidate (validation)."""
+        return self._in_image(
+            task,
+            lambda image: grade_test_patch_alone(
+                self.client, task, self.grading, image, labels=self.labels, images=self.images
+            ),
+        )
+
+    def _in_image(self, task: Task, run: Callable[[InstanceImage], GradeResult]) -> GradeResult:
+        """``run`` in the task's image; a pulled image is held meanwhile (the cap on
+        pulled images never removes it under the run, and one removed since it was
+        pulled is pulled again)."""
         image = self.image(task)
         if isinstance(image, str):
             return error_result(task, f"no instance image: {image}")
-        return grade_test_patch_alone(
-            self.client, task, self.grading, image, labels=self.labels, images=self.images
-        )
+        if not image.pulled:
+            return run(image)
+        try:
+            with PulledImages.for_config(self.client, self.images).hold(image.tag):
+                return run(image)
+        except RegistryError as exc:
+            return error_result(task, f"no instance image: {exc}")
 
 
 # -- the official run layout ------------------------------------------------------------

@@ -20,6 +20,16 @@ Official images (``GradingConfig.use_official_images``): the prebuilt per-instan
 pulled and used as is (repository at /testbed, conda env "testbed") for tasks whose
 provider has one; when it cannot be pulled, the error says so and, with
 ``fallback_local_build``, the local build is used.
+
+A registry of one's own (``ImagesConfig.registry``, ``--registry HOST:PORT``): official
+images are looked up there as ``HOST:PORT/<official name>``, for every task (mini tasks
+too, under the same naming scheme), as ``swescale images push --official-names``
+publishes them (``swescale.swebench.publish``); an image missing there is an error that
+says how to publish it (no fallback: the registry is where this machine's images are
+meant to come from). Local builds first look for ``HOST:PORT/<content tag>`` (what
+``swescale images push`` without ``--official-names`` publishes) and build only what is
+not there. Pulls go through ``swescale.sandbox.registry`` (retries, a rate limit,
+progress, the cap on pulled images).
 """
 
 from __future__ import annotations
@@ -39,7 +49,14 @@ from swescale.sandbox import (
     content_tag,
     ensure_base_image,
 )
-from swescale.sandbox.images import image_exists
+from swescale.sandbox.images import base_image_tag, image_exists
+from swescale.sandbox.registry import (
+    ImageMissing,
+    PulledImages,
+    RegistryError,
+    pull,
+    qualified,
+)
 from swescale.swebench.config import GradingConfig
 from swescale.swebench.layers import (
     CONDA_ENV,
@@ -74,6 +91,8 @@ __all__ = [
     "instance_image",
     "instance_recipe",
     "official_image_name",
+    "planned_recipes",
+    "publish_command",
     "setup_script",
 ]
 
@@ -94,6 +113,9 @@ class InstanceImage:
     tag: str
     workdir: str = REPO_DIR
     official: bool = False
+    # Pulled from a registry and governed there (``PulledImages``): users hold it while
+    # they start containers from it, so the cap never evicts it under them.
+    pulled: bool = False
     notes: list[str] = field(default_factory=list)
     # Environment a sandbox needs on top of SandboxConfig's defaults (the venv or the
     # conda env on PATH): sandboxes set their own PATH, so the image's is not enough.
@@ -228,29 +250,90 @@ def instance_recipe(task: Task, env_tag: str, grading: GradingConfig, repos: Rep
     return Recipe(env_tag, tag, commands, files)
 
 
-def official_image_name(task: Task, grading: GradingConfig) -> str:
-    """The official prebuilt image: the row's ``image`` column, else the name pattern."""
+def official_image_name(task: Task, grading: GradingConfig, registry: str = "") -> str:
+    """The official prebuilt image: the row's ``image`` column, else the name pattern;
+    in ``registry`` when one is given (``host:port/<name>``)."""
     if isinstance(task.extra.get("image"), str) and task.extra["image"]:
-        return task.extra["image"]
-    key = task.id.lower().replace("__", "_1776_")
-    return grading.official_image.format(arch=grading.arch, instance_key=key, instance_id=task.id)
+        name = task.extra["image"]
+    else:
+        key = task.id.lower().replace("__", "_1776_")
+        name = grading.official_image.format(
+            arch=grading.arch, instance_key=key, instance_id=task.id
+        )
+    return qualified(registry, name)
 
 
-def pull_official_image(client: docker.DockerClient, task: Task, grading: GradingConfig) -> str:
-    import docker.errors
+def publish_command(registry: str, task_ids: Sequence[str], dataset: str = "DATASET") -> str:
+    """The command that publishes these tasks' images under their official names."""
+    ids = " ".join(f"-i {i}" for i in task_ids)
+    return f"swescale images push --registry {registry} --official-names --dataset {dataset} {ids}"
 
-    name = official_image_name(task, grading)
-    if image_exists(client, name):
-        return name
+
+def pull_official_image(
+    client: docker.DockerClient, task: Task, grading: GradingConfig, images: ImagesConfig
+) -> str:
+    """The task's official image present on the engine (pulled when missing, through
+    ``PulledImages``: retries, rate limit, the cap); OfficialImageUnavailable says why
+    not and, for a registry of one's own, how to publish it."""
+    registry = images.registry
+    name = official_image_name(task, grading, registry)
     try:
-        client.images.pull(name)
-    except docker.errors.DockerException as exc:
+        return PulledImages.for_config(client, images).ensure(name)
+    except ImageMissing as exc:
+        if registry:
+            raise OfficialImageUnavailable(
+                f"{task.id}: cannot pull the official image {name}: the registry {registry} "
+                f"does not have it. Publish it from a machine that has built it: "
+                f"`{publish_command(registry, [task.id])}`"
+            ) from exc
         raise OfficialImageUnavailable(
-            f"{task.id}: cannot pull the official image {name} ({exc.__class__.__name__}: "
-            f"{str(exc)[:300]}). Is a registry reachable? Without one, set "
-            "grading.use_official_images=false (or keep fallback_local_build=true) to build locally."
+            f"{task.id}: cannot pull the official image {name} ({exc}). Without it, set "
+            "grading.use_official_images=false (or keep fallback_local_build=true) to build "
+            "locally, or publish it to a registry of your own (swescale images push)."
         ) from exc
-    return name
+    except RegistryError as exc:
+        where = (
+            f"Is the registry {registry} up (http://{registry}/v2/)?"
+            if registry
+            else (
+                "Is a registry reachable? Without one, set grading.use_official_images=false "
+                "(or keep fallback_local_build=true) to build locally."
+            )
+        )
+        raise OfficialImageUnavailable(
+            f"{task.id}: cannot pull the official image {name} ({exc}). {where}"
+        ) from exc
+
+
+def planned_recipes(
+    task: Task, images: ImagesConfig, grading: GradingConfig, repos: RepoSource
+) -> tuple[str, Recipe, Recipe]:
+    """(base tag, environment recipe, instance recipe) of the task's local build, known
+    before anything is built (the repository must hold the base commit)."""
+    suite = provider_for(task).interpreter(task, grading, images.suite).suite
+    suite_cfg = images if images.suite == suite else images.model_copy(update={"suite": suite})
+    base = base_image_tag(suite_cfg)
+    env = env_recipe(task, base, grading, repos)
+    return base, env, instance_recipe(task, env.tag, grading, repos)
+
+
+def pull_built(client: docker.DockerClient, images: ImagesConfig, tag: str) -> bool:
+    """``<registry>/<tag>`` pulled and tagged ``tag`` (what ``swescale images push``
+    publishes without ``--official-names``); False when the registry lacks it or does
+    not answer (the caller builds)."""
+    remote = qualified(images.registry, tag)
+    try:
+        pull(client, remote, retries=images.pull_retries, rate=images.pull_rate)
+    except ImageMissing:
+        return False
+    except RegistryError as exc:
+        log.warning("%s; building it instead", exc)
+        return False
+    repository, _, version = tag.rpartition(":")
+    client.images.get(remote).tag(repository, version)
+    with contextlib.suppress(Exception):  # the local tag keeps the image
+        client.images.remove(remote, noprune=True)
+    return True
 
 
 def instance_image(
@@ -268,26 +351,34 @@ def instance_image(
         specs = provider_for(task)
     except SpecError as exc:
         raise ImageError(str(exc)) from exc
-    if grading.use_official_images and specs.has_official_image(task):
+    if grading.use_official_images and (images.registry or specs.has_official_image(task)):
         try:
             return InstanceImage(
-                pull_official_image(client, task, grading),
+                pull_official_image(client, task, grading, images),
                 REPO_DIR,
                 official=True,
+                pulled=True,
                 env=dict(CONDA_ENV),
             )
         except OfficialImageUnavailable as exc:
-            if not grading.fallback_local_build:
+            if images.registry or not grading.fallback_local_build:
                 raise
             log.warning("%s; building locally instead", exc)
             notes.append(f"official image unavailable, built locally: {exc}")
     # The repository first: a missing commit is a quick, clear error, before any build.
     repos.ensure_commit(task)
     try:
-        env = env_image(client, task, images=images, grading=grading, repos=repos)
+        _, env, recipe = planned_recipes(task, images, grading, repos)
+        with _lock_for(recipe.tag):
+            fetched = (
+                images.registry
+                and not image_exists(client, recipe.tag)
+                and pull_built(client, images, recipe.tag)
+            )
+        if not fetched:
+            env = env_image(client, task, images=images, grading=grading, repos=repos)
     except SpecError as exc:
         raise ImageError(str(exc)) from exc
-    recipe = instance_recipe(task, env.tag, grading, repos)
     notes += list(env.notes)
     interpreter = specs.interpreter(task, grading, images.suite)
     image = InstanceImage(

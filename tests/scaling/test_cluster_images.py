@@ -6,11 +6,7 @@ distribution registry) on a loopback port, which the engine uses without TLS."""
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import socket
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -61,43 +57,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture
-def registry(tmp_path: Path):
-    """A registry on a free loopback port for this test, removed after it."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("docker-registry is missing (scripts/test.sh installs it)")
-        pytest.skip("docker-registry not installed (apt-get install docker-registry)")
-    port = _free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'storage'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-        "log:\n  level: warn\n"
-    )
-    process = subprocess.Popen(
-        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://{address}/v2/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the registry did not start"
-            assert process.poll() is None, "the registry exited"
-            time.sleep(0.2)
-        yield address
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _tiny_image(client, tag: str, content: bytes) -> str:

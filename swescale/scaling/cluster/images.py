@@ -6,9 +6,14 @@ computes the tag a task needs *before* building anything, and two nodes that bui
 produce the same image under the same tag. For each task a node then:
 
 1. uses the image when its engine already has the tag (never rebuilt);
-2. with ``scaling.ray.registry`` set, pulls ``<registry>/<tag>`` and tags it locally;
+2. with a registry (``scaling.ray.registry``, else ``images.registry``), pulls
+   ``<registry>/<tag>`` and tags it locally;
 3. otherwise builds it (base, environment and instance layers, each only when missing)
    and, with a registry, pushes it so the other nodes pull instead of building.
+
+With ``grading.use_official_images`` the node pulls the task's official image instead
+(``<images.registry>/<official name>`` when a registry is set, as ``swescale images push
+--official-names`` publishes it): nothing is built on the node.
 
 Builds of one tag are serialized per host with a file lock, so the worker processes of a
 host (or several Ray nodes sharing one Docker engine, as in a test cluster) never build
@@ -43,16 +48,10 @@ def planned_tags(task: Task, cfg: RunConfig, repos: Any) -> tuple[str, str, str]
     """(base, environment, instance) tags that :func:`~swescale.swebench.images.instance_image`
     gives ``task`` (local build), computed without building anything. Reads the
     repository where the recipes need its files."""
-    from swescale.sandbox.images import base_image_tag
-    from swescale.swebench.images import env_recipe, instance_recipe
-    from swescale.swebench.specs import provider_for
+    from swescale.swebench.images import planned_recipes
 
-    images, grading = cfg.images, cfg.grading
-    suite = provider_for(task).interpreter(task, grading, images.suite).suite
-    suite_cfg = images if images.suite == suite else images.model_copy(update={"suite": suite})
-    base = base_image_tag(suite_cfg)
-    env = env_recipe(task, base, grading, repos).tag
-    return base, env, instance_recipe(task, env, grading, repos).tag
+    base, env, instance = planned_recipes(task, cfg.images, cfg.grading, repos)
+    return base, env.tag, instance.tag
 
 
 def planned_instance_tag(task: Task, cfg: RunConfig, repos: Any) -> str:
@@ -62,7 +61,9 @@ def planned_instance_tag(task: Task, cfg: RunConfig, repos: Any) -> str:
 
 def registry_name(registry: str, tag: str) -> str:
     """``host:port[/prefix]`` and ``swescale/instance:x`` -> ``host:port[/prefix]/swescale/instance:x``."""
-    return f"{registry.rstrip('/')}/{tag}"
+    from swescale.sandbox.registry import qualified
+
+    return qualified(registry, tag)
 
 
 @contextlib.contextmanager
@@ -78,46 +79,31 @@ def host_lock(lock_dir: Path, key: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _split(name: str) -> tuple[str, str]:
-    repository, _, tag = name.rpartition(":")
-    if not repository or "/" in tag:
-        return name, "latest"
-    return repository, tag
-
-
-def pull_from_registry(client: Any, registry: str, tag: str) -> bool:
-    """Pull ``tag`` from ``registry`` and tag it locally; False when the registry lacks
-    it or cannot be reached (the caller then builds)."""
-    import docker.errors
+def pull_from_registry(client: Any, registry: str, tag: str, retries: int = 4) -> bool:
+    """Pull ``tag`` from ``registry`` (retried while transient) and tag it locally;
+    False when the registry lacks it or cannot be reached (the caller then builds)."""
+    from swescale.sandbox.registry import RegistryError, pull, split_name
 
     remote = registry_name(registry, tag)
-    repository, version = _split(remote)
     try:
-        image = client.images.pull(repository, tag=version)
-    except (docker.errors.DockerException, OSError) as exc:
+        pull(client, remote, retries=retries)
+    except RegistryError as exc:
         log.info("%s not pulled from %s: %s", tag, registry, str(exc)[:200])
         return False
-    local_repository, local_tag = _split(tag)
-    image.tag(local_repository, local_tag)
+    repository, version = split_name(tag)
+    client.images.get(remote).tag(repository, version)
     return True
 
 
 def push_to_registry(client: Any, registry: str, tag: str) -> None:
     """Push the local image ``tag`` to ``registry`` (as ``<registry>/<tag>``)."""
-    import docker.errors
+    from swescale.sandbox.registry import RegistryError as PushFailed
+    from swescale.sandbox.registry import push
 
-    remote = registry_name(registry, tag)
-    repository, version = _split(remote)
     try:
-        client.images.get(tag).tag(repository, version)
-        for line in client.images.push(repository, tag=version, stream=True, decode=True):
-            if isinstance(line, dict) and line.get("error"):
-                raise RegistryError(f"pushing {remote}: {line['error']}")
-    except (docker.errors.DockerException, OSError) as exc:
-        raise RegistryError(f"pushing {remote}: {exc}") from exc
-    finally:
-        with contextlib.suppress(docker.errors.DockerException, OSError):
-            client.images.remove(remote, noprune=True)
+        push(client, tag, registry_name(registry, tag))
+    except PushFailed as exc:
+        raise RegistryError(str(exc)) from exc
 
 
 def ensure_image(
@@ -167,7 +153,8 @@ class NodeImages:
 
         self.client = client
         self.cfg = cfg
-        self.registry = registry
+        # The executor's registry, else the one every command pulls from.
+        self.registry = registry or cfg.images.registry
         self.local = ImageProvider(client, cfg)
         self.lock_dir = Path(cfg.images.cache_dir) / "locks"
         # How each task's image was obtained on this node (task id -> present/pulled/built).
@@ -180,9 +167,17 @@ class NodeImages:
         from swescale.swebench.specs import provider_for
 
         grading = self.cfg.grading
-        if grading.use_official_images and provider_for(task).has_official_image(task):
-            # Official images come from their own registry; the local provider pulls them.
-            self.how[task.id] = PULLED
+        registry = self.cfg.images.registry
+        if grading.use_official_images and (
+            registry or provider_for(task).has_official_image(task)
+        ):
+            # Official images come from their registry (``images.registry``, else the
+            # public one); the local provider pulls them, with retries and the cap.
+            from swescale.sandbox.images import image_exists
+            from swescale.swebench.images import official_image_name
+
+            name = official_image_name(task, grading, registry)
+            self.how[task.id] = PRESENT if image_exists(self.client, name) else PULLED
             return self.local(task)
         repos = self.local.repos(task)
         repos.ensure_commit(task)

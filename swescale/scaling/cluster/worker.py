@@ -73,7 +73,8 @@ class _ProcessState:
     def image_provider(self, cfg: RunConfig) -> Any:
         from swescale.scaling.cluster.images import NodeImages
 
-        key = cfg.digest() + cfg.scaling.ray.registry
+        # Where images come from is not part of the digest: part of the key here.
+        key = cfg.digest() + cfg.scaling.ray.registry + cfg.images.model_dump_json()
         with self.lock:
             if key not in self.images:
                 self.images[key] = NodeImages(self.client, cfg, cfg.scaling.ray.registry)
