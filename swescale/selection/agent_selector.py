@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from swescale.selection.selectors import HybridSelector, Selector, no_candidates
+from swescale.selection.selectors import (
+    HybridSelector,
+    Selector,
+    no_candidates,
+    pick_probability,
+)
 from swescale.types import Candidate, Cost, Selection, Task
 
 log = logging.getLogger(__name__)
@@ -105,7 +110,10 @@ class SelectionAgent:
             selector=self.name,
             candidate_id=winner.id,
             ranking=order,
-            confidence=max(pre.confidence, 0.5),
+            # The winner's P(resolved), the scale every selector states its pick on.
+            confidence=pick_probability(
+                winner, candidates, getattr(self.pre_selector, "calibration", None)
+            ),
             rationale=f"finalist {label} of {len(finalists)}: {reasons}",
         )
 

@@ -14,16 +14,23 @@ from swescale.patches import votes
 from swescale.selection.calibration import PRIOR, Calibration, evidence_kind, features
 from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig, SelectorContext
 from swescale.selection.ranking import (
+    VOTES,
+    Criterion,
     behaviour_share,
+    decision,
+    evidence_criteria,
     evidence_ranking,
     execution_score,
+    hybrid_criteria,
     hybrid_ranking,
+    majority_criteria,
     majority_ranking,
     model_score,
     pool_detail,
     rank_by_tests_passed,
     static_gate,
     tests_passed,
+    tests_passed_criteria,
 )
 from swescale.types import Candidate, Selection, Task
 
@@ -62,25 +69,41 @@ def apply_threshold(selection: Selection, threshold: float, mode: str) -> Select
     )
 
 
+def pick_probability(
+    cand: Candidate, candidates: Sequence[Candidate], calibration: Calibration | None = None
+) -> float:
+    """P(resolved | evidence) of ``cand`` in its pool: every selector's confidence, so
+    that confidences compare across selectors (``calibration``: a fitted one, else the
+    prior weights)."""
+    return (calibration or PRIOR).probability(features(cand, candidates))
+
+
 def _pick(
     task: Task,
     name: str,
     ranked: Sequence[Candidate],
-    confidence: float,
+    criteria: Sequence[Criterion],
     rationale: str,
+    calibration: Calibration | None = None,
 ) -> Selection:
+    tied, decided_by = decision(ranked, criteria)
     return Selection(
         task_id=task.id,
         selector=name,
         candidate_id=ranked[0].id,
         ranking=[c.id for c in ranked],
-        confidence=max(0.0, min(1.0, confidence)),
+        confidence=pick_probability(ranked[0], ranked, calibration),
         rationale=rationale,
+        tied=tied,
+        decided_by=decided_by,
     )
 
 
 class MajorityVoteSelector:
     name = "majority"
+
+    def __init__(self, calibration: Calibration | None = None) -> None:
+        self.calibration = calibration  # for the confidence only
 
     def select(self, task: Task, candidates: list[Candidate]) -> Selection:
         if not candidates:
@@ -92,8 +115,9 @@ class MajorityVoteSelector:
             task,
             self.name,
             ranked,
-            top / total,
+            majority_criteria(),
             f"{top} of {total} producers agree on {ranked[0].id} (normalized patch)",
+            self.calibration,
         )
 
 
@@ -103,25 +127,31 @@ class TestVoteSelector:
     __test__ = False  # not a pytest class
     name = "test_vote"
 
+    def __init__(self, calibration: Calibration | None = None) -> None:
+        self.calibration = calibration  # for the confidence only
+
     def select(self, task: Task, candidates: list[Candidate]) -> Selection:
         if not candidates:
             return no_candidates(task, self.name)
         ranked = rank_by_tests_passed(candidates)
         best = tests_passed(ranked[0])
+        criteria = tests_passed_criteria()
         if best is None:
-            return _pick(
-                task, self.name, ranked, 0.0, "no reproduction tests ran; fell back to votes"
-            )
+            why = "no reproduction tests ran; fell back to votes"
+            return _pick(task, self.name, ranked, criteria, why, self.calibration)
         verdict = ranked[0].verdicts["repro"]
         total = verdict.details.get("total")
         if not isinstance(total, int) or not total:
-            return _pick(task, self.name, ranked, verdict.score, f"repro pass rate {best:.2f}")
+            return _pick(
+                task, self.name, ranked, criteria, f"repro pass rate {best:.2f}", self.calibration
+            )
         return _pick(
             task,
             self.name,
             ranked,
-            best / total,
+            criteria,
             f"passes {best:.0f} of {total} reproduction tests",
+            self.calibration,
         )
 
 
@@ -131,6 +161,9 @@ class EvidenceSelector:
     vote share of the behaviour class, then locality against the pool, then votes."""
 
     name = "evidence"
+
+    def __init__(self, calibration: Calibration | None = None) -> None:
+        self.calibration = calibration  # for the confidence only
 
     def select(self, task: Task, candidates: list[Candidate]) -> Selection:
         if not candidates:
@@ -144,15 +177,15 @@ class EvidenceSelector:
             for name in ("static", "regression", "harvest", "repro", "behaviour")
             if any(name in c.verdicts and not c.verdicts[name].infra_error for c in candidates)
         ]
-        conf = 0.5 * static_gate(best) + 0.5 * (share if e is None else max(min(e, 1.0), 0.0))
         return _pick(
             task,
             self.name,
             ranked,
-            conf,
+            evidence_criteria(candidates),
             f"static={static_gate(best):.1f} execution={_fmt(e)} behaviour class share="
             f"{share:.2f} locality={pool_detail(best, 'locality', 0.0):.2f}; evidence used: "
             + (", ".join(used) or "none (votes only)"),
+            self.calibration,
         )
 
 
@@ -161,8 +194,9 @@ class HybridSelector:
 
     name = "hybrid"
 
-    def __init__(self, top_k: int = 3) -> None:
+    def __init__(self, top_k: int = 3, calibration: Calibration | None = None) -> None:
         self.top_k = top_k
+        self.calibration = calibration  # for the confidence only
 
     def select(self, task: Task, candidates: list[Candidate]) -> Selection:
         if not candidates:
@@ -170,8 +204,6 @@ class HybridSelector:
         ranked = hybrid_ranking(candidates, self.top_k)
         best = ranked[0]
         m, e = model_score(best), execution_score(best)
-        parts = [x for x in (m, None if e is None else max(e, 0.0)) if x is not None]
-        conf = sum(parts) / len(parts) if parts else 0.0
         how = (
             f"top {self.top_k} by model score, then execution"
             if m is not None
@@ -181,9 +213,10 @@ class HybridSelector:
             task,
             self.name,
             ranked,
-            conf,
+            hybrid_criteria(candidates, self.top_k),
             f"{how}: model={_fmt(m)} execution={_fmt(e)} "
             f"behaviour share={behaviour_share(best, candidates):.2f}",
+            self.calibration,
         )
 
 
@@ -217,7 +250,15 @@ class CalibratedSelector:
         mismatch = bool(fit_kind) and fit_kind != kind
         if mismatch:
             source += f" of {fit_kind} pools, applied to {kind} evidence: not calibrated here"
-        selection = _pick(task, self.name, ranked, best, f"P(resolved)={best:.2f}, {source}")
+        criteria = [Criterion("P(resolved)", lambda c: probs[c.id]), VOTES]
+        selection = _pick(
+            task,
+            self.name,
+            ranked,
+            criteria,
+            f"P(resolved)={best:.2f}, {source}",
+            self.calibration,
+        )
         if mismatch:
             selection = selection.model_copy(update={"flagged": True})
         return apply_threshold(selection, self.threshold, self.mode)
@@ -237,6 +278,9 @@ def make_selector(
     needs ``agent_factory`` (it runs a model in a sandbox). ValueError for an unknown
     name."""
     cfg = cfg or SelectionConfig()
+    if calibration is None and cfg.calibration_path:
+        # One calibration for every selector's confidence, not only for `calibrated`.
+        calibration = Calibration.load(cfg.calibration_path)
     try:
         spec = cfg.spec(name)
     except ValueError as exc:
