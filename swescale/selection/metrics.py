@@ -92,6 +92,23 @@ def _cross_fitted(records: Sequence[TaskRecord], held_out: int) -> Calibration:
     return cal.model_copy(update={"evidence": kind}) if others else cal
 
 
+def cross_fitted_calibrations(records: Sequence[TaskRecord]) -> list[Calibration]:
+    """Per task, the calibration ``calibrated`` uses offline on a labelled run: fit on
+    the other repositories' tasks with the same kind of evidence (the prior when there
+    are none); one fit per repository and kind. The report states every candidate's
+    P(resolved) with it."""
+    from swescale.selection.calibration import evidence_kind
+
+    fitted: dict[str, Calibration] = {}
+    found = []
+    for index, record in enumerate(records):
+        key = f"{repository_of(record)} {evidence_kind(record.candidates)}"
+        if key not in fitted:
+            fitted[key] = _cross_fitted(records, index)
+        found.append(fitted[key])
+    return found
+
+
 def select_all(
     records: Sequence[TaskRecord],
     name: str,

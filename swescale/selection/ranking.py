@@ -208,23 +208,25 @@ class Criterion:
     value: Callable[[Candidate], float | None]
     evidence: bool = True
     lower_first: bool = False
+    count: bool = False  # shown as a whole number (votes, tests passed)
 
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
-def _shown(value: float | None) -> str:
+def _shown(value: float | None, count: bool) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.2f}"
+    return f"{value:.0f}" if count else f"{value:.2f}"
 
 
 def decision(ranked: Sequence[Candidate], criteria: Sequence[Criterion]) -> tuple[list[str], str]:
     """(tied, decided_by) of a ranking's pick: the ids the evidence criteria cannot tell
-    from the pick, and the first criterion on which the pick and the runner-up differ
-    ("locality 1.00 vs 0.50"; "candidate id" when only the id orders them). The ranking
-    must sort by ``criteria`` in order (each ranking function below names its own)."""
+    from the pick, and the first criterion on which the pick and the runner-up differ,
+    with the ones they tie on before it ("locality 1.00 vs 0.50 after ties on static
+    checks, execution"; "candidate id" when only the id orders them). The ranking must
+    sort by ``criteria`` in order (each ranking function below names its own)."""
     if len(ranked) < 2:
         return [], ""
     best, runner = ranked[0], ranked[1]
@@ -234,18 +236,21 @@ def decision(ranked: Sequence[Candidate], criteria: Sequence[Criterion]) -> tupl
         return tuple(_rounded(c.value(cand)) for c in evidence)
 
     tied = [c.id for c in ranked[1:] if key(c) == key(best)]
+    even: list[str] = []
     for criterion in criteria:
         a, b = _rounded(criterion.value(best)), _rounded(criterion.value(runner))
         if a != b:
-            return tied, f"{criterion.name} {_shown(a)} vs {_shown(b)}"
+            shown = f"{criterion.name} {_shown(a, criterion.count)} vs {_shown(b, criterion.count)}"
+            return tied, shown + (f" after ties on {', '.join(even)}" if even else "")
+        even.append(criterion.name)
     return tied, "candidate id"
 
 
-VOTES = Criterion("votes", lambda c: float(votes(c)), evidence=False)
+VOTES = Criterion("votes", lambda c: float(votes(c)), evidence=False, count=True)
 
 
 def majority_criteria() -> list[Criterion]:
-    return [Criterion("votes", lambda c: float(votes(c)))]
+    return [Criterion("votes", lambda c: float(votes(c)), count=True)]
 
 
 def evidence_criteria(candidates: Sequence[Candidate]) -> list[Criterion]:
@@ -263,7 +268,7 @@ def evidence_criteria(candidates: Sequence[Candidate]) -> list[Criterion]:
 def tests_passed_criteria() -> list[Criterion]:
     """The order of :func:`rank_by_tests_passed`, named."""
     return [
-        Criterion("reproduction tests passed", tests_passed),
+        Criterion("reproduction tests passed", tests_passed, count=True),
         Criterion("regression", lambda c: usable_score(c, REGRESSION)),
         VOTES,
     ]

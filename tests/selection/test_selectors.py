@@ -131,7 +131,7 @@ def test_a_tie_on_the_evidence_is_a_tie_not_certainty():
     for name in ("test_vote", "evidence", "hybrid"):
         sel = make_selector(name).select(TASK, [a, b])
         assert sel.candidate_id == "b" and sel.tied == ["a"], name
-        assert sel.decided_by == "votes 2 vs 1", name
+        assert sel.decided_by.startswith("votes 2 vs 1 after ties on "), name
 
 
 def test_empty_candidate_set_gives_no_patch_with_a_reason():
@@ -144,7 +144,8 @@ def test_test_voting_ranks_by_tests_passed_then_votes():
     cands = [cand("a", 5, repro=(1, 3)), cand("b", 1, repro=(3, 3)), cand("c", 2, repro=(3, 3))]
     assert [c.id for c in rank_by_tests_passed(cands)] == ["c", "b", "a"]
     sel = TestVoteSelector().select(TASK, cands)
-    assert sel.candidate_id == "c" and sel.tied == ["b"] and sel.decided_by == "votes 2 vs 1"
+    assert sel.candidate_id == "c" and sel.tied == ["b"]
+    assert sel.decided_by == "votes 2 vs 1 after ties on reproduction tests passed, regression"
     # No tests at all: falls back to votes, says so.
     sel = TestVoteSelector().select(TASK, [cand("a", 1), cand("b", 3)])
     assert sel.candidate_id == "b" and "no reproduction tests" in sel.rationale
