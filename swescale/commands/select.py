@@ -13,6 +13,7 @@ import typer
 from swescale.logs import show
 from swescale.record.io import write_text_atomic
 from swescale.record.layout import RunFiles
+from swescale.selection.config import OFFLINE_SELECTORS
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +24,7 @@ def register(app: typer.Typer) -> None:
 def select_command(
     run: Path = typer.Option(..., "--run", help="A finished run directory (runs/<run_id>)."),
     selector: str = typer.Option(
-        "all", "--selector", "-s", help="majority, test_vote, hybrid, calibrated, or all."
+        "all", "--selector", "-s", help=f"{', '.join(OFFLINE_SELECTORS)}, or all."
     ),
     top_k: int = typer.Option(3, help="Finalists kept by the model score (hybrid)."),
     abstain_below: float = typer.Option(0.0, help="Abstain below this confidence."),
@@ -80,8 +81,6 @@ def _select(
     foreign: list[Path],
     fit_calibration: Path | None,
 ) -> None:
-    from rich.table import Table
-
     from swescale.record.task import read_task_record
     from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig
     from swescale.selection.metrics import oracle_rows, run_offline_selection
@@ -120,28 +119,18 @@ def _select(
         abstain_below=abstain_below,
         calibration_path=str(calibration) if calibration else None,
     )
-    table = Table(title=f"selection on {run}")
-    columns = ("selector", "labelled", "resolved", "accuracy", "abstained", "tokens/resolved")
-    for column in (*columns, "sandbox s/resolved"):
-        table.add_column(column)
-    for row in oracle_rows([read_task_record(d) for d in dirs]):
-        table.add_row(
-            str(row["selector"]), str(row["labelled"]), "", _pct(row["accuracy"]), "", "", ""
-        )
+    from swescale.report.render import comparison_table
+
+    rows: list[dict] = list(oracle_rows([read_task_record(d) for d in dirs]))
     problems: list[str] = []
+    replaced: list[str] = []
     for name in names:
         _, summary = run_offline_selection(run, name, cfg, foreign=foreign)
         problems = problems or list(summary.get("problems", []))
-        table.add_row(
-            name,
-            str(summary["labelled"]),
-            str(summary["resolved"]),
-            _pct(summary["accuracy"]),
-            str(summary["abstained"]),
-            _num(summary["tokens_per_resolved"]),
-            _num(summary["sandbox_seconds_per_resolved"]),
-        )
-    console.print(table)
+        rows.append(summary)
+        if summary.get("replaced"):
+            replaced.append(_replaced(name, summary))
+    console.print(comparison_table(rows, console.width, title=f"selection on {run}"))
     if foreign and summary.get("foreign_unknown_ids"):
         unknown = summary["foreign_unknown_ids"]
         warn(f"{len(unknown)} foreign ids not in this run: {unknown[:10]}")
@@ -149,13 +138,15 @@ def _select(
         warn(f"skipped: {problem}")
     if len(problems) > 5:
         warn(f"… and {len(problems) - 5} more skipped records")
+    for line in replaced:
+        console.print(line, highlight=False)
     console.print(
         f"wrote selection.<selector>.json per task and predictions.<selector>.jsonl in {run}",
         highlight=False,
     )
-    from swescale.report import write_report
+    from swescale.report.render import write_report_shown
 
-    console.print(f"report: {write_report(run)}", highlight=False)
+    console.print(f"report: {write_report_shown(run, console)}", highlight=False)
 
 
 def ensemble_command(
@@ -176,7 +167,7 @@ def ensemble_command(
         "evidence",
         "--selector",
         "-s",
-        help="evidence, hybrid, calibrated, test_vote, majority, comma-separated, or all; "
+        help=f"{', '.join(OFFLINE_SELECTORS)}, comma-separated, or all; "
         "the first one writes predictions.jsonl.",
     ),
     verifiers: str = typer.Option(
@@ -381,9 +372,7 @@ def ensemble_command(
     _print_ensemble(console, report)
     for problem in problems[:10]:
         console.print(f"[yellow]warning: {problem}[/yellow]")
-    console.print(
-        f"predictions: {files.predictions()}  report: {files.report_json}"
-    )
+    console.print(f"predictions: {files.predictions()}  report: {files.report_json}")
 
 
 def _print_ensemble(console, report: dict) -> None:
@@ -422,6 +411,20 @@ def _print_ensemble(console, report: dict) -> None:
                 f"changes the test set-up ({', '.join(info['paths'])}); picked by {picked}"
                 "[/yellow]"
             )
+
+
+def _replaced(name: str, summary: dict) -> str:
+    """What a rerun of ``swescale select`` overwrote: how many tasks had a selection of
+    this selector, and which picks changed."""
+    changed = summary.get("changed") or []
+    line = f"{name}: replaced the earlier {name} selection of {summary['replaced']} task(s)"
+    if not changed:
+        return line + "; the same picks"
+    shown = ", ".join(
+        f"{task} {old or 'abstain'} → {new or 'abstain'}" for task, old, new in changed[:3]
+    )
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return line + f"; {len(changed)} changed its pick: {shown}{more}"
 
 
 def _pct(value: object) -> str:

@@ -101,7 +101,10 @@ def build_site(
     by_folder = {r.path.name: r for r in records}
     positions = {id(r): i for i, r in enumerate(records)}
     labelled = any(c.resolved is not None for r in records for c in r.candidates)
-    calibrations = cross_fitted_calibrations(records) if labelled else [None] * len(records)
+    calibrations = [
+        cal if cal is not None and _informative(cal) else None
+        for cal in (cross_fitted_calibrations(records) if labelled else [None] * len(records))
+    ]
     evaluations = run_evaluations(run, root, {t.task_id for t in summary.tasks})
     metas: dict[str, list[TrajMeta]] = {}
     task_rows = []
@@ -177,6 +180,17 @@ def _offline(records: list[Any]) -> dict[str, list[Selection]]:
             for i, found in enumerate(stored)
         ]
     return offline
+
+
+# Graded candidates a cross-fitted calibration needs before the pages state P(resolved)
+# with it instead of the prior weights.
+MIN_FITTED = 20
+
+
+def _informative(calibration: Any) -> bool:
+    """A fit on enough graded candidates of both kinds (a fit on one-sided labels gives
+    every candidate the same probability, which says nothing about any of them)."""
+    return calibration.fitted_on >= MIN_FITTED and any(calibration.weights)
 
 
 def _none(task_id: str, name: str) -> Selection:

@@ -18,7 +18,13 @@ from typing import Any
 
 from swescale.record.io import write_text_atomic
 from swescale.record.layout import RunFiles
-from swescale.record.task import TaskRecord, read_task_record, task_dirs, write_selection
+from swescale.record.task import (
+    TaskRecord,
+    read_offline_selections,
+    read_task_record,
+    task_dirs,
+    write_selection,
+)
 from swescale.selection.calibration import Calibration, fit_calibration, labelled_rows
 from swescale.selection.candidates import merge_foreign, read_foreign_predictions
 from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig
@@ -294,8 +300,16 @@ def run_offline_selection(
         for record in records:
             record.candidates = merge_foreign(record.candidates, imported.for_task(record.task_id))
     selections = select_all(records, name, cfg)
+    earlier = [read_offline_selections(r.path).get(name) for r in records]
     write_selections(run_dir, records, selections, name, f"swescale-{name}")
     summary = selector_row(name, records, selections)
+    # What this replaced: an earlier `swescale select` of the same selector is overwritten.
+    summary["replaced"] = sum(e is not None for e in earlier)
+    summary["changed"] = [
+        [r.task_id, e.candidate_id, s.candidate_id]
+        for r, e, s in zip(records, earlier, selections, strict=True)
+        if e is not None and e.candidate_id != s.candidate_id
+    ]
     summary["problems"] = [p for r in records for p in r.problems]
     if imported is not None:
         summary["foreign_unknown_ids"] = imported.unknown_ids
