@@ -161,7 +161,12 @@ def ensemble_command(
     run: list[Path] = typer.Option(
         [], "--run", help="Finished run directories whose candidates join the pools."
     ),
-    run_id: str = typer.Option("ensemble", "--run-id", help="Names the output and containers."),
+    run_id: str = typer.Option(
+        "",
+        "--run-id",
+        help="Names the output directory and containers; default: ensemble-<first input>-"
+        "<hash of the inputs>, so the same inputs resume and others never share it.",
+    ),
     out: Path = typer.Option(None, "--out", help="Output directory (default ensembles/<run id>)."),
     selector: str = typer.Option(
         "evidence",
@@ -263,6 +268,7 @@ def ensemble_command(
             console.print(f"[yellow]warning: {problem}[/yellow]")
         raise fail("no candidates: no usable patch for any instance of the dataset")
     tasks = [t for t in taskset.tasks if t.id in found.pools]
+    run_id = run_id or _ensemble_id(predictions or [], run, data)
     out_dir = out or Path("ensembles") / run_id
     ecfg = EnsembleConfig(
         verifiers=wanted,
@@ -273,9 +279,17 @@ def ensemble_command(
         regression_max_files=regression_files,
     )
     console.print(
-        f"{len(tasks)} instances, {sum(len(p) for p in found.pools.values())} distinct "
-        f"candidates; verifiers: {', '.join(wanted)}; output: {out_dir}"
+        f"ensemble {run_id}: {len(tasks)} instances, "
+        f"{sum(len(p) for p in found.pools.values())} distinct candidates; "
+        f"verifiers: {', '.join(wanted)}; output: {out_dir}",
+        highlight=False,
     )
+    if found.label_sources:
+        console.print(
+            "labels: "
+            + ", ".join(f"{n} candidate(s) from {src}" for src, n in found.label_sources.items()),
+            highlight=False,
+        )
     sandbox_for = None
     client = None
     if not no_sandbox:
@@ -375,26 +389,59 @@ def ensemble_command(
     console.print(f"predictions: {files.predictions()}  report: {files.report_json}")
 
 
+def _ensemble_id(predictions: list[Path], runs: list[Path], data) -> str:
+    """``ensemble-<first input>-<8 hex digits of the inputs>``: the same inputs (files,
+    run directories, dataset and its filters) get the same id, others never share it."""
+    import hashlib
+
+    inputs = [str(Path(p).resolve()) for p in [*predictions, *runs]]
+    inputs.append(data.model_dump_json())
+    digest = hashlib.sha256("\n".join(inputs).encode("utf-8", "surrogateescape")).hexdigest()
+    first = Path((predictions or runs)[0])
+    stem = first.name if first.is_dir() else first.stem
+    return f"ensemble-{stem}-{digest[:8]}"
+
+
 def _print_ensemble(console, report: dict) -> None:
-    from rich.table import Table
+    from swescale.report.terminal import Column, fit_table, human, percent
 
     spi = report["sandbox_seconds_per_instance"]
-    table = Table(
-        title=f"{report['instances']} instances, {report['labelled']} labelled, "
-        f"{report['mixed_pools']} mixed pools; sandbox s/instance: {_num(spi)} "
-        f"({report['sandbox_instances']} with sandboxes)"
+    console.print(
+        f"{report['instances']} instances, {report['mixed_pools']} mixed pools; sandbox "
+        f"s/instance: {_num(spi)} ({report['sandbox_instances']} with sandboxes)",
+        highlight=False,
     )
-    for column in ("selector", "resolved", "accuracy", "gap closed"):
-        table.add_column(column)
-    for row in report["rows"]:
-        gap = row.get("gap_closed")
-        table.add_row(
-            row["selector"],
-            f"{row['resolved']:.4g}",
-            _pct(row.get("accuracy")),
-            "" if gap is None else f"{gap:.0%}",
+    if report["labelled"]:
+        columns = [
+            Column("selector"),
+            Column("resolved", "right"),
+            Column("accuracy", "right"),
+            Column("gap closed", "right"),
+        ]
+        rows = [
+            [
+                row["selector"],
+                human(row["resolved"])
+                if isinstance(row["resolved"], int)
+                else f"{row['resolved']:.2f}",
+                percent(row.get("accuracy")),
+                "" if row.get("gap_closed") is None else f"{row['gap_closed']:.0%}",
+            ]
+            for row in report["rows"]
+        ]
+        title = f"accuracy on {report['labelled']} labelled instances"
+        if report.get("partly_labelled"):
+            title += f" ({report['partly_labelled']} labelled in part left out)"
+        console.print(fit_table(columns, rows, console.width, title=title))
+    else:
+        partly = report.get("partly_labelled")
+        console.print(
+            "no accuracy table: no instance has every candidate labelled"
+            + (f" ({partly} labelled in part)" if partly else "")
+            + "; labels come from --labels, graded --run directories (scaling.grade=all), "
+            "or a dataset whose patches carry outcomes (the mini benchmark's)",
+            highlight=False,
         )
-    console.print(table)
     judged = report.get("judged") or {}
     if judged:
         console.print(

@@ -125,6 +125,40 @@ def label_candidates(candidates: Sequence[Candidate], labels: dict[tuple[str, st
             cand.resolved = any(known)
 
 
+def known_outcomes(task: Task) -> dict[str, bool]:
+    """Patches the dataset itself says the outcome of, by normalized key: the gold patch
+    resolves; a mini task's ``alt_patches`` resolve, its ``wrong_patches`` and
+    ``decoy_patches`` do not (validated by ``swescale validate --extra-patches``)."""
+    from swescale.patches import patch_key
+
+    found: dict[str, bool] = {}
+    shipped = [(task.gold_patch or "", True)]
+    for kind, resolves in (("alt", True), ("wrong", False), ("decoy", False)):
+        patches = task.extra.get(f"{kind}_patches") if isinstance(task.extra, dict) else None
+        shipped += [(p, resolves) for p in patches or [] if isinstance(p, str)]
+    for patch, resolves in shipped:
+        key = patch_key(patch) if patch else ""
+        if key:
+            found.setdefault(key, resolves)
+    return found
+
+
+def label_from_dataset(task: Task, candidates: Sequence[Candidate]) -> int:
+    """Label the candidates the dataset knows the outcome of (``known_outcomes``) and
+    that no other source labelled; returns how many it labelled."""
+    from swescale.patches import patch_key
+
+    known = known_outcomes(task)
+    labelled = 0
+    for cand in candidates:
+        if cand.resolved is None and known:
+            outcome = known.get(patch_key(cand.patch))
+            if outcome is not None:
+                cand.resolved = outcome
+                labelled += 1
+    return labelled
+
+
 def _stored_verdicts(task_dir: Path, name: str, ids: set[str]) -> dict[str, Verdict] | None:
     data = read_verdict_file(task_dir, name)
     if data is None:
@@ -215,6 +249,8 @@ class EnsembleInput(BaseModel):
     pools: dict[str, list[Candidate]] = Field(default_factory=dict)
     problems: list[str] = Field(default_factory=list)
     unknown_ids: list[str] = Field(default_factory=list)
+    # Where the labels came from: source -> candidates it labelled.
+    label_sources: dict[str, int] = Field(default_factory=dict)
 
 
 def read_pools(
@@ -225,7 +261,9 @@ def read_pools(
 ) -> EnsembleInput:
     """Candidates per task from predictions files (each row's ``model_name_or_path`` is
     its producer) and finished run directories (their candidates join with their
-    trajectories as producers), normalized and deduplicated."""
+    trajectories as producers), normalized and deduplicated. Labels, first found first:
+    ``labels`` (graded producers), the run directories' own grades, the dataset's
+    patches of known outcome (``known_outcomes``); ``label_sources`` counts each."""
     out = EnsembleInput()
     known = {t.id for t in tasks}
     missing = [str(p) for p in predictions if not Path(p).is_file()]
@@ -238,6 +276,7 @@ def read_pools(
         if not Path(path).read_text(encoding="utf-8", errors="replace").strip():
             out.problems.append(f"predictions file {path} is empty")
     from_runs: dict[str, dict[str, str]] = {}
+    graded: dict[str, dict[str, bool]] = {}  # task -> candidate id -> a run's grade
     for run in run_dirs:
         from swescale.record.task import task_dirs
 
@@ -247,6 +286,8 @@ def read_pools(
             for cand in record.candidates:
                 if cand.task_id not in known:
                     continue
+                if cand.resolved is not None:
+                    graded.setdefault(cand.task_id, {})[cand.id] = cand.resolved
                 for producer in cand.trajectory_ids or [f"{Path(run).name}:{cand.id}"]:
                     from_runs.setdefault(cand.task_id, {})[f"{Path(run).name}/{producer}"] = (
                         cand.patch
@@ -265,9 +306,22 @@ def read_pools(
             out.problems.append(f"{task.id}: {name}'s patch changes no code (no candidate)")
         if labels:
             label_candidates(cands, labels)
+            _count(out, "--labels", sum(c.resolved is not None for c in cands))
+        from_run = 0
+        for cand in cands:
+            grade = graded.get(task.id, {}).get(cand.id)
+            if cand.resolved is None and grade is not None:
+                cand.resolved, from_run = grade, from_run + 1
+        _count(out, "the runs' grades", from_run)
+        _count(out, "the dataset's patches", label_from_dataset(task, cands))
         if cands:
             out.pools[task.id] = cands
     return out
+
+
+def _count(found: EnsembleInput, source: str, labelled: int) -> None:
+    if labelled:
+        found.label_sources[source] = found.label_sources.get(source, 0) + labelled
 
 
 def write_task_inputs(task_dir: Path, task: Task, candidates: list[Candidate]) -> None:
@@ -373,9 +427,19 @@ def ensemble_report(
     seconds per instance (wall time of the verifiers that ran in sandboxes)."""
     from swescale.selection.metrics import is_resolved, verification_cost
 
+    # An instance counts when every candidate has a label: then any pick's truth is
+    # known. Pools labelled in part are counted apart and left out of the accuracies.
     labelled = [
-        i for i, r in enumerate(records) if any(c.resolved is not None for c in r.candidates)
+        i
+        for i, r in enumerate(records)
+        if r.candidates and all(c.resolved is not None for c in r.candidates)
     ]
+    partly = sum(
+        1
+        for r in records
+        if any(c.resolved is not None for c in r.candidates)
+        and not all(c.resolved is not None for c in r.candidates)
+    )
     n = len(labelled)
     oracle = sum(any(c.resolved for c in records[i].candidates) for i in labelled)
     randoms = [random_pick(records[i]) for i in labelled]
@@ -409,6 +473,7 @@ def ensemble_report(
     return {
         "instances": len(records),
         "labelled": n,
+        "partly_labelled": partly,
         "mixed_pools": sum(mixed(records[i]) for i in labelled),
         "candidates": sum(len(r.candidates) for r in records),
         "producers": sum(
