@@ -87,7 +87,11 @@ def stop_on_signals(client) -> Iterator[threading.Event]:
     from swescale.sandbox import remove_owned
 
     def stopping(name: str) -> None:
-        _warning(f"{name}: stopping; removing containers, then writing the summary")
+        _warning(
+            f"{name}: stopping: nothing new starts; removing this command's containers (the "
+            "work in flight ends with them), then the summary of what finished "
+            "(Ctrl-C again quits at once; a rerun does the rest)"
+        )
         # Every container of this process: grading runs, and image builds in flight.
         remove_owned(client)
 
@@ -248,8 +252,13 @@ def register(app: typer.Typer) -> None:
             for problem in result.problems:
                 typer.echo(f"       {problem[:400]}")
 
+        from rich.console import Console
+
+        from swescale.commands.progress import image_builds
+
         log_dir = Path(eval_dir or grading.eval_dir) / RUN_VALIDATION_LOG_DIR / run_id
-        with stop_on_signals(client) as stop:
+        typer.echo(f"validating {len(tasks)} task(s), {grading.workers} at a time")
+        with stop_on_signals(client) as stop, image_builds(Console()):
             results = validate(
                 grader,
                 tasks,
@@ -350,8 +359,20 @@ def _grade(predictions: list[Path], data, grading, cfg, run: str) -> None:
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
     )
-    with Progress(*columns, transient=False) as bar, stop_on_signals(client) as stop:
+    from rich.console import Console
+
+    from swescale.commands.progress import image_builds
+
+    console = Console()
+    with (
+        Progress(*columns, console=console, transient=False) as bar,
+        stop_on_signals(client) as stop,
+        image_builds(console, bar),
+    ):
         job = bar.add_task("", total=None)
+
+        def total(count: int) -> None:
+            bar.update(job, total=count, description=f"{count} to grade")
 
         def tick(model: str, instance_id: str, result) -> None:
             what = result.status + (f" ({result.error_kind})" if result.error_kind else "")
@@ -359,7 +380,15 @@ def _grade(predictions: list[Path], data, grading, cfg, run: str) -> None:
 
         try:
             outcome = evaluate(
-                predictions, data, grading, cfg.images, run, client, progress=tick, stop=stop
+                predictions,
+                data,
+                grading,
+                cfg.images,
+                run,
+                client,
+                progress=tick,
+                stop=stop,
+                on_total=total,
             )
         except DatasetError as exc:
             fail(f"error: {exc}")
