@@ -130,7 +130,9 @@ def _select(
         rows.append(summary)
         if summary.get("replaced"):
             replaced.append(_replaced(name, summary))
-    console.print(comparison_table(rows, console.width, title=f"selection on {run}"))
+    from swescale.report.terminal import print_table
+
+    print_table(console, comparison_table(rows, console.width, title=f"selection on {run}"))
     if foreign and summary.get("foreign_unknown_ids"):
         unknown = summary["foreign_unknown_ids"]
         warn(f"{len(unknown)} foreign ids not in this run: {unknown[:10]}")
@@ -403,7 +405,7 @@ def _ensemble_id(predictions: list[Path], runs: list[Path], data) -> str:
 
 
 def _print_ensemble(console, report: dict) -> None:
-    from swescale.report.terminal import Column, fit_table, human, percent
+    from swescale.report.terminal import Column, fit_table, human, percent, print_table
 
     spi = report["sandbox_seconds_per_instance"]
     console.print(
@@ -432,7 +434,7 @@ def _print_ensemble(console, report: dict) -> None:
         title = f"accuracy on {report['labelled']} labelled instances"
         if report.get("partly_labelled"):
             title += f" ({report['partly_labelled']} labelled in part left out)"
-        console.print(fit_table(columns, rows, console.width, title=title))
+        print_table(console, fit_table(columns, rows, console.width, title=title))
     else:
         partly = report.get("partly_labelled")
         console.print(

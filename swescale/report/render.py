@@ -10,7 +10,14 @@ from typing import Any
 from swescale.logs import show
 from swescale.record.layout import RunFiles
 from swescale.report.summary import RunSummary, TaskSummary
-from swescale.report.terminal import Column, fit_table, human, percent, trajectory_outcomes
+from swescale.report.terminal import (
+    Column,
+    fit_table,
+    human,
+    percent,
+    print_table,
+    trajectory_outcomes,
+)
 
 
 def _yes_no(value: bool | None) -> str:
@@ -112,14 +119,15 @@ def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_
             ]
         )
     more = f"… and {len(tasks) - len(shown)} more tasks (all in the report)"
-    console.print(
+    print_table(
+        console,
         fit_table(
             columns,
             rows,
             console.width,
             title=f"run {summary.run_id}",
             caption=more if len(shown) < len(tasks) else None,
-        )
+        ),
     )
     console.print(headline(summary), highlight=False)
     failed = [t for t in tasks if t.status == "failed"]
@@ -133,7 +141,7 @@ def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_
             show(console, ERROR, f"  … and {len(failed) - MAX_FAILURE_LINES} more", markup=False)
     print_problems(summary.problems, console)
     if _labelled(summary.comparison) and isinstance(summary.comparison, list):
-        console.print(comparison_table(summary.comparison, console.width))
+        print_table(console, comparison_table(summary.comparison, console.width))
 
 
 def comparison_table(rows: list[dict[str, Any]], width: int, title: str = "selection comparison"):

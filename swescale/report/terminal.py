@@ -63,7 +63,8 @@ def fit_table(
     title: str | None = None,
     caption: str | None = None,
 ) -> Any:
-    """A rich Table of ``rows`` that fits ``width`` columns (see the module)."""
+    """A rich Table of ``rows`` for ``width`` columns (see the module); its
+    ``min_width`` is what it needs when even the columns that stay do not fit."""
     from rich import box
     from rich.table import Table
 
@@ -91,19 +92,30 @@ def fit_table(
         show_edge=False,
         caption_justify="left",
         title_justify="left",
+        min_width=_width(columns, text_rows, keep, gap),
     )
-    for position, index in enumerate(keep):
+    for index in keep:
         column = columns[index]
+        width_of = max([len(column.header), *(len(row[index]) for row in text_rows)])
         table.add_column(
             column.header,
             justify=column.justify,  # type: ignore[arg-type]
-            no_wrap=position == 0,
-            overflow="fold" if position else "ellipsis",
-            min_width=len(column.header),
+            no_wrap=True,
+            min_width=width_of,
         )
     for row in text_rows:
         table.add_row(*[row[i] for i in keep])
     return table
+
+
+def print_table(console: Any, table: Any) -> None:
+    """Print a :func:`fit_table` table: at the console's width, or wider when its
+    columns need more (the terminal then wraps the lines; no cell is cut or folded)."""
+    needed = table.min_width or 0
+    if needed > console.width:
+        console.print(table, width=needed, crop=False)
+    else:
+        console.print(table)
 
 
 EXIT_PHRASES = {
