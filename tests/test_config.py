@@ -108,3 +108,22 @@ def test_the_cli_says_the_nearest_key_at_80_columns(tmp_path):
     assert "did you mean scaling.n_parallel?" in text
     assert "pydantic" not in text and "For further information" not in text
     assert all(len(line) <= 80 for line in result.output.splitlines())
+
+
+def test_help_paragraphs_reflow_to_the_terminal():
+    from typer.testing import CliRunner
+
+    from swescale.cli import app, reflow
+
+    assert reflow("One line\nand the next.\n\n- a list\n- stays") == (
+        "One line and the next.\n\n- a list\n- stays"
+    )
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"})
+    lines = [line.strip("│ ") for line in result.output.splitlines()]
+    # The validate summary flows on: no line ends where the docstring's source line did.
+    assert not any(line.endswith("FAIL_TO_PASS fails and") for line in lines)
+    assert "fails and PASS_TO_PASS passes" in " ".join(result.output.split())
+    shown = CliRunner().invoke(app, ["select", "--help"], env={"COLUMNS": "200"})
+    from swescale.selection.config import OFFLINE_SELECTORS
+
+    assert all(name in shown.output for name in OFFLINE_SELECTORS)  # evidence too
