@@ -309,6 +309,7 @@ def register(app: typer.Typer) -> None:
         except DatasetError as exc:
             _error(f"error: {exc}")
             raise typer.Exit(2) from exc
+        rows = []
         for task in taskset.tasks:
             problem = spec_problem(task)
             if as_json:
@@ -323,11 +324,33 @@ def register(app: typer.Typer) -> None:
                 }
                 typer.echo(json.dumps(row))
             else:
-                flag = f"  [{problem}]" if problem else ""
-                typer.echo(
-                    f"{task.id:45} {task.repo:28} {task.version or '-':6} "
-                    f"F2P={len(task.fail_to_pass):<3} P2P={len(task.pass_to_pass):<4}{flag}"
+                rows.append(
+                    [
+                        task.id,
+                        task.repo,
+                        task.version or "-",
+                        str(len(task.fail_to_pass)),
+                        str(len(task.pass_to_pass)),
+                        problem or "",
+                    ]
                 )
+        if rows:
+            from rich.console import Console
+
+            from swescale.report.terminal import Column, fit_table, print_table
+
+            columns = [
+                Column("instance"),
+                Column("repository", optional=2),
+                Column("version", optional=3),
+                Column("F2P", "right"),
+                Column("P2P", "right"),
+                Column("spec problem", optional=1),
+            ]
+            if not any(row[-1] for row in rows):
+                columns, rows = columns[:-1], [row[:-1] for row in rows]
+            out = Console()
+            print_table(out, fit_table(columns, rows, out.width))
         for error in taskset.errors:
             _warning(f"warning: {error}")
         typer.echo(f"{len(taskset.tasks)} task(s)", err=True)
