@@ -36,4 +36,4 @@ def register(app: typer.Typer) -> None:
             print_summary(load_run(run_dir), console)
             if site:
                 where = write_report_shown(run_dir, console, out)
-                console.print(f"report: {where}", highlight=False)
+                console.print(f"report: {where}", highlight=False, soft_wrap=True)

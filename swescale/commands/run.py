@@ -74,10 +74,13 @@ def _run(
 
         print_summary(load_run(run_dir), console)
         where = write_report_shown(run_dir, console) if report else "not written (--no-report)"
-        console.print(f"report: {where}", highlight=False)
-        console.print(
-            f"predictions: {run_dir / 'predictions.jsonl'} · log: {log_path}", highlight=False
-        )
+        # One path a line, never wrapped inside: each can be copied whole.
+        for name, path in (
+            ("report", where),
+            ("predictions", run_dir / "predictions.jsonl"),
+            ("log", log_path),
+        ):
+            console.print(f"{name}: {path}", highlight=False, soft_wrap=True)
         note = suppressed_note()
         if note:
             console.print(f"[dim]{note}[/dim]", highlight=False)

@@ -148,7 +148,7 @@ def _select(
     )
     from swescale.report.render import write_report_shown
 
-    console.print(f"report: {write_report_shown(run, console)}", highlight=False)
+    console.print(f"report: {write_report_shown(run, console)}", highlight=False, soft_wrap=True)
 
 
 def ensemble_command(

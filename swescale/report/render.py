@@ -252,6 +252,9 @@ def write_report_shown(run_dir: Any, console: Any, out: Any = None) -> str:
 
     from swescale.report.site import write_report
 
+    if not console.is_terminal:  # a log or a pipe: the bar would leave an empty line
+        return write_report(run_dir, out)
+
     columns = (
         TextColumn("[bold]report"),
         BarColumn(),
