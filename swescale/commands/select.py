@@ -142,8 +142,9 @@ def _select(
         warn(f"… and {len(problems) - 5} more skipped records")
     for line in replaced:
         console.print(line, highlight=False)
+    which = names[0] if len(names) == 1 else "<selector>"
     console.print(
-        f"wrote selection.<selector>.json per task and predictions.<selector>.jsonl in {run}",
+        f"wrote selection.{which}.json per task and predictions.{which}.jsonl in {run}",
         highlight=False,
     )
     from swescale.report.render import write_report_shown
