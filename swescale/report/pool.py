@@ -16,7 +16,7 @@ from typing import Any
 from swescale.patches import votes
 from swescale.selection.ranking import execution_score, model_score, tests_passed
 from swescale.types import Candidate, Selection, Verdict
-from swescale.verifiers.base import STATIC
+from swescale.verifiers.base import BEHAVIOUR, HARVEST, STATIC
 
 # Detail keys a verdict's evidence shows in its own way; the rest is listed as JSON.
 SHOWN_DETAILS = {"broken", "tests", "results", "passed", "total", "samples", "methods", "method"}
@@ -144,6 +144,12 @@ def _headline(verdict: Verdict, ev: Evidence) -> str:
         return f"no evidence: {verdict.infra_error}"
     if verdict.verifier == STATIC:
         return static_finding(d) or f"score {verdict.score:.2f}"
+    if verdict.verifier == BEHAVIOUR:
+        size, classes = d.get("class_size"), d.get("classes")
+        of = f" (class of {size}, {classes} classes)" if size and classes else ""
+        return f"{verdict.score:.0%} of the votes behave alike{of}"
+    if verdict.verifier == HARVEST and isinstance(d.get("total"), int):
+        return f"passes {d.get('passed', 0)} of {d['total']} tests other candidates brought"
     if isinstance(d.get("passed"), int) and isinstance(d.get("total"), int):
         return f"passes {d['passed']}/{d['total']} tests"
     if ev.broken or d.get("applied") is True:
