@@ -161,3 +161,25 @@ def test_the_run_page_is_a_page_not_a_redirect(page, run, tmp_path) -> None:
     page.locator("#open-report").click()
     assert page.url.endswith("report/index.html")
     assert page.locator("#resolve-rate").inner_text().startswith("2/2")
+
+
+def test_a_pool_without_candidates_says_there_was_nothing_to_pick(page, tmp_path) -> None:
+    from swescale.record.task import write_candidates, write_selection
+    from swescale.selection.selectors import no_candidates
+    from swescale.types import Task
+
+    folder = make_evidence_run(tmp_path)
+    task = folder / "why__util-1"
+    write_candidates(task, [])
+    write_selection(
+        task,
+        no_candidates(
+            Task(id="why__util-1", repo="o/util", base_commit="0", problem_statement="p"),
+            "evidence",
+        ),
+    )
+    build_site(folder)
+    _task_page(page, folder, "why__util-1")
+    assert "Nothing to pick" in page.locator("#nothing-to-pick").inner_text()
+    assert page.locator("#picks").count() == 0 and page.locator("#why").count() == 0
+    assert "abstained" not in page.locator("main").inner_text()
