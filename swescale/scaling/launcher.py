@@ -185,6 +185,8 @@ def resume_note(rundir: RunDir, tasks: list[Any]) -> str:
     if unfinished:
         verb = "continues" if unfinished == 1 else "continue"
         parts.append(f"{unfinished} {verb} from the last recorded step")
+    if done == len(tasks):
+        parts.append("nothing left to run")
     return ", ".join(parts)
 
 
