@@ -482,22 +482,30 @@ def _validation_table(results) -> None:
     """Per repository: instances, valid, build and test seconds (what the table in the
     docs reports)."""
     from rich.console import Console
-    from rich.table import Table
+
+    from swescale.report.terminal import Column, fit_table, print_table
 
     if not results:
         return
-    table = Table(title="validation by repository")
-    for column in ("repository", "instances", "valid", "build s", "tests s"):
-        table.add_column(column, justify="left" if column == "repository" else "right")
     by_repo: dict[str, list] = {}
     for r in results:
         by_repo.setdefault(r.repo, []).append(r)
-    for repo, rows in sorted(by_repo.items()):
-        table.add_row(
+    rows = [
+        [
             repo,
-            str(len(rows)),
-            str(sum(r.ok for r in rows)),
-            f"{sum(r.build_seconds for r in rows):.0f}",
-            f"{sum(r.test_seconds for r in rows):.0f}",
-        )
-    Console().print(table)
+            str(len(found)),
+            str(sum(r.ok for r in found)),
+            f"{round(sum(r.build_seconds for r in found)):,}",
+            f"{round(sum(r.test_seconds for r in found)):,}",
+        ]
+        for repo, found in sorted(by_repo.items())
+    ]
+    columns = [
+        Column("repository"),
+        Column("instances", "right"),
+        Column("valid", "right"),
+        Column("build s", "right"),
+        Column("tests s", "right"),
+    ]
+    out = Console()
+    print_table(out, fit_table(columns, rows, out.width, title="validation by repository"))
