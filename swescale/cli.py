@@ -8,6 +8,7 @@ lazy inside the commands to keep ``--help`` fast.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 
 import typer
@@ -58,6 +59,39 @@ def _register_all() -> None:
                 continue  # that subpackage has no commands
             raise
         module.register(app)
+    _reflow_help(app)
+
+
+def reflow(doc: str | None) -> str | None:
+    """A docstring's paragraphs each on one line (the help reflows them to the terminal;
+    the source breaks them at 90 columns). Indented lines and list items stay as they are."""
+    if not doc:
+        return doc
+    paragraphs = []
+    for block in inspect.cleandoc(doc).split("\n\n"):
+        lines = block.splitlines()
+        out = [lines[0]] if lines else []
+        for line in lines[1:]:
+            if line.startswith((" ", "-", "*", "```")) or out[-1].startswith((" ", "```")):
+                out.append(line)
+            else:
+                out[-1] += " " + line.strip()
+        paragraphs.append("\n".join(out))
+    return "\n\n".join(paragraphs)
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    """The help of every command and group, from its docstring, reflowed."""
+    for command in typer_app.registered_commands:
+        if command.help is None and command.callback is not None:
+            command.help = reflow(command.callback.__doc__)
+    for group in typer_app.registered_groups:
+        sub = group.typer_instance
+        if sub is None:
+            continue
+        if group.help is None and sub.info.help is not None:
+            sub.info.help = reflow(sub.info.help)
+        _reflow_help(sub)
 
 
 _register_all()

@@ -7,6 +7,7 @@ and lists work), and validates the result; unknown keys are errors, not silent n
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -86,15 +87,32 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def presets() -> list[str]:
+    """The preset names in ``configs/`` (``scripted`` for configs/scripted.yaml)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
 def resolve_config_path(path: str | Path) -> Path:
-    """Accept a path, or a preset name from ``configs/`` (``default`` -> configs/default.yaml)."""
+    """A config file: the path as given, else a preset of ``configs/`` by name
+    (``default``) or by the path the docs write (``configs/default.yaml``, from any
+    directory). ConfigError naming the presets (and the nearest one) otherwise."""
     candidate = Path(path)
-    if candidate.exists():
+    if candidate.is_file():
         return candidate
-    for guess in (CONFIG_DIR / candidate, CONFIG_DIR / f"{candidate}.yaml"):
-        if guess.exists():
+    guesses = [CONFIG_DIR / candidate, CONFIG_DIR / f"{candidate}.yaml"]
+    if not candidate.is_absolute() and candidate.parts[:1] == ("configs",):
+        inside = Path(*candidate.parts[1:]) if len(candidate.parts) > 1 else Path()
+        guesses += [CONFIG_DIR / inside, CONFIG_DIR / f"{inside}.yaml"]
+    for guess in guesses:
+        if guess.is_file():
             return guess
-    raise ConfigError(f"config file {str(path)!r} not found (nor as a preset in {CONFIG_DIR})")
+    names = presets()
+    near = difflib.get_close_matches(candidate.stem, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    raise ConfigError(
+        f"config {str(path)!r} not found: no such file, and no preset of that name{hint} "
+        f"(presets: {', '.join(names)}; give a name or a path to a YAML file)"
+    )
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -117,4 +135,43 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid config: {exc}") from exc
+        raise ConfigError(explain_validation(exc, RunConfig)) from exc
+
+
+def explain_validation(exc: ValidationError, model: type[BaseModel]) -> str:
+    """A validation error as a person fixes it, one problem each: an unknown key with
+    the nearest known one ("unknown key scaling.nparallel; did you mean
+    scaling.n_parallel?"), else the key, what is wrong and the value given."""
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        where = ".".join(loc) or "config"
+        if error["type"] == "extra_forbidden":
+            known = _keys_at(model, loc[:-1])
+            near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+            prefix = ".".join(loc[:-1])
+            if near:
+                hint = f"; did you mean {'.'.join([*loc[:-1], near[0]])}?"
+            elif known:
+                hint = f"; the keys of {prefix or 'the config'}: {', '.join(known)}"
+            else:
+                hint = ""
+            problems.append(f"unknown key {where}{hint}")
+            continue
+        given = error.get("input")
+        shown = f" (given: {given!r})" if isinstance(given, str | int | float | bool) else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}{shown}")
+    return "invalid config: " + "; ".join(problems)
+
+
+def _keys_at(model: type[BaseModel], path: list[str]) -> list[str]:
+    """The field names of the section ``path`` of ``model`` ([] when it is no section)."""
+    current: Any = model
+    for part in path:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        current = fields[part].annotation
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if isinstance(current, type) and fields else []

@@ -182,7 +182,13 @@ class Candidate(BaseModel):
 
 
 class Selection(BaseModel):
-    """The pick, the ranking, and why. ``candidate_id`` None means abstain."""
+    """The pick, the ranking, and why. ``candidate_id`` None means abstain.
+
+    ``confidence`` is P(resolved | evidence) of the pick, on one scale for every selector
+    (``swescale.selection.calibration``: a fitted calibration when there is one, else its
+    prior weights). ``tied``: the candidates the selector's evidence could not tell from
+    the pick (the pick among them came from a tie-break); ``decided_by`` names what
+    separated the pick from the runner-up ("locality 1.00 vs 0.50", "votes 2 vs 1")."""
 
     task_id: str
     selector: str = ""
@@ -191,8 +197,5 @@ class Selection(BaseModel):
     confidence: float = 0.0
     rationale: str = ""
     flagged: bool = False
-    # Candidates the evidence could not tell apart from the pick (the pick included; empty
-    # when the evidence decided), and what chose among them: "prior: votes, then size",
-    # "judge", "selection agent".
-    tie: list[str] = Field(default_factory=list)
-    tie_broken_by: str = ""
+    tied: list[str] = Field(default_factory=list)
+    decided_by: str = ""

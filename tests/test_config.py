@@ -57,3 +57,73 @@ def test_bad_files_are_clear_errors(tmp_path):
     listing.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(listing)
+
+
+def test_presets_resolve_by_name_and_by_the_path_the_docs_write(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # far from the repository's configs/
+    by_path = load_config("configs/scripted.yaml")
+    assert by_path == load_config("scripted") == load_config("configs/scripted")
+    mine = tmp_path / "configs" / "mine.yaml"
+    mine.parent.mkdir()
+    mine.write_text("scaling:\n  n_parallel: 3\n")
+    assert load_config("configs/mine.yaml").scaling.n_parallel == 3  # a real file first
+
+
+def test_a_missing_config_names_the_presets_and_the_nearest():
+    with pytest.raises(ConfigError) as found:
+        load_config("scriptd")
+    message = str(found.value)
+    assert "did you mean 'scripted'?" in message
+    assert "presets: ci, default, scripted, scripted-hard, smoke, vllm" in message
+
+
+@pytest.mark.parametrize(
+    ("override", "hint"),
+    [
+        ("scaling.nparallel=8", "unknown key scaling.nparallel; did you mean scaling.n_parallel?"),
+        ("model.temprature=0.3", "did you mean model.temperature?"),
+        ("scaling.zzz=1", "the keys of scaling: "),
+    ],
+)
+def test_a_mistyped_key_suggests_the_nearest_one(override, hint):
+    with pytest.raises(ConfigError) as found:
+        load_config("scripted", [override])
+    assert hint in str(found.value)
+    assert "validation error" not in str(found.value)  # no raw pydantic dump
+
+
+def test_the_cli_says_the_nearest_key_at_80_columns(tmp_path):
+    from typer.testing import CliRunner
+
+    from swescale.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["run", "-c", "configs/scripted.yaml", "-o", "scaling.nparallel=8", "-o",
+         f"runs_dir={tmp_path}"],
+        env={"COLUMNS": "80"},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "did you mean scaling.n_parallel?" in text
+    assert "pydantic" not in text and "For further information" not in text
+    assert all(len(line) <= 80 for line in result.output.splitlines())
+
+
+def test_help_paragraphs_reflow_to_the_terminal():
+    from typer.testing import CliRunner
+
+    from swescale.cli import app, reflow
+
+    assert reflow("One line\nand the next.\n\n- a list\n- stays") == (
+        "One line and the next.\n\n- a list\n- stays"
+    )
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"})
+    lines = [line.strip("│ ") for line in result.output.splitlines()]
+    # The validate summary flows on: no line ends where the docstring's source line did.
+    assert not any(line.endswith("FAIL_TO_PASS fails and") for line in lines)
+    assert "fails and PASS_TO_PASS passes" in " ".join(result.output.split())
+    shown = CliRunner().invoke(app, ["select", "--help"], env={"COLUMNS": "200"})
+    from swescale.selection.config import OFFLINE_SELECTORS
+
+    assert all(name in shown.output for name in OFFLINE_SELECTORS)  # evidence too

@@ -113,9 +113,9 @@ def ci_instance_image(
     )
     inst_cmds = instance_commands(repo_cfg)
     tag = content_tag("swescale/ci-instance", _slug(repo), env_tag, repo, commit, inst_cmds)
-    from swescale.sandbox.images import image_exists
+    from swescale.sandbox.images import image_ready
 
-    if not image_exists(client, tag):
+    if not image_ready(client, tag):
         log.info("building %s (%s at %s)", tag, repo, commit[:12])
         build_layer(
             client,

@@ -185,10 +185,19 @@ def check_command(
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False)
 
+    from swescale.commands.progress import image_builds
+
     try:
-        report = check_repository(
-            repo, commit, name=name, config=config, overrides=override, timeout=timeout, say=say
-        )
+        with image_builds(console):
+            report = check_repository(
+                repo,
+                commit,
+                name=name,
+                config=config,
+                overrides=override,
+                timeout=timeout,
+                say=say,
+            )
     except (RepoConfigError, ConfigError) as exc:
         _fail(console, "config error", exc)
     except SandboxError as exc:

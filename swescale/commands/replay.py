@@ -142,7 +142,9 @@ def replay_import_command(
 
         def progress(outcome: imported.ImportOutcome) -> None:
             if outcome.status == "error":
-                show(console, logging.ERROR, f"{outcome.source.path}: {outcome.error}", markup=False)
+                show(
+                    console, logging.ERROR, f"{outcome.source.path}: {outcome.error}", markup=False
+                )
                 return
             replay = outcome.replay
             if replay is None:

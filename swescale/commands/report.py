@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
 
         from swescale.logs import log_to_file, show
         from swescale.record.layout import RunFiles
-        from swescale.report import load_run, print_summary, write_report
+        from swescale.report import load_run, print_summary
+        from swescale.report.render import write_report_shown
 
         console = Console()
         if not run_dir.is_dir():
@@ -34,4 +35,5 @@ def register(app: typer.Typer) -> None:
         with log_to_file(RunFiles(run_dir).log):
             print_summary(load_run(run_dir), console)
             if site:
-                console.print(f"report: {write_report(run_dir, out)}", highlight=False)
+                where = write_report_shown(run_dir, console, out)
+                console.print(f"report: {where}", highlight=False, soft_wrap=True)

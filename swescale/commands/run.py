@@ -71,14 +71,18 @@ def _run(
             )
             raise typer.Exit(2) from exc
         run_dir = result.run_dir.root
-        from swescale.report import load_run, print_summary, write_report
+        from swescale.report import load_run, print_summary
+        from swescale.report.render import write_report_shown
 
         print_summary(load_run(run_dir), console)
-        where = write_report(run_dir) if report else "not written (--no-report)"
-        console.print(f"report: {where}", highlight=False)
-        console.print(
-            f"predictions: {run_dir / 'predictions.jsonl'} · log: {log_path}", highlight=False
-        )
+        where = write_report_shown(run_dir, console) if report else "not written (--no-report)"
+        # One path a line, never wrapped inside: each can be copied whole.
+        for name, path in (
+            ("report", where),
+            ("predictions", run_dir / "predictions.jsonl"),
+            ("log", log_path),
+        ):
+            console.print(f"{name}: {path}", highlight=False, soft_wrap=True)
         note = suppressed_note()
         if note:
             console.print(f"[dim]{note}[/dim]", highlight=False)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 console = Console(stderr=True)
 images_app = typer.Typer(
@@ -194,28 +193,59 @@ def _push_bars():
 
 @images_app.command("list")
 def images_list() -> None:
-    """swescale images, least recently used first."""
+    """swescale images, least recently used first: the tag (as `sandbox shell` takes
+    it), when a sandbox last started from it, when it was built, its size."""
+    from swescale.report.terminal import Column, fit_table, print_table
     from swescale.sandbox import ImagesConfig
     from swescale.sandbox.image_cache import ImageCache
 
+    client = _client()
     cache = ImageCache(ImagesConfig().cache_dir)
-    table = Table("tag", "size", "last used")
-    total = 0
-    for image in cache.images(_client()):
+    rows, total = [], 0
+    for image in cache.images(client):
         total += image.size
-        used = (
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(image.last_used))
-            if image.last_used
-            else "-"
+        rows.append(
+            [image.tag, _when(image.last_used), _created(client, image.id), _gb(image.size)]
         )
-        table.add_row(image.tag, f"{image.size / 1e9:.2f} GB", used)
-    Console().print(table)
-    console.print(f"total {total / 1e9:.2f} GB (shared layers counted once per image)")
+    out = Console()
+    columns = [
+        Column("tag"),
+        Column("last used"),
+        Column("built", optional=1),
+        Column("size", "right", optional=2),
+    ]
+    print_table(out, fit_table(columns, rows, out.width))
+    console.print(
+        f"{len(rows)} image(s), {total / 1e9:,.2f} GB (shared layers counted once per image); "
+        "open one with `swescale sandbox shell TAG`",
+        highlight=False,
+    )
+
+
+def _when(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else "-"
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1e9:,.2f} GB"
+
+
+def _created(client, image_id: str) -> str:
+    try:
+        created = str(client.images.get(image_id).attrs.get("Created") or "")
+    except Exception:  # noqa: BLE001 - a listing shows what it can
+        return "-"
+    return created[:16].replace("T", " ") or "-"
 
 
 @images_app.command("prune")
 def images_prune(
     limit_gb: float = typer.Option(None, help="Keep the cache under this size (default: config)."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="List what would be removed, least recently used first; remove nothing.",
+    ),
 ) -> None:
     """Remove least recently used images until the cache fits its size limit."""
     from swescale.sandbox import ImagesConfig
@@ -223,10 +253,27 @@ def images_prune(
 
     cfg = ImagesConfig()
     limit = cfg.cache_limit_gb if limit_gb is None else limit_gb
-    removed = ImageCache(cfg.cache_dir).prune(_client(), int(limit * 1e9))
+    client = _client()
+    cache = ImageCache(cfg.cache_dir)
+    found = {i.tag: i for i in cache.images(client)}
+    removed = cache.prune(client, int(limit * 1e9), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
     for tag in removed:
-        console.print(f"removed {tag}")
-    console.print(f"{len(removed)} image(s) removed; limit {limit:g} GB")
+        image = found.get(tag)
+        used = (
+            f"last used {_when(image.last_used)}"
+            if image and image.last_used
+            else "no use recorded"
+        )
+        detail = f" ({_gb(image.size)}, {used})" if image else ""
+        # One line per image, never wrapped: the tag stays whole to copy.
+        console.print(f"{verb} {tag}{detail}", markup=False, highlight=False, soft_wrap=True)
+    freed = sum(found[t].size for t in removed if t in found)
+    console.print(
+        f"{len(removed)} image(s) {verb}, {_gb(freed)}; limit {limit:g} GB"
+        + ("; nothing removed (--dry-run)" if dry_run else ""),
+        highlight=False,
+    )
 
 
 @sandbox_app.command("shell")
@@ -234,21 +281,31 @@ def sandbox_shell(
     image: str = typer.Argument(
         ..., help="Image to start, e.g. a tag from `swescale images list`."
     ),
+    workdir: str = typer.Option(
+        "",
+        "--workdir",
+        "-w",
+        help="Directory to open in; default: the image's working directory (the repository: "
+        "/testbed in SWE-bench and mini images).",
+    ),
     network: bool = typer.Option(False, help="Give the sandbox network access."),
 ) -> None:
     """An interactive shell in a sandbox with the usual limits; destroyed on exit."""
     from swescale.sandbox import DockerSandbox, SandboxConfig, SandboxError
 
     client = _client()
+    cfg = SandboxConfig(network=network)
+    cfg = cfg.model_copy(update={"workdir": workdir or _image_workdir(client, image) or "/"})
     try:
-        sb = DockerSandbox.create(
-            client, image, SandboxConfig(network=network), labels={"run": "shell"}
-        )
+        sb = DockerSandbox.create(client, image, cfg, labels={"run": "shell"})
     except SandboxError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     console.print(
-        f"sandbox {sb.container.short_id} from {image}; `exit` or Ctrl-D leaves (state persists per command)"
+        f"sandbox {sb.container.short_id} from {image} in {sb.workdir}; `exit` or Ctrl-D "
+        "leaves (the directory and variables persist between commands)",
+        markup=False,
+        highlight=False,
     )
     with sb:
         while True:
@@ -265,6 +322,18 @@ def sandbox_shell(
                 console.print(f"[yellow]{result.note or result.infra_error}[/yellow]")
             if result.exit_code not in (0, None):
                 console.print(f"[dim]exit {result.exit_code}[/dim]")
+
+
+def _image_workdir(client, image: str) -> str:
+    """The image's working directory ("" when it has none, or is "/")."""
+    import docker.errors
+
+    try:
+        config = client.images.get(image).attrs.get("Config") or {}
+    except docker.errors.DockerException:
+        return ""  # not here yet: the sandbox pulls it, or says it cannot
+    where = str(config.get("WorkingDir") or "")
+    return "" if where == "/" else where
 
 
 def gc(

@@ -14,6 +14,7 @@ from swescale.commands.pulls import registry_option, with_registry
 from swescale.logs import show
 from swescale.record.io import write_text_atomic
 from swescale.record.layout import RunFiles
+from swescale.selection.config import OFFLINE_SELECTORS
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +25,7 @@ def register(app: typer.Typer) -> None:
 def select_command(
     run: Path = typer.Option(..., "--run", help="A finished run directory (runs/<run_id>)."),
     selector: str = typer.Option(
-        "all", "--selector", "-s", help="majority, test_vote, hybrid, calibrated, or all."
+        "all", "--selector", "-s", help=f"{', '.join(OFFLINE_SELECTORS)}, or all."
     ),
     top_k: int = typer.Option(3, help="Finalists kept by the model score (hybrid)."),
     abstain_below: float = typer.Option(0.0, help="Abstain below this confidence."),
@@ -81,8 +82,6 @@ def _select(
     foreign: list[Path],
     fit_calibration: Path | None,
 ) -> None:
-    from rich.table import Table
-
     from swescale.record.task import read_task_record
     from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig
     from swescale.selection.metrics import oracle_rows, run_offline_selection
@@ -121,28 +120,20 @@ def _select(
         abstain_below=abstain_below,
         calibration_path=str(calibration) if calibration else None,
     )
-    table = Table(title=f"selection on {run}")
-    columns = ("selector", "labelled", "resolved", "accuracy", "abstained", "tokens/resolved")
-    for column in (*columns, "sandbox s/resolved"):
-        table.add_column(column)
-    for row in oracle_rows([read_task_record(d) for d in dirs]):
-        table.add_row(
-            str(row["selector"]), str(row["labelled"]), "", _pct(row["accuracy"]), "", "", ""
-        )
+    from swescale.report.render import comparison_table
+
+    rows: list[dict] = list(oracle_rows([read_task_record(d) for d in dirs]))
     problems: list[str] = []
+    replaced: list[str] = []
     for name in names:
         _, summary = run_offline_selection(run, name, cfg, foreign=foreign)
         problems = problems or list(summary.get("problems", []))
-        table.add_row(
-            name,
-            str(summary["labelled"]),
-            str(summary["resolved"]),
-            _pct(summary["accuracy"]),
-            str(summary["abstained"]),
-            _num(summary["tokens_per_resolved"]),
-            _num(summary["sandbox_seconds_per_resolved"]),
-        )
-    console.print(table)
+        rows.append(summary)
+        if summary.get("replaced"):
+            replaced.append(_replaced(name, summary))
+    from swescale.report.terminal import print_table
+
+    print_table(console, comparison_table(rows, console.width, title=f"selection on {run}"))
     if foreign and summary.get("foreign_unknown_ids"):
         unknown = summary["foreign_unknown_ids"]
         warn(f"{len(unknown)} foreign ids not in this run: {unknown[:10]}")
@@ -150,13 +141,16 @@ def _select(
         warn(f"skipped: {problem}")
     if len(problems) > 5:
         warn(f"… and {len(problems) - 5} more skipped records")
+    for line in replaced:
+        console.print(line, highlight=False)
+    which = names[0] if len(names) == 1 else "<selector>"
     console.print(
-        f"wrote selection.<selector>.json per task and predictions.<selector>.jsonl in {run}",
+        f"wrote selection.{which}.json per task and predictions.{which}.jsonl in {run}",
         highlight=False,
     )
-    from swescale.report import write_report
+    from swescale.report.render import write_report_shown
 
-    console.print(f"report: {write_report(run)}", highlight=False)
+    console.print(f"report: {write_report_shown(run, console)}", highlight=False, soft_wrap=True)
 
 
 def ensemble_command(
@@ -171,13 +165,18 @@ def ensemble_command(
     run: list[Path] = typer.Option(
         [], "--run", help="Finished run directories whose candidates join the pools."
     ),
-    run_id: str = typer.Option("ensemble", "--run-id", help="Names the output and containers."),
+    run_id: str = typer.Option(
+        "",
+        "--run-id",
+        help="Names the output directory and containers; default: ensemble-<first input>-"
+        "<hash of the inputs>, so the same inputs resume and others never share it.",
+    ),
     out: Path = typer.Option(None, "--out", help="Output directory (default ensembles/<run id>)."),
     selector: str = typer.Option(
         "evidence",
         "--selector",
         "-s",
-        help="evidence, hybrid, calibrated, test_vote, majority, comma-separated, or all; "
+        help=f"{', '.join(OFFLINE_SELECTORS)}, comma-separated, or all; "
         "the first one writes predictions.jsonl.",
     ),
     verifiers: str = typer.Option(
@@ -282,6 +281,7 @@ def ensemble_command(
             console.print(f"[yellow]warning: {problem}[/yellow]")
         raise fail("no candidates: no usable patch for any instance of the dataset")
     tasks = [t for t in taskset.tasks if t.id in found.pools]
+    run_id = run_id or _ensemble_id(predictions or [], run, data)
     out_dir = out or Path("ensembles") / run_id
     ecfg = EnsembleConfig(
         verifiers=wanted,
@@ -293,10 +293,18 @@ def ensemble_command(
     )
     along = sum(len(t) for t in found.trajectory_tests.values())
     console.print(
-        f"{len(tasks)} instances, {sum(len(p) for p in found.pools.values())} distinct "
-        f"candidates; verifiers: {', '.join(wanted)}; output: {out_dir}"
-        + (f"; {along} tests written along the way by the trajectories" if along else "")
+        f"ensemble {run_id}: {len(tasks)} instances, "
+        f"{sum(len(p) for p in found.pools.values())} distinct candidates; "
+        f"verifiers: {', '.join(wanted)}; output: {out_dir}"
+        + (f"; {along} tests written along the way by the trajectories" if along else ""),
+        highlight=False,
     )
+    if found.label_sources:
+        console.print(
+            "labels: "
+            + ", ".join(f"{n} candidate(s) from {src}" for src, n in found.label_sources.items()),
+            highlight=False,
+        )
     sandbox_for = None
     client = None
     if not no_sandbox:
@@ -409,31 +417,62 @@ def ensemble_command(
     _print_ensemble(console, report)
     for problem in problems[:10]:
         console.print(f"[yellow]warning: {problem}[/yellow]")
-    console.print(
-        f"predictions: {files.predictions()}  report: {files.report_json}"
-    )
+    console.print(f"predictions: {files.predictions()}  report: {files.report_json}")
+
+
+def _ensemble_id(predictions: list[Path], runs: list[Path], data) -> str:
+    """``ensemble-<first input>-<8 hex digits of the inputs>``: the same inputs (files,
+    run directories, dataset and its filters) get the same id, others never share it."""
+    import hashlib
+
+    inputs = [str(Path(p).resolve()) for p in [*predictions, *runs]]
+    inputs.append(data.model_dump_json())
+    digest = hashlib.sha256("\n".join(inputs).encode("utf-8", "surrogateescape")).hexdigest()
+    first = Path((predictions or runs)[0])
+    stem = first.name if first.is_dir() else first.stem
+    return f"ensemble-{stem}-{digest[:8]}"
 
 
 def _print_ensemble(console, report: dict) -> None:
-    from rich.table import Table
+    from swescale.report.terminal import Column, fit_table, human, percent, print_table
 
     spi = report["sandbox_seconds_per_instance"]
-    table = Table(
-        title=f"{report['instances']} instances, {report['labelled']} labelled, "
-        f"{report['mixed_pools']} mixed pools; sandbox s/instance: {_num(spi)} "
-        f"({report['sandbox_instances']} with sandboxes)"
+    console.print(
+        f"{report['instances']} instances, {report['mixed_pools']} mixed pools; sandbox "
+        f"s/instance: {_num(spi)} ({report['sandbox_instances']} with sandboxes)",
+        highlight=False,
     )
-    for column in ("selector", "resolved", "accuracy", "gap closed"):
-        table.add_column(column)
-    for row in report["rows"]:
-        gap = row.get("gap_closed")
-        table.add_row(
-            row["selector"],
-            f"{row['resolved']:.4g}",
-            _pct(row.get("accuracy")),
-            "" if gap is None else f"{gap:.0%}",
+    if report["labelled"]:
+        columns = [
+            Column("selector"),
+            Column("resolved", "right"),
+            Column("accuracy", "right"),
+            Column("gap closed", "right"),
+        ]
+        rows = [
+            [
+                row["selector"],
+                human(row["resolved"])
+                if isinstance(row["resolved"], int)
+                else f"{row['resolved']:.2f}",
+                percent(row.get("accuracy")),
+                "" if row.get("gap_closed") is None else f"{row['gap_closed']:.0%}",
+            ]
+            for row in report["rows"]
+        ]
+        title = f"accuracy on {report['labelled']} labelled instances"
+        if report.get("partly_labelled"):
+            title += f" ({report['partly_labelled']} labelled in part left out)"
+        print_table(console, fit_table(columns, rows, console.width, title=title))
+    else:
+        partly = report.get("partly_labelled")
+        console.print(
+            "no accuracy table: no instance has every candidate labelled"
+            + (f" ({partly} labelled in part)" if partly else "")
+            + "; labels come from --labels, graded --run directories (scaling.grade=all), "
+            "or a dataset whose patches carry outcomes (the mini benchmark's)",
+            highlight=False,
         )
-    console.print(table)
     judged = report.get("judged") or {}
     if judged:
         console.print(
@@ -458,6 +497,20 @@ def _print_ensemble(console, report: dict) -> None:
                 f"changes the test set-up ({', '.join(info['paths'])}); picked by {picked}"
                 "[/yellow]"
             )
+
+
+def _replaced(name: str, summary: dict) -> str:
+    """What a rerun of ``swescale select`` overwrote: how many tasks had a selection of
+    this selector, and which picks changed."""
+    changed = summary.get("changed") or []
+    line = f"{name}: replaced the earlier {name} selection of {summary['replaced']} task(s)"
+    if not changed:
+        return line + "; the same picks"
+    shown = ", ".join(
+        f"{task} {old or 'abstain'} → {new or 'abstain'}" for task, old, new in changed[:3]
+    )
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return line + f"; {len(changed)} changed its pick: {shown}{more}"
 
 
 def _pct(value: object) -> str:

@@ -95,7 +95,11 @@ def stop_on_signals(client) -> Iterator[threading.Event]:
     from swescale.sandbox import remove_owned
 
     def stopping(name: str) -> None:
-        _warning(f"{name}: stopping; removing containers, then writing the summary")
+        _warning(
+            f"{name}: stopping: nothing new starts; removing this command's containers (the "
+            "work in flight ends with them), then the summary of what finished "
+            "(Ctrl-C again quits at once; a rerun does the rest)"
+        )
         # Every container of this process: grading runs, and image builds in flight.
         remove_owned(client)
 
@@ -273,6 +277,10 @@ def register(app: typer.Typer) -> None:
             for problem in result.problems:
                 typer.echo(f"       {problem[:400]}")
 
+        from rich.console import Console
+
+        from swescale.commands.progress import image_builds
+
         log_dir = Path(eval_dir or grading.eval_dir) / RUN_VALIDATION_LOG_DIR / run_id
         prepare = None
         if environment == "inferred":
@@ -281,7 +289,8 @@ def register(app: typer.Typer) -> None:
             def prepare(task):
                 return with_inferred_environment(task, grader.repos)
 
-        with stop_on_signals(client) as stop, transfer_bars():
+        typer.echo(f"validating {len(tasks)} task(s), {grading.workers} at a time")
+        with stop_on_signals(client) as stop, transfer_bars(), image_builds(Console()):
             results = validate(
                 grader,
                 tasks,
@@ -333,6 +342,7 @@ def register(app: typer.Typer) -> None:
         except DatasetError as exc:
             _error(f"error: {exc}")
             raise typer.Exit(2) from exc
+        rows = []
         for task in taskset.tasks:
             problem = spec_problem(task)
             if as_json:
@@ -347,11 +357,33 @@ def register(app: typer.Typer) -> None:
                 }
                 typer.echo(json.dumps(row))
             else:
-                flag = f"  [{problem}]" if problem else ""
-                typer.echo(
-                    f"{task.id:45} {task.repo:28} {task.version or '-':6} "
-                    f"F2P={len(task.fail_to_pass):<3} P2P={len(task.pass_to_pass):<4}{flag}"
+                rows.append(
+                    [
+                        task.id,
+                        task.repo,
+                        task.version or "-",
+                        str(len(task.fail_to_pass)),
+                        str(len(task.pass_to_pass)),
+                        problem or "",
+                    ]
                 )
+        if rows:
+            from rich.console import Console
+
+            from swescale.report.terminal import Column, fit_table, print_table
+
+            columns = [
+                Column("instance"),
+                Column("repository", optional=2),
+                Column("version", optional=3),
+                Column("F2P", "right"),
+                Column("P2P", "right"),
+                Column("spec problem", optional=1),
+            ]
+            if not any(row[-1] for row in rows):
+                columns, rows = columns[:-1], [row[:-1] for row in rows]
+            out = Console()
+            print_table(out, fit_table(columns, rows, out.width))
         for error in taskset.errors:
             _warning(f"warning: {error}")
         typer.echo(f"{len(taskset.tasks)} task(s)", err=True)
@@ -383,12 +415,24 @@ def _grade(predictions: list[Path], data, grading, cfg, run: str) -> None:
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
     )
-    with Progress(*columns, transient=False) as bar, stop_on_signals(client) as stop:
+    from rich.console import Console
+
+    from swescale.commands.progress import image_builds
+
+    console = Console()
+    with (
+        Progress(*columns, console=console, transient=False) as bar,
+        stop_on_signals(client) as stop,
+        image_builds(console, bar),
+    ):
         job = bar.add_task("", total=None)
         pulls = contextlib.ExitStack()
         if grading.use_official_images:
             # A long pull shows on the grading bar's line while it lasts.
             pulls.enter_context(transfer_bars(lambda text: bar.update(job, description=text)))
+
+        def total(count: int) -> None:
+            bar.update(job, total=count, description=f"{count} to grade")
 
         def tick(model: str, instance_id: str, result) -> None:
             what = result.status + (f" ({result.error_kind})" if result.error_kind else "")
@@ -404,7 +448,15 @@ def _grade(predictions: list[Path], data, grading, cfg, run: str) -> None:
                 )
             with pulls:
                 outcome = evaluate(
-                    predictions, data, grading, cfg.images, run, client, progress=tick, stop=stop
+                    predictions,
+                    data,
+                    grading,
+                    cfg.images,
+                    run,
+                    client,
+                    progress=tick,
+                    stop=stop,
+                    on_total=total,
                 )
         except DatasetError as exc:
             fail(f"error: {exc}")
@@ -488,22 +540,30 @@ def _validation_table(results) -> None:
     """Per repository: instances, valid, build and test seconds (what the table in the
     docs reports)."""
     from rich.console import Console
-    from rich.table import Table
+
+    from swescale.report.terminal import Column, fit_table, print_table
 
     if not results:
         return
-    table = Table(title="validation by repository")
-    for column in ("repository", "instances", "valid", "build s", "tests s"):
-        table.add_column(column, justify="left" if column == "repository" else "right")
     by_repo: dict[str, list] = {}
     for r in results:
         by_repo.setdefault(r.repo, []).append(r)
-    for repo, rows in sorted(by_repo.items()):
-        table.add_row(
+    rows = [
+        [
             repo,
-            str(len(rows)),
-            str(sum(r.ok for r in rows)),
-            f"{sum(r.build_seconds for r in rows):.0f}",
-            f"{sum(r.test_seconds for r in rows):.0f}",
-        )
-    Console().print(table)
+            str(len(found)),
+            str(sum(r.ok for r in found)),
+            f"{round(sum(r.build_seconds for r in found)):,}",
+            f"{round(sum(r.test_seconds for r in found)):,}",
+        ]
+        for repo, found in sorted(by_repo.items())
+    ]
+    columns = [
+        Column("repository"),
+        Column("instances", "right"),
+        Column("valid", "right"),
+        Column("build s", "right"),
+        Column("tests s", "right"),
+    ]
+    out = Console()
+    print_table(out, fit_table(columns, rows, out.width, title="validation by repository"))

@@ -3,7 +3,13 @@
 trajectories."""
 
 from swescale.report.render import print_summary
-from swescale.report.site import SiteResult, build_site, write_redirect, write_report
+from swescale.report.site import (
+    SiteResult,
+    build_site,
+    write_redirect,
+    write_report,
+    write_run_page,
+)
 from swescale.report.summary import RunSummary, TaskSummary, load_run, pass_at_k
 
 __all__ = [
@@ -15,5 +21,6 @@ __all__ = [
     "pass_at_k",
     "print_summary",
     "write_redirect",
+    "write_run_page",
     "write_report",
 ]

@@ -88,11 +88,12 @@ def _stored(path: Path, base: Path | None) -> str:
 def write_eval_site(out: Path, entries: list[dict[str, Any]], within: Path) -> Path:
     """A report of grading results alone (predictions not from a run directory), linking
     to the files under ``within`` (the eval directory)."""
-    from swescale.report.site import _css, _evaluation_views, _Writer
+    from swescale.report.eval_views import evaluation_views
+    from swescale.report.web import MachinePaths, Writer, css
 
-    writer = _Writer(Path(out))
-    writer.asset("assets/report.css", _css())
-    views = _evaluation_views(entries, Path(out), within)
+    writer = Writer(Path(out), MachinePaths.of(Path(within)))
+    writer.asset("assets/report.css", css())
+    views = evaluation_views(entries, Path(out), within)
     writer.page("index.html", "eval.html.j2", evaluations=views, tasks=False)
     return Path(out) / "index.html"
 

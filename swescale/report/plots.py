@@ -115,8 +115,10 @@ def selectors_plot(
         values,
         ys,
         xerr=[
-            [v - lo for v, lo in zip(values, lows, strict=True)],
-            [hi - v for v, hi in zip(values, highs, strict=True)],
+            # Clamped: an interval computed in floating point may end a hair inside
+            # its own estimate (0/n gives a low of 1e-17), and matplotlib refuses that.
+            [max(v - lo, 0.0) for v, lo in zip(values, lows, strict=True)],
+            [max(hi - v, 0.0) for v, hi in zip(values, highs, strict=True)],
         ],
         fmt="none",
         ecolor="black",

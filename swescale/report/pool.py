@@ -9,16 +9,22 @@ grades ``swescale run`` writes): no files are read here.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from swescale.patches import votes
 from swescale.selection.ranking import execution_score, model_score, tests_passed
 from swescale.types import Candidate, Selection, Verdict
+from swescale.verifiers.base import BEHAVIOUR, HARVEST, STATIC
 
 # Detail keys a verdict's evidence shows in its own way; the rest is listed as JSON.
 SHOWN_DETAILS = {"broken", "tests", "results", "passed", "total", "samples", "methods", "method"}
 SHOWN_DETAILS |= {"flaky", "note", "applied", "unjudged", "base_passing", "errors"}
+
+# A compile error as py_compile words it: 'File "pkg/core.py", line 12' ... 'SyntaxError: ...'.
+_AT_LINE = re.compile(r'File "([^"]+)", line (\d+)')
+_ERROR_LINE = re.compile(r"^\s*(?:Sorry: )?([A-Za-z_]\w*(?:Error|Exception|Warning)):\s*(.*)$")
 
 
 @dataclass
@@ -86,10 +92,64 @@ def evidence(verdict: Verdict) -> Evidence:
     return out
 
 
+def static_finding(details: dict[str, Any]) -> str:
+    """The static verifier's verdict in one line, its first failure named as a reader
+    looks for it: "does not apply", "SyntaxError at core.py:12 (invalid syntax)",
+    "import of pkg.core fails: ModuleNotFoundError: ...", "undefined name x in core.py";
+    else what passed."""
+    if details.get("applied") is False:
+        return "does not apply"
+    if details.get("changes_source") is False:
+        return "changes no source (only tests, scripts, packaging or prose)"
+    compile_errors = details.get("compile_errors")
+    if isinstance(compile_errors, dict) and compile_errors:
+        path, message = next(iter(sorted(compile_errors.items())))
+        return _compile_error(str(path), str(message)) + _more(len(compile_errors), "file")
+    import_errors = details.get("import_errors")
+    if isinstance(import_errors, dict) and import_errors:
+        module, message = next(iter(sorted(import_errors.items())))
+        last = (str(message).strip().splitlines() or ["fails"])[-1].strip()
+        return f"import of {module} fails: {last[:160]}" + _more(len(import_errors), "module")
+    undefined = details.get("new_undefined")
+    if isinstance(undefined, dict) and undefined:
+        path, names = next(iter(sorted(undefined.items())))
+        names = names if isinstance(names, list) else [names]
+        shown = ", ".join(str(n) for n in names[:3])
+        return f"undefined name {shown} in {path}" + _more(len(undefined), "file")
+    if details.get("applied") is True:
+        how = "" if details.get("clean_apply", True) else " (not with plain git apply)"
+        return f"applies{how}, compiles, imports"
+    return ""
+
+
+def _compile_error(path: str, message: str) -> str:
+    where = _AT_LINE.search(message)
+    kind, said = "compile error", ""
+    for line in reversed(message.strip().splitlines()):
+        found = _ERROR_LINE.match(line)
+        if found:
+            kind, said = found[1], found[2].strip()
+            break
+    at = f"{where[1]}:{where[2]}" if where else path
+    return f"{kind} at {at}" + (f" ({said[:120]})" if said else "")
+
+
+def _more(count: int, what: str) -> str:
+    return f" (+{count - 1} more {what}{'s' if count > 2 else ''})" if count > 1 else ""
+
+
 def _headline(verdict: Verdict, ev: Evidence) -> str:
     d = verdict.details or {}
     if verdict.infra_error:
         return f"no evidence: {verdict.infra_error}"
+    if verdict.verifier == STATIC:
+        return static_finding(d) or f"score {verdict.score:.2f}"
+    if verdict.verifier == BEHAVIOUR:
+        size, classes = d.get("class_size"), d.get("classes")
+        of = f" (class of {size}, {classes} classes)" if size and classes else ""
+        return f"{verdict.score:.0%} of the votes behave alike{of}"
+    if verdict.verifier == HARVEST and isinstance(d.get("total"), int):
+        return f"passes {d.get('passed', 0)} of {d['total']} tests other candidates brought"
     if isinstance(d.get("passed"), int) and isinstance(d.get("total"), int):
         return f"passes {d['passed']}/{d['total']} tests"
     if ev.broken or d.get("applied") is True:
@@ -176,6 +236,10 @@ class CandidateRow:
     tests_passed: float | None
     evidence: list[Evidence]
     truth: GradedTruth
+    # P(resolved | evidence) on the page's one scale, and what was spent on the candidate
+    # (its producers' trajectories, its verdicts); filled in by the task page.
+    probability: float | None = None
+    cost: dict[str, float] = field(default_factory=dict)
 
 
 def candidate_rows(
@@ -209,87 +273,6 @@ def candidate_rows(
 
 
 @dataclass
-class Matrix:
-    """Tests (rows) x candidates (columns); a cell is pass, fail, or another outcome."""
-
-    title: str
-    candidate_ids: list[str]
-    rows: list[tuple[str, list[str]]]
-    # Tests left out because every candidate has the same outcome on them.
-    uniform: int = 0
-    uniform_note: str = ""
-
-
-def truth_matrix(rows: list[CandidateRow], max_rows: int = 60) -> Matrix | None:
-    """The task's own tests against every graded candidate. All FAIL_TO_PASS tests are
-    rows; PASS_TO_PASS tests only where some candidate breaks them."""
-    graded = [r for r in rows if r.truth.f2p_pass or r.truth.f2p_fail or r.truth.p2p_fail]
-    if not graded:
-        return None
-    f2p = _ordered(t for r in graded for t in (*r.truth.f2p_pass, *r.truth.f2p_fail))
-    p2p_broken = _ordered(t for r in graded for t in r.truth.p2p_fail)
-    p2p_all = {t for r in graded for t in (*r.truth.p2p_pass, *r.truth.p2p_fail)}
-    out: list[tuple[str, list[str]]] = []
-    for test in f2p + p2p_broken:
-        cells = []
-        for r in graded:
-            if test in r.truth.f2p_pass or test in r.truth.p2p_pass:
-                cells.append("pass")
-            elif test in r.truth.f2p_fail or test in r.truth.p2p_fail:
-                cells.append("fail")
-            else:
-                cells.append("")
-        label = ("F2P " if test in f2p else "P2P ") + test
-        out.append((label, cells))
-    uniform = len(p2p_all) - len(p2p_broken)
-    return Matrix(
-        title="Graded with the task's tests",
-        candidate_ids=[r.candidate.id for r in graded],
-        rows=out[:max_rows],
-        uniform=uniform + max(0, len(out) - max_rows),
-        uniform_note=f"{uniform} PASS_TO_PASS tests pass with every candidate" if uniform else "",
-    )
-
-
-def verifier_matrices(rows: list[CandidateRow], max_rows: int = 60) -> list[Matrix]:
-    """Per verifier with per-test evidence: reproduction outcomes, or the existing tests
-    a candidate breaks."""
-    names = sorted({ev.verifier for r in rows for ev in r.evidence})
-    found = []
-    for name in names:
-        per_cand = {
-            r.candidate.id: next((e for e in r.evidence if e.verifier == name), None) for r in rows
-        }
-        with_outcomes = {cid: e.outcomes for cid, e in per_cand.items() if e and e.outcomes}
-        if with_outcomes:
-            tests = _ordered(t for o in with_outcomes.values() for t in o)
-            ids = list(with_outcomes)
-            matrix_rows = [(t, [with_outcomes[c].get(t, "") for c in ids]) for t in tests]
-            found.append(Matrix(f"{name}: test outcomes", ids, matrix_rows[:max_rows]))
-            continue
-        judged = {
-            cid: e
-            for cid, e in per_cand.items()
-            if e and not e.infra_error and e.passed is not None
-        }
-        broken = _ordered(t for e in judged.values() for t in e.broken)
-        if judged and broken:
-            ids = list(judged)
-            matrix_rows = [
-                (t, ["broken" if t in judged[c].broken else "pass" for c in ids]) for t in broken
-            ]
-            found.append(Matrix(f"{name}: existing tests broken", ids, matrix_rows[:max_rows]))
-    return found
-
-
-def _ordered(items: Any) -> list[str]:
-    seen: dict[str, None] = {}
-    for item in items:
-        seen.setdefault(item, None)
-    return list(seen)
-
-
-@dataclass
 class Pick:
     """What one selector picks on this task."""
 
@@ -300,6 +283,10 @@ class Pick:
     confidence: float
     rationale: str
     flagged: bool = False
+    tied: list[str] = field(default_factory=list)
+    decided_by: str = ""
+    # P(resolved) of the pick on the page's one scale (filled in by the task page).
+    probability: float | None = None
 
 
 def pick(selection: Selection, candidates: list[Candidate], source: str) -> Pick:
@@ -313,4 +300,6 @@ def pick(selection: Selection, candidates: list[Candidate], source: str) -> Pick
         confidence=float(selection.confidence),
         rationale=selection.rationale,
         flagged=selection.flagged,
+        tied=list(selection.tied),
+        decided_by=selection.decided_by,
     )

@@ -10,6 +10,14 @@ from typing import Any
 from swescale.logs import show
 from swescale.record.layout import RunFiles
 from swescale.report.summary import RunSummary, TaskSummary
+from swescale.report.terminal import (
+    Column,
+    fit_table,
+    human,
+    percent,
+    print_table,
+    trajectory_outcomes,
+)
 
 
 def _yes_no(value: bool | None) -> str:
@@ -30,6 +38,7 @@ def _cost_text(cost: dict[str, Any]) -> str:
 
 
 def headline(summary: RunSummary) -> str:
+    """Three lines: tasks and what resolved; how the trajectories ended; the cost."""
     done = sum(1 for t in summary.tasks if t.status == "done")
     parts = [f"{done}/{len(summary.tasks)} tasks done"]
     rate = summary.resolve_rate
@@ -43,13 +52,11 @@ def headline(summary: RunSummary) -> str:
     for t in summary.tasks:
         for status, count in t.exit_statuses.items():
             exits[status] = exits.get(status, 0) + count
+    lines = [" · ".join(parts)]
     if exits:
-        total = sum(exits.values())
-        detail = ", ".join(f"{k} {v}" for k, v in sorted(exits.items(), key=lambda kv: -kv[1]))
-        parts.append(f"{total} trajectories ({detail})")
-    parts.append(_cost_text(summary.totals))
-    parts.append(f"wall {summary.wall_seconds:.0f}s")
-    return " · ".join(parts)
+        lines.append(trajectory_outcomes(exits))
+    lines.append(f"{_cost_text(summary.totals)} · wall {human(summary.wall_seconds)} s")
+    return "\n".join(lines)
 
 
 # Task rows the terminal table shows before it summarizes the rest with a count.
@@ -79,40 +86,50 @@ def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_
     failed and unresolved ones are shown and the rest counted), the headline, failures
     once with the path to their detail, and the selection comparison when there is one."""
     from rich.console import Console
-    from rich.table import Table
 
     console = console or Console()
-    table = Table(title=f"run {summary.run_id}", show_lines=False, pad_edge=False)
-    for name, justify in (
-        ("task", "left"),
-        ("status", "left"),
-        ("trajs", "right"),
-        ("cands", "right"),
-        ("selected", "left"),
-        ("resolved", "left"),
-        ("pass", "right"),
-        ("tokens", "right"),
-    ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    columns = [
+        Column("task"),
+        Column("status"),
+        Column("trajs", "right"),
+        Column("cands", "right", optional=2),
+        Column("pick", optional=3),
+        Column("resolved"),
+        Column("pass", "right", optional=1),
+        Column("tokens", "right", optional=4),
+    ]
     tasks = summary.tasks
     shown = tasks if len(tasks) <= max_rows else _interesting_first(tasks)[:max_rows]
     order = {id(t): i for i, t in enumerate(tasks)}
+    rows = []
     for t in sorted(shown, key=lambda t: order[id(t)]):
         tokens = int(t.cost.get("tokens_in", 0) or 0) + int(t.cost.get("tokens_out", 0) or 0)
-        table.add_row(
-            t.task_id,
-            t.status,
-            f"{t.finished}/{t.trajectories}",
-            str(t.candidates),
-            (t.selected or "-")[:8],
-            _yes_no(t.resolved),
-            "-" if t.resolving_trajectories is None else f"{t.resolving_trajectories}/{t.finished}",
-            f"{tokens:,}",
+        rows.append(
+            [
+                t.task_id,
+                t.status,
+                f"{t.finished}/{t.trajectories}",
+                str(t.candidates),
+                (t.selected or "-")[:8],
+                _yes_no(t.resolved),
+                "-"
+                if t.resolving_trajectories is None
+                else f"{t.resolving_trajectories}/{t.finished}",
+                f"{tokens:,}",
+            ]
         )
-    if len(shown) < len(tasks):
-        table.caption = f"… and {len(tasks) - len(shown)} more tasks (all in the report)"
-    console.print(table)
-    console.print(headline(summary))
+    more = f"… and {len(tasks) - len(shown)} more tasks (all in the report)"
+    print_table(
+        console,
+        fit_table(
+            columns,
+            rows,
+            console.width,
+            title=f"run {summary.run_id}",
+            caption=more if len(shown) < len(tasks) else None,
+        ),
+    )
+    console.print(headline(summary), highlight=False)
     failed = [t for t in tasks if t.status == "failed"]
     if failed:
         where = RunFiles(summary.run_dir).failures
@@ -123,19 +140,36 @@ def print_summary(summary: RunSummary, console: Any = None, max_rows: int = MAX_
         if len(failed) > MAX_FAILURE_LINES:
             show(console, ERROR, f"  … and {len(failed) - MAX_FAILURE_LINES} more", markup=False)
     print_problems(summary.problems, console)
-    comparison = comparison_rows(summary.comparison) if _labelled(summary.comparison) else []
-    if comparison:
-        # The terminal gets the columns that answer "which selector picks right";
-        # the report has them all.
-        keep = [i for i, name in enumerate(comparison[0]) if name in CONSOLE_COMPARISON] or list(
-            range(len(comparison[0]))
-        )
-        ctable = Table(title="selection comparison", pad_edge=False)
-        for i in keep:
-            ctable.add_column(str(comparison[0][i]))
-        for row in comparison[1:]:
-            ctable.add_row(*[str(row[i]) for i in keep])
-        console.print(ctable)
+    if _labelled(summary.comparison) and isinstance(summary.comparison, list):
+        print_table(console, comparison_table(summary.comparison, console.width))
+
+
+def comparison_table(rows: list[dict[str, Any]], width: int, title: str = "selection comparison"):
+    """The columns that answer "which selector picks right" (the report has them all):
+    accuracies in percent, costs in whole tokens and seconds."""
+    columns = [
+        Column("selector"),
+        Column("labelled", "right"),
+        Column("resolved", "right"),
+        Column("accuracy", "right"),
+        Column("abstained", "right", optional=2),
+        Column("tok/resolved", "right", optional=1),
+        Column("sandbox s/resolved", "right", optional=3),
+    ]
+    body = [
+        [
+            str(r.get("selector", "?")),
+            human(r.get("labelled")),
+            human(r.get("resolved")),
+            percent(r.get("accuracy")),
+            human(r.get("abstained")),
+            human(r.get("tokens_per_resolved")),
+            human(r.get("sandbox_seconds_per_resolved")),
+        ]
+        for r in rows
+        if isinstance(r, dict)
+    ]
+    return fit_table(columns, body, width, title=title)
 
 
 def print_problems(problems: list[str], console: Any, shown: int = MAX_PROBLEM_LINES) -> None:
@@ -209,3 +243,28 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "-"
     return str(value)
+
+
+def write_report_shown(run_dir: Any, console: Any, out: Any = None) -> str:
+    """``write_report`` with a progress bar on ``console`` (tasks whose pages are
+    written, of all), gone once the site is written; returns what to print."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from swescale.report.site import write_report
+
+    if not console.is_terminal:  # a log or a pipe: the bar would leave an empty line
+        return write_report(run_dir, out)
+
+    columns = (
+        TextColumn("[bold]report"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        job = bar.add_task("", total=None)
+
+        def progress(done: int, total: int, what: str) -> None:
+            bar.update(job, completed=done, total=total, description=what)
+
+        return write_report(run_dir, out, progress)

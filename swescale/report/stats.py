@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
@@ -19,6 +19,8 @@ from swescale.selection.metrics import is_resolved, pass_at_k
 from swescale.types import Candidate, Selection, Task
 
 LEVEL = 0.95
+# The oracle's curve in :func:`sample_curves`: some sample of the subset resolves.
+ORACLE = "pass@k (oracle)"
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ def proportion_interval(
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # Clamped to [0, 1] and to contain p itself (rounding can put an end a hair inside).
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
 def _point(k: int, values: list[float]) -> CurvePoint:
@@ -123,23 +126,28 @@ def sample_sizes(n: int, dense_up_to: int = 16) -> list[int]:
     return sorted(set(sizes))
 
 
-def selector_curve(
+def sample_curves(
     tasks: Sequence[TaskSamples],
-    make_selector: Callable[[], object],
-    repeats: int = 16,
+    selectors: Mapping[str, Callable[[], object]],
+    repeats: int = 32,
     seed: int = 0,
-) -> list[CurvePoint]:
-    """Resolve rate of a selector had only k of each task's trajectories run, for every k:
-    per task the mean over ``repeats`` random subsets of size k (every subset when there
-    are no more than that),
-    then the mean over tasks with its bootstrap interval."""
+) -> dict[str, list[CurvePoint]]:
+    """Resolve rate had only k of each task's trajectories run, for the oracle
+    (``ORACLE``: some sample of the subset resolves) and for each selector (its pick
+    from the subset resolves), all from the same subsets: per task and k every subset
+    when there are no more than ``repeats`` (then the oracle is exactly the unbiased
+    pass@k estimator of Chen et al. 2021), else ``repeats`` random ones shared by every
+    curve (its Monte Carlo estimate); the mean over tasks with its bootstrap interval.
+    On each subset a pick resolves only if some sample does, so no selector's curve can
+    rise above the oracle's."""
     usable = [t for t in tasks if t.n > 0]
+    names = [ORACLE, *selectors]
     if not usable:
-        return []
+        return {name: [] for name in names}
     rng = random.Random(seed)
-    curve = []
+    curves: dict[str, list[CurvePoint]] = {name: [] for name in names}
     for k in sample_sizes(max(t.n for t in usable)):
-        values = []
+        values: dict[str, list[float]] = {name: [] for name in names}
         for samples in usable:
             if samples.n < k:
                 continue
@@ -147,11 +155,25 @@ def selector_curve(
                 subsets = [set(c) for c in combinations(samples.trajectory_ids, k)]
             else:
                 subsets = [set(rng.sample(samples.trajectory_ids, k)) for _ in range(repeats)]
-            wins = sum(bool(_resolves(samples, chosen, make_selector)) for chosen in subsets)
-            values.append(wins / len(subsets))
-        if values:
-            curve.append(_point(k, values))
-    return curve
+            good = {t for c in samples.candidates if c.resolved for t in c.trajectory_ids}
+            values[ORACLE].append(sum(bool(s & good) for s in subsets) / len(subsets))
+            for name, make in selectors.items():
+                wins = sum(bool(_resolves(samples, chosen, make)) for chosen in subsets)
+                values[name].append(wins / len(subsets))
+        for name in names:
+            if values[name]:
+                curves[name].append(_point(k, values[name]))
+    return curves
+
+
+def selector_curve(
+    tasks: Sequence[TaskSamples],
+    make_selector: Callable[[], object],
+    repeats: int = 32,
+    seed: int = 0,
+) -> list[CurvePoint]:
+    """One selector's curve of :func:`sample_curves`."""
+    return sample_curves(tasks, {"selector": make_selector}, repeats, seed)["selector"]
 
 
 def _resolves(

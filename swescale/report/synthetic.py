@@ -231,5 +231,7 @@ def make_run(
     rundir.update_run_json(
         lambda r: r.update(ledger=ledger.to_dict(), totals=ledger.to_dict()["run"])
     )
-    write_text_atomic(rundir.files.synthetic, json.dumps({"tasks": tasks, "candidates": candidates}))
+    write_text_atomic(
+        rundir.files.synthetic, json.dumps({"tasks": tasks, "candidates": candidates})
+    )
     return rundir.root

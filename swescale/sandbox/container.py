@@ -26,6 +26,7 @@ import docker.errors
 from swescale.sandbox.base import ImageNotFound, SandboxError
 from swescale.sandbox.config import SandboxConfig
 from swescale.sandbox.engine import ENGINE_ERRORS
+from swescale.sandbox.image_cache import note_use
 from swescale.sandbox.owner import owned_labels
 from swescale.sandbox.stream import CappedOutput, FrameReader, raw_socket
 from swescale.types import ExecResult
@@ -85,9 +86,11 @@ def start_container(
                 "Build it first (`swescale images build` for base images)."
             ) from exc
     try:
-        return client.containers.run(image, **container_settings(cfg, labels))
+        container = client.containers.run(image, **container_settings(cfg, labels))
     except docker.errors.DockerException as exc:
         raise SandboxError(f"could not start a container from {image!r}: {exc}") from exc
+    note_use(image)
+    return container
 
 
 class SandboxContainer:

@@ -33,6 +33,30 @@ class CachedImage:
     id: str
 
 
+# When this process last recorded a use of each tag: a sandbox start records at most one
+# use of its image per USE_INTERVAL seconds (the file is rewritten under a lock).
+USE_INTERVAL = 300.0
+_noted: dict[tuple[str, str], float] = {}
+
+
+def note_use(tag: str, cache_dir: Path | None = None) -> None:
+    """Record that a sandbox started from ``tag`` now (``images list`` shows it, and
+    ``images prune`` removes the least recently used first). Never raises."""
+    import logging
+
+    from swescale.sandbox.config import ImagesConfig
+
+    folder = Path(cache_dir) if cache_dir else ImagesConfig().cache_dir
+    key, now = (str(folder), tag), time.time()
+    if now - _noted.get(key, 0.0) < USE_INTERVAL:
+        return
+    _noted[key] = now
+    try:
+        ImageCache(folder).touch(tag)
+    except OSError:
+        logging.getLogger(__name__).debug("could not record the use of %s", tag, exc_info=True)
+
+
 class ImageCache:
     def __init__(self, cache_dir: Path, limit_gb: float | None = None) -> None:
         self.path = Path(cache_dir) / "images.json"
@@ -74,10 +98,16 @@ class ImageCache:
         return sorted(found, key=lambda i: i.last_used)
 
     def prune(
-        self, client: docker.DockerClient, limit_bytes: int, keep: set[str] | None = None
+        self,
+        client: docker.DockerClient,
+        limit_bytes: int,
+        keep: set[str] | None = None,
+        dry_run: bool = False,
     ) -> list[str]:
         """Remove least recently used images until the total is under ``limit_bytes``.
-        Images in use by a container, or parents of other images, are skipped."""
+        Images in use by a container, or parents of other images, are skipped.
+        ``dry_run``: remove nothing, return what would go (images a container uses are
+        skipped as a real prune would skip them)."""
         images = self.images(client)
         total = sum(i.size for i in images)
         removed: list[str] = []
@@ -86,13 +116,17 @@ class ImageCache:
                 break
             if keep and image.tag in keep:
                 continue
-            try:
-                client.images.remove(image.tag, noprune=False)
-            except docker.errors.APIError:
-                continue  # in use, or other images build on it
+            if dry_run:
+                if client.containers.list(all=True, filters={"ancestor": image.tag}):
+                    continue  # in use: a real prune could not remove it
+            else:
+                try:
+                    client.images.remove(image.tag, noprune=False)
+                except docker.errors.APIError:
+                    continue  # in use, or other images build on it
             total -= image.size
             removed.append(image.tag)
-        if removed:
+        if removed and not dry_run:
             with self._locked() as data:
                 for tag in removed:
                     data.pop(tag, None)

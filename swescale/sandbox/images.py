@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import docker.errors
 
 from swescale.sandbox.base import SandboxError
+from swescale.sandbox.build_events import BuildEvent, report
 from swescale.sandbox.config import BASE_PATH, DEFAULT_ENV, ImagesConfig
 from swescale.sandbox.engine import LABEL
 from swescale.sandbox.image_cache import ImageCache
@@ -247,10 +248,53 @@ def build_layer(
     the tag (see :func:`content_tag`). Build-only files (pip config, CA bundle) live under
     a temp dir that is deleted before the commit, so no layer carries them.
     """
-    if image_exists(client, tag):
+    if image_ready(client, tag):
         if cache:
             cache.touch(tag)
         return tag
+    started = time.monotonic()
+    steps = len(commands) + (1 if workdir else 0)
+    report(BuildEvent("started", tag, steps=steps))
+    try:
+        _build(
+            client,
+            base,
+            tag,
+            commands,
+            archives,
+            files,
+            env,
+            workdir,
+            network,
+            pip_config,
+            timeout,
+            log_path,
+            cache,
+            steps,
+        )
+    except BaseException:
+        report(BuildEvent("failed", tag, steps=steps, seconds=time.monotonic() - started))
+        raise
+    report(BuildEvent("finished", tag, steps=steps, seconds=time.monotonic() - started))
+    return tag
+
+
+def _build(
+    client: docker.DockerClient,
+    base: str,
+    tag: str,
+    commands: list[str],
+    archives: list[tuple[str, bytes]] | None,
+    files: dict[str, bytes] | None,
+    env: dict[str, str] | None,
+    workdir: str | None,
+    network: bool,
+    pip_config: bool,
+    timeout: float,
+    log_path: Path | None,
+    cache: ImageCache | None,
+    steps: int,
+) -> None:
     log_path = log_path or (
         ImagesConfig().cache_dir / "logs" / f"{tag.replace('/', '_').replace(':', '_')}.log"
     )
@@ -274,8 +318,10 @@ def build_layer(
         if extra:
             container.put_archive("/", _tar_of_files(extra))
         if workdir:
+            report(BuildEvent("step", tag, 1, steps, f"mkdir -p {workdir}"))
             _exec_logged(container, f"mkdir -p {workdir}", image_env, None, 60, log_path, tag)
-        for command in commands:
+        for number, command in enumerate(commands, steps - len(commands) + 1):
+            report(BuildEvent("step", tag, number, steps, command))
             _exec_logged(
                 container, command, {**image_env, **build_env}, workdir, timeout, log_path, tag
             )
@@ -300,7 +346,6 @@ def build_layer(
         removed = cache.enforce(client, keep={tag, base})
         if removed:
             log.info("image cache over its limit: removed %s", ", ".join(removed))
-    return tag
 
 
 def _is_git_work_tree(container, workdir: str) -> bool:
@@ -381,6 +426,15 @@ def image_exists(client: docker.DockerClient, tag: str) -> bool:
         return True
     except docker.errors.ImageNotFound:
         return False
+
+
+def image_ready(client: docker.DockerClient, tag: str) -> bool:
+    """``image_exists``, reported to the build listeners as found when it does (a build
+    display counts the images a command needed that were already there)."""
+    if image_exists(client, tag):
+        report(BuildEvent("found", tag))
+        return True
+    return False
 
 
 def base_image_tag(cfg: ImagesConfig) -> str:

@@ -24,7 +24,7 @@ from swescale.record.task import grade_log_path, write_grades
 from swescale.scaling.explore import ExploreEnv, TaskExploration, explore_task
 from swescale.scaling.ledger import BudgetLedger
 from swescale.scaling.metered import RunInterrupted
-from swescale.scaling.progress import NullProgress, ProgressSink
+from swescale.scaling.progress import InFlight, NullProgress, ProgressSink
 from swescale.scaling.stages import (
     ImageProvider,
     build_verifiers,
@@ -114,7 +114,9 @@ class BatchRunner:
         self.client = client
         self.model = model
         self._model_for = model_for or self._shared_or_planned_model
-        self.progress = progress or NullProgress()
+        # What is in flight, for the line a stop prints (and the display, forwarded).
+        self.in_flight = InFlight(progress or NullProgress())
+        self.progress: ProgressSink = self.in_flight
         self.ledger = ledger or BudgetLedger.from_dict(
             rundir.run_json().get("ledger"),
             cfg.budget,
@@ -236,7 +238,17 @@ class BatchRunner:
                 task, {"task_id": task.id, "status": "failed", "stage": "batch", "reason": reason}
             )
 
-        with self._saving(), stop_on_signals(self.stop, on_signal=signalled.append):
+        def stopping(name: str) -> None:
+            # Said at once, before anything winds down: what the stop waits for.
+            signalled.append(name)
+            log.warning(
+                "%s: stopping: no new task starts; waiting for %s to stop at their next "
+                "step and record it (Ctrl-C again quits at once; a rerun resumes either way)",
+                name,
+                self.in_flight.describe(),
+            )
+
+        with self._saving(), stop_on_signals(self.stop, on_signal=stopping):
             ran = run_pool(
                 self.run_task,
                 tasks,

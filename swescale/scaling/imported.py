@@ -100,7 +100,9 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[ImportSource], list[str]
             )
         )
         if not found:
-            errors.append(f"{path}: no trajectory files (*.traj.json, *.traj, trajectories/*.jsonl)")
+            errors.append(
+                f"{path}: no trajectory files (*.traj.json, *.traj, trajectories/*.jsonl)"
+            )
         sources += [ImportSource(p, _label(p, root=path)) for p in found]
     return _unique_labels(sources), errors
 
@@ -140,7 +142,9 @@ def trajectory_id_for(instance_id: str, label: str) -> str:
 # ------------------------------------------------------------------------------ labels
 
 
-def read_official_grades(dirs: Iterable[str | Path]) -> tuple[dict[tuple[str, str], bool], list[str]]:
+def read_official_grades(
+    dirs: Iterable[str | Path],
+) -> tuple[dict[tuple[str, str], bool], list[str]]:
     """Official evaluation results (``logs/run_evaluation/<run>/<model>/<instance>/``
     folders holding ``report.json`` and ``patch.diff``, searched recursively): (instance
     id, normalized patch key) -> resolved, so a trajectory's submission finds its grade
@@ -188,7 +192,9 @@ class ReplaySandboxes:
         self, client: Any, cfg: Any, run_id: str, environment: str = "auto", network: str = "index"
     ) -> None:
         if environment not in ("auto", "image", "official-base"):
-            raise ValueError(f"environment must be auto, image or official-base, not {environment!r}")
+            raise ValueError(
+                f"environment must be auto, image or official-base, not {environment!r}"
+            )
         if network not in ("index", "none"):
             raise ValueError(f"network must be index or none, not {network!r}")
         self.client = client
@@ -296,6 +302,7 @@ class Importer:
                 self._done(result, ImportOutcome(src, error=str(exc)))
                 continue
             parsed.setdefault(traj.instance_id, []).append((src, traj))
+
         def finished(instance_id: str, outcomes: list[ImportOutcome]) -> None:
             for outcome in outcomes:
                 self._done(result, outcome)
@@ -376,9 +383,7 @@ class Importer:
 
     def _reuse(self, task: Task, outcome: ImportOutcome) -> bool:
         path = self.rundir.trajectory_path(task.id, outcome.trajectory_id)
-        stored = read_task_info(self.rundir.task_dir(task.id), "replay").get(
-            outcome.trajectory_id
-        )
+        stored = read_task_info(self.rundir.task_dir(task.id), "replay").get(outcome.trajectory_id)
         if not path.exists() or not isinstance(stored, dict):
             return False
         try:
@@ -391,7 +396,9 @@ class Importer:
         outcome.status = "reused"
         return True
 
-    def _replay(self, task: Task, image: Any, traj: ImportedTrajectory, outcome: ImportOutcome) -> None:
+    def _replay(
+        self, task: Task, image: Any, traj: ImportedTrajectory, outcome: ImportOutcome
+    ) -> None:
         path = self.rundir.trajectory_path(task.id, outcome.trajectory_id)
         path.unlink(missing_ok=True)  # an unfinished earlier attempt starts over
         blobs = BlobStore(self.rundir.blobs_dir(task.id))
@@ -521,7 +528,9 @@ class RepoSummary:
         return self.identical + self.masked + self.differs
 
 
-def summarize(outcomes: Sequence[ImportOutcome], repo_of: Callable[[str], str]) -> list[RepoSummary]:
+def summarize(
+    outcomes: Sequence[ImportOutcome], repo_of: Callable[[str], str]
+) -> list[RepoSummary]:
     """Per repository: trajectories, steps by fidelity, patches reproduced (identical or
     equal after normalization), seconds, and each cause of difference with its count."""
     rows: dict[str, RepoSummary] = {}

@@ -132,6 +132,9 @@ def launch(
     tasks = load_tasks(cfg.dataset)
     if not tasks:
         raise ValueError(f"dataset {cfg.dataset.name!r} with these filters has no tasks")
+    resuming = resume_note(rundir, tasks)
+    if resuming:
+        (say or log.info)(resuming)
     progress = (
         LiveProgress(
             console, len(tasks), show_dollars=bool(cfg.model.price_in or cfg.model.price_out)
@@ -154,6 +157,37 @@ def launch(
         finally:
             remove_session_containers(client, rundir.run_id)
     return result
+
+
+def resume_note(rundir: RunDir, tasks: list[Any]) -> str:
+    """What a rerun picks up, in one line ("" for a run with nothing recorded yet):
+    "resuming: 6 of 10 tasks done (kept), 4 trajectories reused, 2 continue from their
+    last recorded step"."""
+    from swescale.record.trajectory import read_trajectory
+
+    done = reused = unfinished = 0
+    for task in tasks:
+        result = rundir.result(task.id)
+        if isinstance(result, dict) and result.get("status") == "done":
+            done += 1
+            continue
+        for path in rundir.task_files(task.id).trajectory_files():
+            traj = read_trajectory(path)
+            if traj.finished:
+                reused += 1
+            elif traj.steps:
+                unfinished += 1
+    if not (done or reused or unfinished):
+        return ""
+    parts = [f"resuming: {done} of {len(tasks)} tasks done (kept)"]
+    if reused:
+        parts.append(f"{reused} finished trajector{'y' if reused == 1 else 'ies'} reused")
+    if unfinished:
+        verb = "continues" if unfinished == 1 else "continue"
+        parts.append(f"{unfinished} {verb} from the last recorded step")
+    if done == len(tasks):
+        parts.append("nothing left to run")
+    return ", ".join(parts)
 
 
 def _record_executor(run_json: dict[str, Any], executor: str) -> None:

@@ -133,3 +133,65 @@ class LiveProgress(NullProgress):
     def task_finished(self, task_id: str, status: str) -> None:
         with self._lock:
             self._progress.update(self._tasks, advance=1, note=f"{task_id}: {status}")
+
+
+class InFlight:
+    """A sink that forwards to another and keeps what is in flight: each running task's
+    stage and its running trajectories; :meth:`describe` says what a stop waits for."""
+
+    def __init__(self, sink: ProgressSink) -> None:
+        import threading
+
+        self.sink = sink
+        self._lock = threading.Lock()
+        self.stages: dict[str, str] = {}
+        self.running: dict[str, int] = {}
+
+    def trajectories_planned(self, task_id: str, count: int) -> None:
+        self.sink.trajectories_planned(task_id, count)
+
+    def trajectory_started(self, task_id: str, traj_id: str) -> None:
+        with self._lock:
+            self.running[task_id] = self.running.get(task_id, 0) + 1
+        self.sink.trajectory_started(task_id, traj_id)
+
+    def trajectory_finished(
+        self, task_id: str, traj_id: str, status: str, exit_status: str
+    ) -> None:
+        if status != "reused":  # a reused trajectory never started
+            with self._lock:
+                self.running[task_id] = max(self.running.get(task_id, 0) - 1, 0)
+        self.sink.trajectory_finished(task_id, traj_id, status, exit_status)
+
+    def trajectory_skipped(self, task_id: str, traj_id: str, reason: str) -> None:
+        self.sink.trajectory_skipped(task_id, traj_id, reason)
+
+    def spent(self, task_id: str, cost: Cost) -> None:
+        self.sink.spent(task_id, cost)
+
+    def task_stage(self, task_id: str, stage: str) -> None:
+        with self._lock:
+            self.stages[task_id] = stage
+        self.sink.task_stage(task_id, stage)
+
+    def task_finished(self, task_id: str, status: str) -> None:
+        with self._lock:
+            self.stages.pop(task_id, None)
+            self.running.pop(task_id, None)
+        self.sink.task_finished(task_id, status)
+
+    def describe(self, shown: int = 3) -> str:
+        """ "2 tasks in flight: a (explore, 3 trajectories running), b (grade)"."""
+        with self._lock:
+            stages = dict(self.stages)
+            running = dict(self.running)
+        if not stages:
+            return "nothing in flight"
+        parts = []
+        for task_id, stage in list(stages.items())[:shown]:
+            n = running.get(task_id, 0)
+            trajs = f", {n} trajector{'y' if n == 1 else 'ies'} running" if n else ""
+            parts.append(f"{task_id} ({stage}{trajs})")
+        more = f" and {len(stages) - shown} more" if len(stages) > shown else ""
+        noun = "task" if len(stages) == 1 else "tasks"
+        return f"{len(stages)} {noun} in flight: {', '.join(parts)}{more}"

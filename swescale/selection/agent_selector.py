@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from swescale.selection.selectors import HybridSelector, Selector, no_candidates
+from swescale.selection.selectors import (
+    HybridSelector,
+    Selector,
+    no_candidates,
+    pick_probability,
+)
 from swescale.types import Candidate, Cost, Selection, Task
 
 log = logging.getLogger(__name__)
@@ -82,7 +87,8 @@ class SelectionAgent:
         by_id = {c.id: c for c in candidates}
         ranked = [by_id[i] for i in pre.ranking if i in by_id] or list(candidates)
         finalists = ranked[: max(self.finalists, 1)]
-        tie = [by_id[i] for i in pre.tie if i in by_id]
+        members = [pre.candidate_id, *pre.tied] if pre.tied else []
+        tie = [by_id[i] for i in members if i in by_id]
         if len(tie) > 1:
             # The evidence could not tell these apart: they are the ones to compare.
             finalists = tie[: max(self.finalists, 2)]
@@ -93,7 +99,6 @@ class SelectionAgent:
         labels = finalist_labels(len(finalists))
         label, reasons, error = self._run(task, finalists, labels)
         rest = [c.id for c in ranked if c not in finalists]
-        broke = {"tie": [c.id for c in tie], "tie_broken_by": "selection agent"} if len(tie) > 1 else {}
         if label is None:
             why = error or "the selection agent named no finalist"
             return pre.model_copy(
@@ -105,12 +110,21 @@ class SelectionAgent:
             )
         winner = finalists[labels.index(label)]
         order = [winner.id] + [c.id for c in finalists if c is not winner] + rest
+        # Among a tie the evidence could not break, the agent chose.
+        broke: dict[str, object] = (
+            {"tied": [c.id for c in tie if c is not winner], "decided_by": "selection agent"}
+            if len(tie) > 1
+            else {}
+        )
         return Selection(
             task_id=task.id,
             selector=self.name,
             candidate_id=winner.id,
             ranking=order,
-            confidence=max(pre.confidence, 0.5),
+            # The winner's P(resolved), the scale every selector states its pick on.
+            confidence=pick_probability(
+                winner, candidates, getattr(self.pre_selector, "calibration", None)
+            ),
             rationale=f"finalist {label} of {len(finalists)}: {reasons}",
             **broke,
         )

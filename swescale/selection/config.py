@@ -33,8 +33,10 @@ class BranchConfig(BaseModel):
 @dataclass
 class SelectorContext:
     """What building a selector may use: a fitted ``calibration`` (the calibrated
-    selector; else the spec's file, else prior weights) and ``agent_factory`` (the
-    selection agent needs a model and sandboxes, which only a run has)."""
+    selector ranks by it; every selector states its pick's P(resolved) with it, so
+    confidences share one scale; else the spec's file, else prior weights) and
+    ``agent_factory`` (the selection agent needs a model and sandboxes, which only a run
+    has)."""
 
     calibration: Any = None
     agent_factory: Callable[[], Any] | None = None
@@ -48,7 +50,7 @@ class MajoritySpec(BaseModel):
     def build(self, ctx: SelectorContext) -> Any:
         from swescale.selection.selectors import MajorityVoteSelector
 
-        return MajorityVoteSelector()
+        return MajorityVoteSelector(ctx.calibration)
 
 
 class TestVoteSpec(BaseModel):
@@ -59,7 +61,7 @@ class TestVoteSpec(BaseModel):
     def build(self, ctx: SelectorContext) -> Any:
         from swescale.selection.selectors import TestVoteSelector
 
-        return TestVoteSelector()
+        return TestVoteSelector(ctx.calibration)
 
 
 class EvidenceSpec(BaseModel):
@@ -70,7 +72,7 @@ class EvidenceSpec(BaseModel):
     def build(self, ctx: SelectorContext) -> Any:
         from swescale.selection.selectors import EvidenceSelector
 
-        return EvidenceSelector()
+        return EvidenceSelector(ctx.calibration)
 
 
 class HybridSpec(BaseModel):
@@ -82,7 +84,7 @@ class HybridSpec(BaseModel):
     def build(self, ctx: SelectorContext) -> Any:
         from swescale.selection.selectors import HybridSelector
 
-        return HybridSelector(top_k=self.top_k)
+        return HybridSelector(top_k=self.top_k, calibration=ctx.calibration)
 
 
 class CalibratedSpec(BaseModel):

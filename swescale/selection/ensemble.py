@@ -125,6 +125,40 @@ def label_candidates(candidates: Sequence[Candidate], labels: dict[tuple[str, st
             cand.resolved = any(known)
 
 
+def known_outcomes(task: Task) -> dict[str, bool]:
+    """Patches the dataset itself says the outcome of, by normalized key: the gold patch
+    resolves; a mini task's ``alt_patches`` resolve, its ``wrong_patches`` and
+    ``decoy_patches`` do not (validated by ``swescale validate --extra-patches``)."""
+    from swescale.patches import patch_key
+
+    found: dict[str, bool] = {}
+    shipped = [(task.gold_patch or "", True)]
+    for kind, resolves in (("alt", True), ("wrong", False), ("decoy", False)):
+        patches = task.extra.get(f"{kind}_patches") if isinstance(task.extra, dict) else None
+        shipped += [(p, resolves) for p in patches or [] if isinstance(p, str)]
+    for patch, resolves in shipped:
+        key = patch_key(patch) if patch else ""
+        if key:
+            found.setdefault(key, resolves)
+    return found
+
+
+def label_from_dataset(task: Task, candidates: Sequence[Candidate]) -> int:
+    """Label the candidates the dataset knows the outcome of (``known_outcomes``) and
+    that no other source labelled; returns how many it labelled."""
+    from swescale.patches import patch_key
+
+    known = known_outcomes(task)
+    labelled = 0
+    for cand in candidates:
+        if cand.resolved is None and known:
+            outcome = known.get(patch_key(cand.patch))
+            if outcome is not None:
+                cand.resolved = outcome
+                labelled += 1
+    return labelled
+
+
 def _stored_verdicts(task_dir: Path, name: str, ids: set[str]) -> dict[str, Verdict] | None:
     data = read_verdict_file(task_dir, name)
     if data is None:
@@ -222,6 +256,8 @@ class EnsembleInput(BaseModel):
     # Per task: tests and scripts the runs' trajectories wrote along the way
     # (HarvestedTest, sources = the candidate their trajectory produced).
     trajectory_tests: dict[str, list[Any]] = Field(default_factory=dict)
+    # Where the labels came from: source -> candidates it labelled.
+    label_sources: dict[str, int] = Field(default_factory=dict)
 
 
 def read_pools(
@@ -233,7 +269,9 @@ def read_pools(
 ) -> EnsembleInput:
     """Candidates per task from predictions files (each row's ``model_name_or_path`` is
     its producer) and finished run directories (their candidates join with their
-    trajectories as producers, with their labels), normalized and deduplicated. With
+    trajectories as producers), normalized and deduplicated. Labels, first found first:
+    ``labels`` (graded producers), the run directories' own grades, the dataset's
+    patches of known outcome (``known_outcomes``); ``label_sources`` counts each. With
     ``trajectory_tests``, the tests and scripts the runs' trajectories created along the
     way are gathered for the harvest verifier."""
     from swescale.selection.trajectory_tests import created_along_the_way
@@ -251,8 +289,8 @@ def read_pools(
         if not Path(path).read_text(encoding="utf-8", errors="replace").strip():
             out.problems.append(f"predictions file {path} is empty")
     from_runs: dict[str, dict[str, str]] = {}
-    labels = dict(labels or {})
     written: dict[str, list[tuple[str, str, str, str]]] = {}  # task -> (producer, path, kind, text)
+    graded: dict[str, dict[str, bool]] = {}  # task -> candidate id -> a run's grade
     for run in run_dirs:
         from swescale.record.task import task_dirs
 
@@ -262,11 +300,11 @@ def read_pools(
             for cand in record.candidates:
                 if cand.task_id not in known:
                     continue
+                if cand.resolved is not None:
+                    graded.setdefault(cand.task_id, {})[cand.id] = cand.resolved
                 for producer in cand.trajectory_ids or [f"{Path(run).name}:{cand.id}"]:
                     name = f"{Path(run).name}/{producer}"
                     from_runs.setdefault(cand.task_id, {})[name] = cand.patch
-                    if cand.resolved is not None:
-                        labels[(cand.task_id, name)] = cand.resolved
             if trajectory_tests and record.candidates:
                 task_id = record.candidates[0].task_id
                 for traj_id, made in created_along_the_way(folder).items():
@@ -288,6 +326,14 @@ def read_pools(
             out.problems.append(f"{task.id}: {name}'s patch changes no code (no candidate)")
         if labels:
             label_candidates(cands, labels)
+            _count(out, "--labels", sum(c.resolved is not None for c in cands))
+        from_run = 0
+        for cand in cands:
+            grade = graded.get(task.id, {}).get(cand.id)
+            if cand.resolved is None and grade is not None:
+                cand.resolved, from_run = grade, from_run + 1
+        _count(out, "the runs' grades", from_run)
+        _count(out, "the dataset's patches", label_from_dataset(task, cands))
         if cands:
             out.pools[task.id] = cands
             cand_of = {p: c.id for c in cands for p in (*c.trajectory_ids, *c.sources)}
@@ -299,6 +345,11 @@ def read_pools(
             if tests:
                 out.trajectory_tests[task.id] = merge_tests(tests)
     return out
+
+
+def _count(found: EnsembleInput, source: str, labelled: int) -> None:
+    if labelled:
+        found.label_sources[source] = found.label_sources.get(source, 0) + labelled
 
 
 def write_task_inputs(task_dir: Path, task: Task, candidates: list[Candidate]) -> None:
@@ -415,9 +466,19 @@ def ensemble_report(
     seconds per instance (wall time of the verifiers that ran in sandboxes)."""
     from swescale.selection.metrics import is_resolved, verification_cost
 
+    # An instance counts when every candidate has a label: then any pick's truth is
+    # known. Pools labelled in part are counted apart and left out of the accuracies.
     labelled = [
-        i for i, r in enumerate(records) if any(c.resolved is not None for c in r.candidates)
+        i
+        for i, r in enumerate(records)
+        if r.candidates and all(c.resolved is not None for c in r.candidates)
     ]
+    partly = sum(
+        1
+        for r in records
+        if any(c.resolved is not None for c in r.candidates)
+        and not all(c.resolved is not None for c in r.candidates)
+    )
     n = len(labelled)
     oracle = sum(any(c.resolved for c in records[i].candidates) for i in labelled)
     randoms = [random_pick(records[i]) for i in labelled]
@@ -429,7 +490,7 @@ def ensemble_report(
     for name, sels in selections.items():
         resolved = sum(bool(is_resolved(sels[i], records[i].candidates)) for i in labelled)
         abstained = sum(sels[i].candidate_id is None for i in labelled)
-        ties = sum(len(sels[i].tie) > 1 for i in labelled)
+        ties = sum(bool(sels[i].tied) for i in labelled)
         rows.append({"selector": name, "resolved": resolved, "abstained": abstained, "ties": ties})
     gap = oracle - rand
     for row in rows:
@@ -469,6 +530,7 @@ def ensemble_report(
         "labelled": n,
         "auc": auc,
         "calibration_error": ece,
+        "partly_labelled": partly,
         "mixed_pools": sum(mixed(records[i]) for i in labelled),
         "candidates": sum(len(r.candidates) for r in records),
         "producers": sum(

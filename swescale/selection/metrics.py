@@ -18,7 +18,13 @@ from typing import Any
 
 from swescale.record.io import write_text_atomic
 from swescale.record.layout import RunFiles
-from swescale.record.task import TaskRecord, read_task_record, task_dirs, write_selection
+from swescale.record.task import (
+    TaskRecord,
+    read_offline_selections,
+    read_task_record,
+    task_dirs,
+    write_selection,
+)
 from swescale.selection.calibration import Calibration, fit_calibration, labelled_rows
 from swescale.selection.candidates import merge_foreign, read_foreign_predictions
 from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig
@@ -90,6 +96,23 @@ def _cross_fitted(records: Sequence[TaskRecord], held_out: int) -> Calibration:
     ]
     cal = fit_calibration(labelled_rows(others))
     return cal.model_copy(update={"evidence": kind}) if others else cal
+
+
+def cross_fitted_calibrations(records: Sequence[TaskRecord]) -> list[Calibration]:
+    """Per task, the calibration ``calibrated`` uses offline on a labelled run: fit on
+    the other repositories' tasks with the same kind of evidence (the prior when there
+    are none); one fit per repository and kind. The report states every candidate's
+    P(resolved) with it."""
+    from swescale.selection.calibration import evidence_kind
+
+    fitted: dict[str, Calibration] = {}
+    found = []
+    for index, record in enumerate(records):
+        key = f"{repository_of(record)} {evidence_kind(record.candidates)}"
+        if key not in fitted:
+            fitted[key] = _cross_fitted(records, index)
+        found.append(fitted[key])
+    return found
 
 
 def select_all(
@@ -304,8 +327,8 @@ def write_selections(
                 "confidence": round(sel.confidence, 4),
                 "flagged": sel.flagged,
                 "rationale": sel.rationale,
-                "tie": sel.tie,
-                "tie_broken_by": sel.tie_broken_by,
+                "tied": sel.tied,
+                "decided_by": sel.decided_by,
             }
         lines.append(json.dumps(row))
     write_text_atomic(RunFiles(out_dir).predictions(name), "".join(line + "\n" for line in lines))
@@ -329,8 +352,16 @@ def run_offline_selection(
         for record in records:
             record.candidates = merge_foreign(record.candidates, imported.for_task(record.task_id))
     selections = select_all(records, name, cfg)
+    earlier = [read_offline_selections(r.path).get(name) for r in records]
     write_selections(run_dir, records, selections, name, f"swescale-{name}")
     summary = selector_row(name, records, selections)
+    # What this replaced: an earlier `swescale select` of the same selector is overwritten.
+    summary["replaced"] = sum(e is not None for e in earlier)
+    summary["changed"] = [
+        [r.task_id, e.candidate_id, s.candidate_id]
+        for r, e, s in zip(records, earlier, selections, strict=True)
+        if e is not None and e.candidate_id != s.candidate_id
+    ]
     summary["problems"] = [p for r in records for p in r.problems]
     if imported is not None:
         summary["foreign_unknown_ids"] = imported.unknown_ids

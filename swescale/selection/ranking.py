@@ -8,7 +8,8 @@ Missing evidence is neutral (``None`` scores sort after real ones, never crash).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from swescale.patches import votes
 from swescale.types import Candidate
@@ -235,3 +236,98 @@ def matrix_ranking(
 def vote_share(cand: Candidate, candidates: Sequence[Candidate]) -> float:
     total = sum(votes(c) for c in candidates)
     return votes(cand) / total if total else 0.0
+
+
+# -- what decided a ranking ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One thing a ranking compares, in its order: ``value`` (larger is better unless
+    ``lower_first``); ``evidence`` False for a tie-break (votes, size, id), which orders
+    candidates the evidence cannot tell apart."""
+
+    name: str
+    value: Callable[[Candidate], float | None]
+    evidence: bool = True
+    lower_first: bool = False
+    count: bool = False  # shown as a whole number (votes, tests passed)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def _shown(value: float | None, count: bool) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.0f}" if count else f"{value:.2f}"
+
+
+def decision(ranked: Sequence[Candidate], criteria: Sequence[Criterion]) -> tuple[list[str], str]:
+    """(tied, decided_by) of a ranking's pick: the ids the evidence criteria cannot tell
+    from the pick, and the first criterion on which the pick and the runner-up differ,
+    with the ones they tie on before it ("locality 1.00 vs 0.50 after ties on static
+    checks, execution"; "candidate id" when only the id orders them). The ranking must
+    sort by ``criteria`` in order (each ranking function below names its own)."""
+    if len(ranked) < 2:
+        return [], ""
+    best, runner = ranked[0], ranked[1]
+    evidence = [c for c in criteria if c.evidence]
+
+    def key(cand: Candidate) -> tuple[float | None, ...]:
+        return tuple(_rounded(c.value(cand)) for c in evidence)
+
+    tied = [c.id for c in ranked[1:] if key(c) == key(best)]
+    even: list[str] = []
+    for criterion in criteria:
+        a, b = _rounded(criterion.value(best)), _rounded(criterion.value(runner))
+        if a != b:
+            shown = f"{criterion.name} {_shown(a, criterion.count)} vs {_shown(b, criterion.count)}"
+            return tied, shown + (f" after ties on {', '.join(even)}" if even else "")
+        even.append(criterion.name)
+    return tied, "candidate id"
+
+
+VOTES = Criterion("votes", lambda c: float(votes(c)), evidence=False, count=True)
+
+
+def majority_criteria() -> list[Criterion]:
+    return [Criterion("votes", lambda c: float(votes(c)), count=True)]
+
+
+def evidence_criteria(candidates: Sequence[Candidate]) -> list[Criterion]:
+    """The order of :func:`evidence_key`, named."""
+    return [
+        Criterion("static checks", static_gate),
+        Criterion("execution", execution_score),
+        Criterion("behaviour share", lambda c: behaviour_share(c, candidates)),
+        Criterion("locality", lambda c: pool_detail(c, "locality", 0.0)),
+        VOTES,
+        Criterion("size off the median", size_atypicality, evidence=False, lower_first=True),
+    ]
+
+
+def tests_passed_criteria() -> list[Criterion]:
+    """The order of :func:`rank_by_tests_passed`, named."""
+    return [
+        Criterion("reproduction tests passed", tests_passed, count=True),
+        Criterion("regression", lambda c: usable_score(c, REGRESSION)),
+        VOTES,
+    ]
+
+
+def hybrid_criteria(candidates: Sequence[Candidate], top_k: int) -> list[Criterion]:
+    """The order of :func:`hybrid_ranking`, named (the model-free order without model
+    verdicts)."""
+    if all(model_score(c) is None for c in candidates):
+        return evidence_criteria(candidates)
+    top = {c.id for c in hybrid_ranking(candidates, top_k)[: max(top_k, 1)]}
+    return [
+        Criterion(f"top {top_k} by model score", lambda c: float(c.id in top)),
+        Criterion("static checks", static_gate),
+        Criterion("execution", execution_score),
+        Criterion("model score", model_score),
+        Criterion("behaviour share", lambda c: behaviour_share(c, candidates)),
+        VOTES,
+    ]

@@ -14,17 +14,24 @@ from swescale.patches import votes
 from swescale.selection.calibration import PRIOR, Calibration, evidence_kind, features
 from swescale.selection.config import OFFLINE_SELECTORS, SelectionConfig, SelectorContext
 from swescale.selection.ranking import (
+    VOTES,
+    Criterion,
     behaviour_share,
+    decision,
+    evidence_criteria,
     evidence_ranking,
     evidence_tie,
     execution_score,
+    hybrid_criteria,
     hybrid_ranking,
+    majority_criteria,
     majority_ranking,
     model_score,
     pool_detail,
     rank_by_tests_passed,
     static_gate,
     tests_passed,
+    tests_passed_criteria,
     tie_breaker,
 )
 from swescale.types import Candidate, Selection, Task
@@ -64,25 +71,41 @@ def apply_threshold(selection: Selection, threshold: float, mode: str) -> Select
     )
 
 
+def pick_probability(
+    cand: Candidate, candidates: Sequence[Candidate], calibration: Calibration | None = None
+) -> float:
+    """P(resolved | evidence) of ``cand`` in its pool: every selector's confidence, so
+    that confidences compare across selectors (``calibration``: a fitted one, else the
+    prior weights)."""
+    return (calibration or PRIOR).probability(features(cand, candidates))
+
+
 def _pick(
     task: Task,
     name: str,
     ranked: Sequence[Candidate],
-    confidence: float,
+    criteria: Sequence[Criterion],
     rationale: str,
+    calibration: Calibration | None = None,
 ) -> Selection:
+    tied, decided_by = decision(ranked, criteria)
     return Selection(
         task_id=task.id,
         selector=name,
         candidate_id=ranked[0].id,
         ranking=[c.id for c in ranked],
-        confidence=max(0.0, min(1.0, confidence)),
+        confidence=pick_probability(ranked[0], ranked, calibration),
         rationale=rationale,
+        tied=tied,
+        decided_by=decided_by,
     )
 
 
 class MajorityVoteSelector:
     name = "majority"
+
+    def __init__(self, calibration: Calibration | None = None) -> None:
+        self.calibration = calibration  # for the confidence only
 
     def select(self, task: Task, candidates: list[Candidate]) -> Selection:
         if not candidates:
@@ -94,8 +117,9 @@ class MajorityVoteSelector:
             task,
             self.name,
             ranked,
-            top / total,
+            majority_criteria(),
             f"{top} of {total} producers agree on {ranked[0].id} (normalized patch)",
+            self.calibration,
         )
 
 
@@ -105,25 +129,31 @@ class TestVoteSelector:
     __test__ = False  # not a pytest class
     name = "test_vote"
 
+    def __init__(self, calibration: Calibration | None = None) -> None:
+        self.calibration = calibration  # for the confidence only
+
     def select(self, task: Task, candidates: list[Candidate]) -> Selection:
         if not candidates:
             return no_candidates(task, self.name)
         ranked = rank_by_tests_passed(candidates)
         best = tests_passed(ranked[0])
+        criteria = tests_passed_criteria()
         if best is None:
-            return _pick(
-                task, self.name, ranked, 0.0, "no reproduction tests ran; fell back to votes"
-            )
+            why = "no reproduction tests ran; fell back to votes"
+            return _pick(task, self.name, ranked, criteria, why, self.calibration)
         verdict = ranked[0].verdicts["repro"]
         total = verdict.details.get("total")
         if not isinstance(total, int) or not total:
-            return _pick(task, self.name, ranked, verdict.score, f"repro pass rate {best:.2f}")
+            return _pick(
+                task, self.name, ranked, criteria, f"repro pass rate {best:.2f}", self.calibration
+            )
         return _pick(
             task,
             self.name,
             ranked,
-            best / total,
+            criteria,
             f"passes {best:.0f} of {total} reproduction tests",
+            self.calibration,
         )
 
 
@@ -133,6 +163,9 @@ class EvidenceSelector:
     vote share of the behaviour class, then locality against the pool, then votes."""
 
     name = "evidence"
+
+    def __init__(self, calibration: Calibration | None = None) -> None:
+        self.calibration = calibration  # for the confidence only
 
     def select(self, task: Task, candidates: list[Candidate]) -> Selection:
         if not candidates:
@@ -146,15 +179,15 @@ class EvidenceSelector:
             for name in EVIDENCE_NAMES
             if any(name in c.verdicts and not c.verdicts[name].infra_error for c in candidates)
         ]
-        conf = 0.5 * static_gate(best) + 0.5 * (share if e is None else max(min(e, 1.0), 0.0))
         selection = _pick(
             task,
             self.name,
             ranked,
-            conf,
+            evidence_criteria(candidates),
             f"static={static_gate(best):.1f} execution={_fmt(e)} behaviour class share="
             f"{share:.2f} locality={pool_detail(best, 'locality', 0.0):.2f}; evidence used: "
             + (", ".join(used) or "none (votes only)"),
+            self.calibration,
         )
         return with_tie(selection, ranked, candidates)
 
@@ -165,11 +198,12 @@ EVIDENCE_NAMES = ("static", "regression", "harvest", "issue", "doctest", "repro"
 def with_tie(
     selection: Selection, ranked: Sequence[Candidate], candidates: Sequence[Candidate]
 ) -> Selection:
-    """The selection with the tie its pick came from named (``tie``, ``tie_broken_by``,
-    and a sentence in the rationale), when the evidence could not tell the finalists
-    apart; unchanged when it could."""
+    """The selection with the tie its pick came from named when the evidence (static
+    checks, execution, behaviour) could not tell the finalists apart: ``tied`` the other
+    members, ``decided_by`` what chose among them (the model's score, else the prior:
+    locality, votes, a size near the median), and a sentence in the rationale."""
     tie = evidence_tie(ranked, candidates)
-    if len(tie) < 2:
+    if len(tie) < 2 or tie[0].id != selection.candidate_id:
         return selection
     how = tie_breaker(tie)
     note = (
@@ -178,8 +212,8 @@ def with_tie(
     )
     return selection.model_copy(
         update={
-            "tie": [c.id for c in tie],
-            "tie_broken_by": how,
+            "tied": [c.id for c in tie[1:]],
+            "decided_by": how + (f" ({selection.decided_by})" if selection.decided_by else ""),
             "rationale": selection.rationale + note,
         }
     )
@@ -190,8 +224,9 @@ class HybridSelector:
 
     name = "hybrid"
 
-    def __init__(self, top_k: int = 3) -> None:
+    def __init__(self, top_k: int = 3, calibration: Calibration | None = None) -> None:
         self.top_k = top_k
+        self.calibration = calibration  # for the confidence only
 
     def select(self, task: Task, candidates: list[Candidate]) -> Selection:
         if not candidates:
@@ -199,8 +234,6 @@ class HybridSelector:
         ranked = hybrid_ranking(candidates, self.top_k)
         best = ranked[0]
         m, e = model_score(best), execution_score(best)
-        parts = [x for x in (m, None if e is None else max(e, 0.0)) if x is not None]
-        conf = sum(parts) / len(parts) if parts else 0.0
         how = (
             f"top {self.top_k} by model score, then execution"
             if m is not None
@@ -210,9 +243,10 @@ class HybridSelector:
             task,
             self.name,
             ranked,
-            conf,
+            hybrid_criteria(candidates, self.top_k),
             f"{how}: model={_fmt(m)} execution={_fmt(e)} "
             f"behaviour share={behaviour_share(best, candidates):.2f}",
+            self.calibration,
         )
         return with_tie(selection, ranked, candidates) if m is None else selection
 
@@ -252,7 +286,15 @@ class CalibratedSelector:
         mismatch = bool(fit_kind) and fit_kind != kind
         if mismatch:
             source += f" of {fit_kind} pools, applied to {kind} evidence: not calibrated here"
-        selection = _pick(task, self.name, ranked, best, f"P(resolved)={best:.2f}, {source}")
+        criteria = [Criterion("P(resolved)", lambda c: probs[c.id]), VOTES]
+        selection = _pick(
+            task,
+            self.name,
+            ranked,
+            criteria,
+            f"P(resolved)={best:.2f}, {source}",
+            self.calibration,
+        )
         if mismatch:
             selection = selection.model_copy(update={"flagged": True})
         selection = self._tie(selection, ranked, candidates)
@@ -265,13 +307,13 @@ class CalibratedSelector:
         over theirs rests on pool signals only: flag the pick (``on_tie: flag``) or
         abstain (``on_tie: abstain``)."""
         pick = ranked[0]
-        tie = [c for c in evidence_tie(evidence_ranking(candidates), candidates)]
+        tie = evidence_tie(evidence_ranking(candidates), candidates)
         if pick not in tie or len(tie) < 2 or self.on_tie == "off":
             return selection
         selection = selection.model_copy(
             update={
-                "tie": [c.id for c in tie],
-                "tie_broken_by": "P(resolved) from pool signals only",
+                "tied": [c.id for c in tie if c.id != pick.id],
+                "decided_by": "P(resolved) from pool signals only",
                 "flagged": True,
                 "rationale": selection.rationale
                 + f"; tie: the evidence cannot tell {len(tie)} candidates apart, the pick "
@@ -299,6 +341,9 @@ def make_selector(
     needs ``agent_factory`` (it runs a model in a sandbox). ValueError for an unknown
     name."""
     cfg = cfg or SelectionConfig()
+    if calibration is None and cfg.calibration_path:
+        # One calibration for every selector's confidence, not only for `calibrated`.
+        calibration = Calibration.load(cfg.calibration_path)
     try:
         spec = cfg.spec(name)
     except ValueError as exc:

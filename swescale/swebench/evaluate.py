@@ -308,11 +308,13 @@ def evaluate(
     client: docker.DockerClient | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> EvalOutcome:
     """Grade every prediction of a known task that has no stored result yet, per model;
-    write and return the run reports. ``stop`` set: no new grading starts, runs in
-    flight are abandoned (their containers are the caller's to remove) and reports are
-    written for what finished."""
+    write and return the run reports. ``on_total(n)``: how many gradings there are to do
+    (the results already stored are not among them), once known. ``stop`` set: no new
+    grading starts, runs in flight are abandoned (their containers are the caller's to
+    remove) and reports are written for what finished."""
     stop = stop or threading.Event()
     paths = [predictions_paths] if isinstance(predictions_paths, Path) else predictions_paths
     outcome = EvalOutcome(run_id=run_id)
@@ -353,6 +355,8 @@ def evaluate(
             else:
                 todo.append((known[iid], pred, folder))
     interrupted: set[tuple[str, str]] = set()
+    if on_total is not None:
+        on_total(len(todo))
     if todo and not stop.is_set():
         if client is None:
             from swescale.sandbox import docker_client

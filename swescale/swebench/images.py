@@ -49,7 +49,7 @@ from swescale.sandbox import (
     content_tag,
     ensure_base_image,
 )
-from swescale.sandbox.images import base_image_tag, image_exists
+from swescale.sandbox.images import base_image_tag, image_exists, image_ready
 from swescale.sandbox.registry import (
     ImageMissing,
     PulledImages,
@@ -185,7 +185,7 @@ def _build(
     timeout: float = 3600.0,
 ) -> str:
     with _lock_for(recipe.tag):
-        if image_exists(client, recipe.tag):
+        if image_ready(client, recipe.tag):
             return recipe.tag
         log.info("building %s", recipe.tag)
         return build_layer(
@@ -392,7 +392,7 @@ def instance_image(
     # the build in a file beside the build logs.
     notes_file = build_log_path(images, recipe.tag).with_suffix(".notes.json")
     with _lock_for(recipe.tag):
-        if not image_exists(client, recipe.tag):
+        if not image_ready(client, recipe.tag):
             archive = repos.checkout_tar(task, root=specs.workdir.lstrip("/"))
             _build(client, recipe, images, archives=[("/", archive)], timeout=grading.build_timeout)
             notes_file.parent.mkdir(parents=True, exist_ok=True)

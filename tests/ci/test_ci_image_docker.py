@@ -122,3 +122,30 @@ def test_check_builds_the_image_that_run_uses(calc_repo, docker_client, tmp_path
         plan.run_cfg.images,
     )
     assert report.image == image.tag
+
+
+@pytest.mark.docker
+def test_ci_check_shows_its_image_builds(calc_repo, docker_client) -> None:
+    """A fresh commit needs its instance image built: the command says which image it
+    builds and when it is done (one line each off a terminal), then the tally."""
+    import uuid
+
+    from typer.testing import CliRunner
+
+    from swescale.cli import app
+
+    work, _ = calc_repo
+    repo = git.Repo(work)
+    repo.remote("origin").set_url("https://github.com/acme/calc.git")
+    # A commit no earlier test built: its instance image is new.
+    (work / "NOTES.txt").write_text(f"{uuid.uuid4()}\n")
+    repo.index.add(["NOTES.txt"])
+    repo.index.commit("notes")
+    result = CliRunner().invoke(app, ["ci", "check", "--repo", str(work)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "building swescale/" in text and "steps)" in text
+    assert "built swescale/" in text
+    tally = next(line for line in result.output.splitlines() if line.startswith("images: "))
+    assert "1 built in" in tally and "already there" in tally
+    assert text.index("building swescale/") < text.index("built swescale/") < text.index("passed")

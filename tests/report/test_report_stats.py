@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from swescale.report.stats import (
+    ORACLE,
     TaskSamples,
     mean_interval,
     pass_at_k_curve,
     proportion_interval,
+    sample_curves,
     sample_sizes,
     selector_curve,
 )
@@ -75,3 +77,56 @@ def test_sample_sizes_are_dense_then_geometric() -> None:
     assert sample_sizes(4) == [1, 2, 3, 4]
     sizes = sample_sizes(64)
     assert sizes[:16] == list(range(1, 17)) and sizes[-1] == 64 and len(sizes) < 24
+
+
+def _random_pool(rng, index: int) -> TaskSamples:
+    """A task of 4 to 9 trajectories: some right, some wrong, some without a patch, the
+    wrong answer often the most frequent."""
+    task = Task(id=f"t{index}", repo="r", base_commit="0", problem_statement="p")
+    n = rng.randint(4, 9)
+    ids = [f"t{index}.{j}" for j in range(n)]
+    cands, j = [], 0
+    while j < n:
+        size = rng.randint(1, 3)
+        taken = ids[j : j + size]
+        j += size
+        if rng.random() < 0.15:
+            continue  # these trajectories left no patch
+        cands.append(
+            Candidate(
+                id=f"c{index}.{len(cands)}",
+                task_id=task.id,
+                patch=f"p{len(cands)}",
+                trajectory_ids=taken,
+                resolved=rng.random() < 0.35,
+            )
+        )
+    return TaskSamples(task, cands, ids)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_selector_curve_rises_above_the_oracle(seed: int) -> None:
+    """Oracle and selectors from the same subsets: at every k and for every task set a
+    selector's resolve rate is at most pass@k (a selector computed from other subsets
+    than the oracle could land above it, as the random 16 subsets once did at k=3)."""
+    import random
+
+    rng = random.Random(seed)
+    tasks = [_random_pool(rng, i) for i in range(12)]
+    curves = sample_curves(
+        tasks,
+        {name: (lambda name=name: make_selector(name)) for name in ("majority", "evidence")},
+        repeats=8,  # fewer than the subsets of most k: random subsets, shared
+    )
+    oracle = {p.k: p for p in curves[ORACLE]}
+    for name in ("majority", "evidence"):
+        for point in curves[name]:
+            assert point.value <= oracle[point.k].value + 1e-12, (name, point.k)
+            assert point.low is not None and point.high is not None
+            assert point.low <= point.value <= point.high
+
+
+def test_with_every_subset_the_oracle_is_the_unbiased_pass_at_k() -> None:
+    exact = {p.k: p.value for p in pass_at_k_curve([_task()])}
+    curves = sample_curves([_task()], {"majority": lambda: make_selector("majority")})
+    assert {p.k: p.value for p in curves[ORACLE]} == pytest.approx(exact)

@@ -174,5 +174,18 @@ def test_an_interrupted_run_says_so_in_its_log(tmp_path: Path, docker_client, si
     reap(docker_client, run_id=run_id)
     assert proc.returncode == 130, output
     assert "interrupted" in output
+    # At once, before anything winds down: that it stops, and what it waits for.
+    flat = " ".join(output.split())
+    stopping = flat.index(f"{sig}: stopping: no new task starts")
+    assert stopping < flat.index("interrupted: rerun the same command")
+    assert "waiting for 1 task in flight: swescale-mini__" in flat
+    assert "(explore, 1 trajectory running)" in flat
     log = _log(tmp_path / "runs" / run_id)
     assert "WARNING swescale.terminal" in log and "interrupted: rerun the same command" in log
+    if sig == "SIGINT":
+        # The rerun says what it picks up, then finishes.
+        again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        reap(docker_client, run_id=run_id)
+        assert again.returncode == 0, again.stdout + again.stderr
+        said = " ".join(again.stdout.split())
+        assert "resuming: 0 of 1 tasks done (kept), 1 continues from the last recorded step" in said

@@ -4,6 +4,7 @@ run (no sandboxes) that writes predictions with reasons and the report."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -140,3 +141,55 @@ def test_a_producer_whose_patch_changes_no_code_is_reported(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert any("sysC's patch changes no code" in p for p in report["problems"])
+
+
+def _mini_task():
+    from swescale.swebench.mini import mini_tasks
+
+    return next(t for t in mini_tasks() if t.id == TASK)
+
+
+def test_the_dataset_labels_its_own_patches_and_the_output_is_named_after_the_run(
+    tmp_path, monkeypatch
+):
+    """The mini benchmark ships patches of known outcome (gold, alternatives, wrong and
+    decoy fixes): a pool of them is labelled without --labels, the accuracy table is
+    drawn at 80 columns, and the output directory carries the run id."""
+    task = _mini_task()
+    gold, wrong = task.gold_patch, task.extra["wrong_patches"][0]
+    preds = tmp_path / "pool.jsonl"
+    preds.write_text(
+        _row("sysA", gold) + "\n" + _row("sysB", wrong) + "\n" + _row("sysC", wrong) + "\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["ensemble", str(preds), "--dataset", "mini", "--no-sandbox"], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    assert all(len(line) <= 80 for line in result.output.splitlines())
+    text = " ".join(result.output.split())
+    assert "labels: 2 candidate(s) from the dataset's patches" in text
+    assert "accuracy on 1 labelled instances" in text
+    found = re.search(r"ensemble (ensemble-pool-[0-9a-f]{8}):", text)
+    assert found, text
+    out = tmp_path / "ensembles" / found[1]
+    report = json.loads((out / "report.json").read_text())
+    rows = {r["selector"]: r for r in report["rows"]}
+    assert report["labelled"] == 1 and rows["oracle (pass@k)"]["resolved"] == 1
+    assert rows["majority"]["resolved"] == 0  # two producers agree on the wrong fix
+    # The same inputs again: the same run id, so the same directory (it resumes).
+    again = CliRunner().invoke(app, ["ensemble", str(preds), "--dataset", "mini", "--no-sandbox"])
+    assert f"ensemble {found[1]}:" in " ".join(again.output.split())
+    named = CliRunner().invoke(
+        app, ["ensemble", str(preds), "-d", "mini", "--no-sandbox", "--run-id", "mine"]
+    )
+    assert named.exit_code == 0 and (tmp_path / "ensembles" / "mine" / "report.json").is_file()
+
+
+def test_no_table_of_zeros_without_labels(tmp_path):
+    a = tmp_path / "a.jsonl"
+    a.write_text(_row("sysA", _patch("one")) + "\n" + _row("sysB", _patch("two")) + "\n")
+    result = invoke(str(a), "--dataset", "mini", "--no-sandbox", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    assert "no accuracy table: no instance has every candidate labelled" in result.text
+    assert "oracle (pass@k)" not in result.text and "0.0%" not in result.text

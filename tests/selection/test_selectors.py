@@ -95,8 +95,43 @@ def test_majority_vote_and_deterministic_ties():
     cands = [cand("bbb", 2), cand("aaa", 2), cand("ccc", 1)]
     sel = MajorityVoteSelector().select(TASK, cands)
     assert sel.candidate_id == "aaa" and sel.ranking == ["aaa", "bbb", "ccc"]
-    assert sel.confidence == pytest.approx(2 / 5)
+    # Two candidates with two votes each: a tie, broken by the id, and said so.
+    assert sel.tied == ["bbb"] and sel.decided_by == "candidate id"
+    assert "2 of 5 producers" in sel.rationale
     assert MajorityVoteSelector().select(TASK, list(reversed(cands))).ranking == sel.ranking
+    clear = MajorityVoteSelector().select(TASK, [cand("a", 3), cand("b", 1)])
+    assert clear.tied == [] and clear.decided_by == "votes 3 vs 1"
+
+
+def test_confidence_is_one_probability_across_selectors():
+    """Every selector states its pick's P(resolved) from the same calibration: two
+    selectors picking the same candidate state the same confidence."""
+    from swescale.selection.selectors import pick_probability
+
+    cands = [cand("a", 1, repro=(2, 2), regression=1.0), cand("b", 3, repro=(0, 2))]
+    expected = pick_probability(cands[0], cands)
+    for name in ("test_vote", "evidence", "hybrid", "calibrated"):
+        sel = make_selector(name).select(TASK, cands)
+        assert sel.candidate_id == "a", name
+        assert sel.confidence == pytest.approx(expected), name
+        assert not sel.tied and sel.decided_by, name
+    majority = make_selector("majority").select(TASK, cands)
+    assert majority.candidate_id == "b"
+    assert majority.confidence == pytest.approx(pick_probability(cands[1], cands))
+    assert majority.confidence < expected
+
+
+def test_a_tie_on_the_evidence_is_a_tie_not_certainty():
+    """Two candidates that pass every test: the evidence cannot tell them apart, so the
+    selection names the other one as tied and the tie-break that decided."""
+    a = cand("a", 1, repro=(2, 2), regression=1.0)
+    b = cand("b", 2, repro=(2, 2), regression=1.0)
+    for c in (a, b):  # one behaviour class: they behave alike
+        c.verdicts["behaviour"] = Verdict(verifier="behaviour", score=1.0)
+    for name in ("test_vote", "evidence", "hybrid"):
+        sel = make_selector(name).select(TASK, [a, b])
+        assert sel.candidate_id == "b" and sel.tied == ["a"], name
+        assert sel.decided_by.startswith("votes 2 vs 1 after ties on "), name
 
 
 def test_empty_candidate_set_gives_no_patch_with_a_reason():
@@ -109,7 +144,8 @@ def test_test_voting_ranks_by_tests_passed_then_votes():
     cands = [cand("a", 5, repro=(1, 3)), cand("b", 1, repro=(3, 3)), cand("c", 2, repro=(3, 3))]
     assert [c.id for c in rank_by_tests_passed(cands)] == ["c", "b", "a"]
     sel = TestVoteSelector().select(TASK, cands)
-    assert sel.candidate_id == "c" and sel.confidence == 1.0
+    assert sel.candidate_id == "c" and sel.tied == ["b"]
+    assert sel.decided_by == "votes 2 vs 1 after ties on reproduction tests passed, regression"
     # No tests at all: falls back to votes, says so.
     sel = TestVoteSelector().select(TASK, [cand("a", 1), cand("b", 3)])
     assert sel.candidate_id == "b" and "no reproduction tests" in sel.rationale

@@ -34,16 +34,16 @@ def test_a_tie_on_the_evidence_is_named_with_its_members_and_the_prior_that_brok
     pool = [cand("a", votes=1, share=0.4), cand("b", votes=3, share=0.4), cand("c", share=0.2)]
     sel = EvidenceSelector().select(TASK, pool)
     assert sel.candidate_id == "b"  # more votes: the documented prior
-    assert sel.tie == ["b", "a"] and sel.tie_broken_by.startswith("prior")
+    assert sel.tied == ["a"] and sel.decided_by.startswith("prior")
     assert "tie: the evidence cannot tell 2 candidates apart" in sel.rationale
     # The same pick from hybrid without a model, which ranks as evidence does.
-    assert HybridSelector().select(TASK, pool).tie == ["b", "a"]
+    assert HybridSelector().select(TASK, pool).tied == ["a"]
 
 
 def test_no_tie_when_the_evidence_decides():
     pool = [cand("a", issue=1.0), cand("b", votes=5, issue=0.0)]
     sel = EvidenceSelector().select(TASK, pool)
-    assert sel.candidate_id == "a" and sel.tie == [] and sel.tie_broken_by == ""
+    assert sel.candidate_id == "a" and sel.tied == []
     assert "tie" not in sel.rationale
 
 
@@ -53,26 +53,26 @@ def test_the_judge_breaks_a_tie_when_there_is_one():
     assert [c.id for c in ranked] == ["b", "a"]
     assert [c.id for c in evidence_tie(ranked, pool)] == ["b", "a"]
     sel = EvidenceSelector().select(TASK, pool)
-    assert sel.candidate_id == "b" and sel.tie_broken_by.startswith("model score")
+    assert sel.candidate_id == "b" and sel.decided_by.startswith("model score")
 
 
 def test_calibrated_flags_or_abstains_on_a_tie():
     pool = [cand("a", votes=2, share=0.5), cand("b", votes=1, share=0.5)]
     flagged = CalibratedSelector().select(TASK, pool)
     assert flagged.flagged and flagged.candidate_id is not None
-    assert set(flagged.tie) == {"a", "b"} and "pool signals only" in flagged.tie_broken_by
+    assert {flagged.candidate_id, *flagged.tied} == {"a", "b"} and "pool signals only" in flagged.decided_by
     abstained = CalibratedSelector(on_tie="abstain").select(TASK, pool)
     assert abstained.candidate_id is None and "abstained" in abstained.rationale
     decided = CalibratedSelector().select(TASK, [cand("a", issue=1.0), cand("b", issue=0.0)])
-    assert decided.tie == [] and not decided.flagged
+    assert decided.tied == [] and not decided.flagged
 
 
 class _Pre:
     name = "evidence"
 
     def select(self, task, candidates):
-        return Selection(task_id=task.id, selector="evidence", candidate_id="c",
-                         ranking=["c", "a", "b"], tie=["a", "b"], tie_broken_by="prior")  # fmt: skip
+        return Selection(task_id=task.id, selector="evidence", candidate_id="a",
+                         ranking=["a", "b", "c"], tied=["b"], decided_by="prior")  # fmt: skip
 
 
 def test_the_selection_agent_compares_the_tie_and_says_it_broke_it():
@@ -86,8 +86,8 @@ def test_the_selection_agent_compares_the_tie_and_says_it_broke_it():
     agent._run = run
     sel = agent.select(TASK, [cand("a"), cand("b"), cand("c")])
     assert seen["finalists"] == ["a", "b"]
-    assert sel.candidate_id == "b" and sel.tie == ["a", "b"]
-    assert sel.tie_broken_by == "selection agent"
+    assert sel.candidate_id == "b" and sel.tied == ["a"]
+    assert sel.decided_by == "selection agent"
 
 
 def test_auc_of_a_score_and_calibration_error_of_confidences(tmp_path):

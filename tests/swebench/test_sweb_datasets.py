@@ -204,7 +204,10 @@ def test_tasks_command_lists_and_flags_problems(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert rows[0]["instance_id"] == "o__r-1" and "has no spec" in rows[0]["spec_problem"]
-    mini = CliRunner().invoke(app, ["tasks", "--dataset", "mini"])
+    mini = CliRunner().invoke(app, ["tasks", "--dataset", "mini"], env={"COLUMNS": "80"})
     assert mini.exit_code == 0 and "swescale-mini__slugkit-1" in mini.stdout
+    assert all(len(line) <= 80 for line in mini.stdout.splitlines())
+    flagged = CliRunner().invoke(app, ["tasks", "--dataset", str(path)], env={"COLUMNS": "80"})
+    assert "o__r-1" in flagged.stdout and "has no spec" in flagged.stdout
     missing = CliRunner().invoke(app, ["tasks", "--dataset", str(tmp_path / "none.parquet")])
     assert missing.exit_code == 2 and "no such file" in missing.output

@@ -1,0 +1,3 @@
+"""Mini-benchmark fixtures (tasks, instance images)."""
+
+from conftest_mini import mini_by_id, mini_images  # noqa: F401
