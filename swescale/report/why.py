@@ -105,7 +105,10 @@ def explain(selection: Selection | None, rows: list[CandidateRow]) -> Why | None
 
 
 def _decided_line(selection: Selection | None) -> str:
-    found = _DECIDED.match(selection.decided_by) if selection else None
+    """The line of the criterion that separated the pick: the one ``decided_by`` names,
+    also inside a tie-break's note ("prior: ... (locality 1.00 vs 0.50 after ...)")."""
+    text = selection.decided_by if selection else ""
+    found = _DECIDED.match(text) or _DECIDED.match(text.partition("(")[2].removesuffix(")"))
     return _LINE_OF.get(found["name"], "") if found else ""
 
 
