@@ -108,8 +108,11 @@ def _decided_line(selection: Selection | None) -> str:
     """The line of the criterion that separated the pick: the one ``decided_by`` names,
     also inside a tie-break's note ("prior: ... (locality 1.00 vs 0.50 after ...)")."""
     text = selection.decided_by if selection else ""
-    found = _DECIDED.match(text) or _DECIDED.match(text.partition("(")[2].removesuffix(")"))
-    return _LINE_OF.get(found["name"], "") if found else ""
+    for part in (text.partition("(")[2].removesuffix(")"), text):
+        found = _DECIDED.match(part)
+        if found and found["name"] in _LINE_OF:
+            return _LINE_OF[found["name"]]
+    return ""
 
 
 def _sentence(selection: Selection | None, first: str, runner: str | None, picked: bool) -> str:
