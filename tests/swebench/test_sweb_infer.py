@@ -5,6 +5,8 @@ interpreter and package date from classifiers and the commit's date."""
 
 from __future__ import annotations
 
+import os
+
 import git
 
 from swescale.swebench.repos import RepoSource
@@ -18,6 +20,7 @@ from swescale.swebench.specs.infer import (
     requirement_lines,
     setup_py_literals,
     suite_paths,
+    tox_pythons,
 )
 from swescale.swebench.specs.inferred import (
     HIDE_UNTRACKED,
@@ -172,6 +175,73 @@ def test_the_interpreter_choice() -> None:
     assert pick_python("~=2.7", [], None)[0] is None
 
 
+# A setup.py of the pvlib kind: the extras dict names lists bound elsewhere, adds them up,
+# and sets its "all" extra after the dict is made.
+SETUP_PY_NAMES = """
+from setuptools import setup
+INSTALL = ['numpy >= 1.16', 'pandas']
+TESTS_REQUIRE = ['pytest', 'pytest-mock'] + ['requests-mock']
+EXTRAS_REQUIRE = {
+    'optional': ['ephem', 'numba'],
+    'doc': sorted(set(INSTALL)),
+    'test': TESTS_REQUIRE,
+}
+EXTRAS_REQUIRE['all'] = sorted(set(sum(EXTRAS_REQUIRE.values(), [])))
+setup(name='pv', install_requires=INSTALL, extras_require=EXTRAS_REQUIRE)
+"""
+
+
+def test_setup_py_names_sums_and_extras_set_later() -> None:
+    found = setup_py_literals(SETUP_PY_NAMES)
+    # The entry that is a call ('doc') is left out; the others resolve through names.
+    assert found["extras_require"] == {
+        "optional": ["ephem", "numba"],
+        "test": ["pytest", "pytest-mock", "requests-mock"],
+        "all": [],
+    }
+    assert found["install_requires"] == ["numpy >= 1.16", "pandas"]
+    cfg = infer_repo_config(reader({"setup.py": SETUP_PY_NAMES}), "2021-01-29")
+    line = uv_line(cfg)
+    # [test,all] first; then [test] alone, said in the build log, when [all] will not resolve.
+    first, second = line.split(" || ")[:2]
+    assert "'.[test,all]'" in first and "'.[test]'" in second
+    assert "the extra [all] dropped" in second
+    assert "test extra [test]" in cfg.source and "extra [all]" in cfg.source
+    # A name that is not bound, or a cycle of names, resolves to nothing, not an error.
+    assert setup_py_literals("from setuptools import setup\nsetup(extras_require=X)\n") == {}
+    assert setup_py_literals("A = B\nB = A\nsetup(install_requires=A)\n") == {}
+
+
+def test_tox_envlist_names_the_tested_interpreters() -> None:
+    assert tox_pythons("py3{12,11,10,9,8,7}\npypy3{9,8}\nstyle") == (
+        "3.7",
+        "3.8",
+        "3.9",
+        "3.10",
+        "3.11",
+        "3.12",
+    )
+    assert tox_pythons("py27, py35-django{22,30}, py310, py3.11, 3.13, docs") == (
+        "3.5",
+        "3.10",
+        "3.11",
+        "3.13",
+    )
+    assert tox_pythons("") == ()
+    # A February 2023 commit with no version classifiers: by date alone it gets 3.9, but
+    # its tox envlist tests up to 3.12, so 3.11 (tomllib-only tests run).
+    tox = "[tox]\nenvlist =\n    py3{12,11,10,9,8,7}\n    style\n"
+    files = {"pyproject.toml": "[project]\nname = 'f'\nrequires-python = '>=3.7'\n"}
+    assert infer_repo_config(reader(files), "2023-02-22").python == "3.9"
+    cfg = infer_repo_config(reader({**files, "tox.ini": tox}), "2023-02-22")
+    assert cfg.python == "3.11" and "tox's envlist name up to 3.12" in cfg.source
+    # setup.cfg's [tox:tox] is read the same way.
+    cfg = infer_repo_config(
+        reader({**files, "setup.cfg": "[tox:tox]\nenvlist = py311\n"}), "2023-02-22"
+    )
+    assert cfg.python == "3.11"
+
+
 def test_suite_paths() -> None:
     assert suite_paths(reader({"tests": "tree"})) == ["tests"]
     assert suite_paths(reader({"tests": "t", "setup.cfg": "[tool:pytest]\ntestpaths = t\n"})) == []
@@ -194,6 +264,9 @@ def test_the_provider_reads_the_repository_at_the_base_commit(tmp_path) -> None:
     assert specs.setup_steps(inferred, None, [])[-1] == HIDE_UNTRACKED
     assert task_test_command(inferred) == TEST_COMMAND
     assert specs.log_parser_name(inferred) == "parse_log_pytest"
+    # Grading containers get the machine's cores as an explicit quota (a suite reading
+    # cgroup v1's cpu.shares would count one core otherwise).
+    assert specs.cpus(inferred) == len(os.sched_getaffinity(0))
     assert environment_of(inferred).source.startswith("inferred:")
     # The repository's own .swescale.yaml wins where it exists.
     own = with_inferred_environment(task.model_copy(update={"base_commit": later}), source)

@@ -5,10 +5,12 @@ What is read, most specific first:
 
 - the interpreter: ``requires-python`` (``pyproject.toml``), ``python_requires``
   (``setup.cfg`` or a literal in ``setup.py``), the newest ``Programming Language ::
-  Python :: 3.X`` classifier, and the commit's date (an interpreter counts as available
-  half a year after its release, when the packages of its time have wheels for it);
+  Python :: 3.X`` classifier or tox ``envlist`` version, and the commit's date (an
+  interpreter counts as available half a year after its release, when the packages of
+  its time have wheels for it);
 - what the tests need: a test extra (``[project.optional-dependencies]``,
-  ``[options.extras_require]``, ``extras_require=`` in ``setup.py``), ``tox.ini``'s
+  ``[options.extras_require]``, ``extras_require=`` in ``setup.py``) with the ``all``
+  extra when it resolves, ``tox.ini``'s
   ``[testenv]`` extras and deps, PEP 735 ``[dependency-groups]``, the usual test
   requirements files (``-r`` includes inlined, self-installs dropped) and
   ``requirements.txt``;
@@ -45,6 +47,8 @@ Reader = Callable[[str], str | None]
 
 # Extras and dependency groups that hold what the tests need, most specific first.
 TEST_GROUPS = ("tests", "test", "testing")
+# Extras that name every optional dependency.
+ALL_EXTRAS = ("all", "full", "complete")
 REQUIREMENTS_FILES = (
     "requirements/tests.txt",
     "requirements/test.txt",
@@ -123,20 +127,32 @@ def _lines(value: str) -> list[str]:
 
 
 def setup_py_literals(text: str) -> dict[str, Any]:
-    """The literal keyword arguments of the ``setup(...)`` call of a ``setup.py``
-    (``python_requires``, ``extras_require``, ``install_requires``, ``classifiers``), a
-    keyword given by a module-level name bound to a literal included; what is not a
-    literal is left out (pure, never executes the file)."""
+    """The keyword arguments of the ``setup(...)`` call of a ``setup.py``
+    (``python_requires``, ``extras_require``, ``install_requires``, ``classifiers``) that
+    are literals once module-level names bound to literals are put in and lists joined
+    by ``+`` are added up (``extras_require={"test": TESTS_REQUIRE}``); a dict keeps the
+    entries that resolve, and a key set later (``EXTRAS['all'] = sorted(...)``) is kept
+    with an empty value, since pip still knows the extra. What does not resolve is left
+    out (pure, never executes the file)."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return {}
     names: dict[str, ast.expr] = {}
+    later_keys: dict[str, list[str]] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name):
-                names[target.id] = node.value
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            continue
+        target = node.targets[0]
+        if isinstance(target, ast.Name):
+            names[target.id] = node.value
+        elif (
+            isinstance(target, ast.Subscript)
+            and isinstance(target.value, ast.Name)
+            and isinstance(target.slice, ast.Constant)
+            and isinstance(target.slice.value, str)
+        ):
+            later_keys.setdefault(target.value.id, []).append(target.slice.value)
     found: dict[str, Any] = {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -153,14 +169,51 @@ def setup_py_literals(text: str) -> dict[str, Any]:
                 "classifiers",
             ):
                 continue
-            value = keyword.value
-            if isinstance(value, ast.Name) and value.id in names:
-                value = names[value.id]
             try:
-                found[keyword.arg] = ast.literal_eval(value)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                value = _resolve(keyword.value, names, depth=0)
+            except ValueError:
                 continue
+            if isinstance(keyword.value, ast.Name) and isinstance(value, dict):
+                for key in later_keys.get(keyword.value.id, []):
+                    value.setdefault(key, [])
+            found[keyword.arg] = value
     return found
+
+
+def _resolve(node: ast.expr, names: dict[str, ast.expr], depth: int) -> Any:
+    """The value of a literal expression with module-level names put in; a dict keeps
+    the entries that resolve. ValueError when it is not such an expression."""
+    if depth > 20:
+        raise ValueError("names nest too deep")
+    if isinstance(node, ast.Name):
+        if node.id not in names:
+            raise ValueError(f"unbound name {node.id}")
+        return _resolve(names[node.id], names, depth + 1)
+    if isinstance(node, ast.Dict):
+        out: dict[Any, Any] = {}
+        for key, value in zip(node.keys, node.values, strict=True):
+            if key is None:
+                continue
+            try:
+                out[_resolve(key, names, depth + 1)] = _resolve(value, names, depth + 1)
+            except (ValueError, TypeError):
+                continue
+        return out
+    if isinstance(node, ast.List | ast.Tuple):
+        items = [_resolve(item, names, depth + 1) for item in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left = _resolve(node.left, names, depth + 1)
+        right = _resolve(node.right, names, depth + 1)
+        if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+            return [*left, *right]
+        if isinstance(left, str) and isinstance(right, str):
+            return left + right
+        raise ValueError("not a sum of lists or strings")
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as error:
+        raise ValueError(str(error)) from error
 
 
 def requirement_lines(read: Reader, path: str, seen: set[str] | None = None) -> list[str]:
@@ -226,7 +279,7 @@ def suite_paths(read: Reader) -> list[str]:
         ini = _ini(read, path)
         if ini and ini.has_option(section, "testpaths"):
             return []
-    options = ((_toml(read, "pyproject.toml").get("tool") or {}).get("pytest") or {})
+    options = (_toml(read, "pyproject.toml").get("tool") or {}).get("pytest") or {}
     if isinstance(options, dict) and "testpaths" in (options.get("ini_options") or {}):
         return []
     return next(([d] for d in ("tests", "test", "testing") if read(d) is not None), [])
@@ -313,11 +366,15 @@ def choose_python(requires: str | None) -> tuple[str | None, str]:
 
 
 def pick_python(
-    requires: str | None, classifiers: list[str], committed: str | None
+    requires: str | None,
+    classifiers: list[str],
+    committed: str | None,
+    tox_versions: tuple[str, ...] = (),
 ) -> tuple[str | None, str]:
     """(python, why): of Debian's interpreters that ``requires`` admits, the newest that
-    the classifiers name (or, without them, that was usable at the commit's date
-    ``committed``, YYYY-MM-DD); the oldest admitted one when none is that old."""
+    the classifiers or tox's envlist (``tox_versions``, "3.X") name as tested (or, without
+    either, that was usable at the commit's date ``committed``, YYYY-MM-DD); the oldest
+    admitted one when none is that old."""
     allowed = [v for v, _ in PYTHONS]
     why = ""
     if requires:
@@ -331,12 +388,15 @@ def pick_python(
                 allowed = admitted
             else:
                 why = f"no Debian Python satisfies {requires!r}; "
-    listed = sorted({_minor(m) for m in _CLASSIFIER.findall(" ".join(classifiers))})
+    by_classifier = {_minor(m) for m in _CLASSIFIER.findall(" ".join(classifiers))}
+    by_tox = {_minor(v) for v in tox_versions}
+    listed = sorted(by_classifier | by_tox)
     if listed:
         newest = listed[-1]
         fitting = [v for v in allowed if _minor(v) <= newest]
         chosen = fitting[-1] if fitting else allowed[0]
-        return chosen, why + f"Python {chosen}: classifiers name up to 3.{newest[1]}"
+        named_by = "classifiers" if newest in by_classifier else "tox's envlist"
+        return chosen, why + f"Python {chosen}: {named_by} name up to 3.{newest[1]}"
     if committed:
         usable = dict(PYTHONS)
         fitting = [v for v in allowed if usable[v] <= committed]
@@ -350,6 +410,46 @@ def pick_python(
         if version in allowed:
             return version, f"Python {version} satisfies {requires!r}"
     return None, f"no Debian Python satisfies {requires!r}: the default interpreter"
+
+
+def tox_pythons(envlist: str) -> tuple[str, ...]:
+    """The Python versions ("3.X") a tox ``envlist`` tests, braces expanded as tox does
+    (``py3{12,11}``, ``py{38,39}-django``, ``py310``, ``py3.11``, ``3.12``); Python 2
+    and PyPy factors are left out. Pure."""
+    versions: set[str] = set()
+    for env in _expand_braces(envlist):
+        for factor in env.split("-"):
+            match = re.fullmatch(r"(?:py)?3\.?(\d{1,2})", factor.strip())
+            if match:
+                versions.add(f"3.{int(match.group(1))}")
+    return tuple(sorted(versions, key=_minor))
+
+
+def _expand_braces(text: str) -> list[str]:
+    """tox's generative envlist: ``a{1,2}-b`` is ``a1-b``, ``a2-b``; entries are split at
+    commas and new lines outside braces."""
+    entries: list[str] = []
+    depth, current = 0, ""
+    for char in text:
+        depth += (char == "{") - (char == "}")
+        if depth == 0 and char in ",\n":
+            entries.append(current)
+            current = ""
+        else:
+            current += char
+    entries.append(current)
+    out: list[str] = []
+    for entry in (e.strip() for e in entries):
+        match = re.search(r"\{([^{}]*)\}", entry)
+        if not entry:
+            continue
+        if not match:
+            out.append(entry)
+            continue
+        head, tail = entry[: match.start()], entry[match.end() :]
+        for option in match.group(1).split(","):
+            out += _expand_braces(head + option.strip() + tail)
+    return out
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -407,8 +507,16 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
         classifiers += [str(c) for c in setup_py["classifiers"]]
     if isinstance(poetry, dict):
         classifiers += [str(c) for c in poetry.get("classifiers") or []]
+    envlist = ""
+    for config, section in ((tox, "tox"), (setup_cfg, "tox:tox")):
+        if config and config.has_option(section, "envlist"):
+            envlist = config.get(section, "envlist")
+            break
     python, why_python = pick_python(
-        requires if isinstance(requires, str) else None, classifiers, committed
+        requires if isinstance(requires, str) else None,
+        classifiers,
+        committed,
+        tox_pythons(envlist),
     )
     found.append(why_python)
 
@@ -424,6 +532,12 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
     extras = [name for name in TEST_GROUPS if name in optional][:1]
     if extras:
         found.append(f"test extra [{extras[0]}]")
+    # Tests of optional features skip without their packages; a project's CI usually
+    # installs them all, so its "all" extra is asked for first (dropped if it will not
+    # resolve).
+    everything = next((name for name in ALL_EXTRAS if name in optional), None)
+    if everything:
+        found.append(f"extra [{everything}] when it resolves")
     tox_direct: list[str] = []
     file_lines: list[str] = []
     if tox and tox.has_section("testenv"):
@@ -483,12 +597,19 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
     if constraints and not lock:
         found.append("install-date caps " + ", ".join(constraints))
 
-    project = [f".[{','.join(extras)}]" if extras else "."] if has_project else []
-    full = _quoted([*dict.fromkeys(build_requires + requirements), *project])
-    minimal = _quoted([*dict.fromkeys([*build_requires, "pytest"]), *project])
-    if group:
-        full += f" --group {shlex.quote(group)}"
-        minimal += f" --group {shlex.quote(group)}"
+    def project_with(names: list[str]) -> list[str]:
+        if not has_project:
+            return []
+        return [f".[{','.join(names)}]" if names else "."]
+
+    def arguments(packages: list[str], names: list[str]) -> str:
+        text = _quoted([*dict.fromkeys(packages), *project_with(names)])
+        return text + (f" --group {shlex.quote(group)}" if group else "")
+
+    with_extras = [*extras, everything] if everything and everything not in extras else extras
+    widest = arguments(build_requires + requirements, with_extras)
+    full = arguments(build_requires + requirements, extras)
+    minimal = arguments([*build_requires, "pytest"], extras)
     install: list[str] = []
     # pip compiles bytecode on install and uv does not: without it, a suite that turns
     # warnings into errors fails on an old dependency's invalid escape sequences at import.
@@ -508,9 +629,17 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
         # index, conflicting pins), the project and pytest alone are tried, then today's
         # index: each step says so in the build log.
         dated = f"{uv} --exclude-newer {when}"
+        attempts = [f"{dated} {widest}"]
+        if widest != full:
+            attempts.append(f"{{ {_say(f'the extra [{everything}] dropped')}; {dated} {full}; }}")
+        attempts += [
+            f"{{ {_say('the requirement files dropped')}; {dated} {minimal}; }}",
+            f"{{ {_say('resolving against the current index')}; {uv} {full}; }}",
+        ]
+        install.append(" || ".join(attempts))
+    elif widest != full:
         install.append(
-            f"{dated} {full} || {{ {_say('the requirement files dropped')}; {dated} {minimal}; }}"
-            f" || {{ {_say('resolving against the current index')}; {uv} {full}; }}"
+            f"{uv} {widest} || {{ {_say(f'the extra [{everything}] dropped')}; {uv} {full}; }}"
         )
     else:
         install.append(f"{uv} {full}")

@@ -21,6 +21,7 @@ one commit share that image.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -189,7 +190,11 @@ class InferredSpecs:
         return ""
 
     def cpus(self, task: Task) -> float | None:
-        return None
+        # The machine's cores as an explicit quota. Without one, a suite that counts CPUs
+        # from the cgroup (pylint's ``_query_cpu`` reads cgroup v1's ``cpu.shares``, 1024
+        # = one core) sees a single core and skips its multiprocessing tests, as it would
+        # not on the project's own CI.
+        return float(len(os.sched_getaffinity(0)))
 
     def log_parser_name(self, task: Task) -> str:
         # A row that names its parser (a SWE-bench row: how its test lists were read)
