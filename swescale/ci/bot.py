@@ -43,7 +43,6 @@ from swescale.types import Candidate, Cost, Task
 log = logging.getLogger(__name__)
 
 
-
 class BotError(RuntimeError):
     """The bot cannot do what it was asked (push without a token, ...)."""
 
@@ -408,4 +407,3 @@ def _send(outcome: BotOutcome, plan: Plan, api_url: str | None, repo_path: str |
             answer = gh.create_issue_comment(plan.request.issue_number, outcome.payload["body"])
     outcome.pushed = True
     outcome.url = str(answer.get("html_url", ""))
-

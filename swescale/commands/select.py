@@ -180,7 +180,9 @@ def ensemble_command(
         "the first one writes predictions.jsonl.",
     ),
     verifiers: str = typer.Option(
-        "static,regression,harvest,issue,doctest,behaviour", "--verifiers", help="Model-free verifiers to run."
+        "static,regression,harvest,issue,doctest,behaviour",
+        "--verifiers",
+        help="Model-free verifiers to run.",
     ),
     labels: list[Path] = typer.Option(
         [], "--labels", help="Grades of the pool's patches (JSON lines), for the accuracy table."

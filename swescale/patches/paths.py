@@ -196,6 +196,20 @@ _PACKAGING = frozenset(
 )
 
 
+# Where setuptools and friends write copies of a package (``build/lib``,
+# ``build/lib.linux-x86_64-3.9``, ``build/bdist.*``, ``build/temp.*``, ``.eggs``, ``.tox``,
+# ``site-packages``): files there are build output, not code anyone wrote.
+_BUILD_OUTPUT = re.compile(
+    r"^(build/(lib|bdist|temp|scripts)[^/]*/|dist/)|(^|/)(\.eggs|\.tox|\.nox|site-packages)/"
+)
+
+
+def is_build_output(path: str) -> bool:
+    """A copy a build wrote (``build/lib/pkg/test.py``): never a test or a script of
+    its own, however it is named."""
+    return bool(_BUILD_OUTPUT.search(path))
+
+
 def looks_like_test(path: str) -> bool:
     """A test module or a file of a test suite (fixtures, test roots)."""
     name = PurePosixPath(path).name
@@ -246,10 +260,12 @@ def changes_source(patch_text: str) -> bool:
 
 def harvestable_paths(patch_text: str) -> list[tuple[str, str, bool]]:
     """(path, kind, created) of the test files and reproduction scripts a patch adds or
-    changes."""
+    changes; copies under build output (``build/lib/...``) are none of them."""
     out = []
     for fp in parse_patch(patch_text).files:
         if fp.new_path is None or not fp.new_path.endswith(".py") or fp.binary:
+            continue
+        if is_build_output(fp.new_path):
             continue
         if looks_like_test(fp.new_path):
             out.append((fp.new_path, "test", fp.status == "added"))

@@ -34,7 +34,6 @@ def writes_files(command: str) -> bool:
     return bool(_WRITES.search(command))
 
 
-
 def _is_edit(step: Step) -> bool:
     if step.state is not None and step.state.size > 0:
         return True

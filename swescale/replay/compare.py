@@ -92,7 +92,9 @@ _PATH = re.compile(
     r"|^[bcdlps-][rwxsStT-]{9}|^total \d+|__pycache__"  # ls -l: modes, sizes, build leftovers
 )
 # Commands whose output order is the file system's directory order.
-_WALKS = re.compile(r"\bfind\b|\bgrep\b[^|]*\s-[a-zA-Z]*[rR]|\bls\b[^|]*-[a-zA-Z]*U|\brglob\(|os\.walk|\bglob\(")
+_WALKS = re.compile(
+    r"\bfind\b|\bgrep\b[^|]*\s-[a-zA-Z]*[rR]|\bls\b[^|]*-[a-zA-Z]*U|\brglob\(|os\.walk|\bglob\("
+)
 _LONG_NUMBER = re.compile(r"\d{4,}")
 
 
@@ -183,9 +185,13 @@ def difference_cause(
     if _WALKS.search(command) and not after_divergence:
         # A walk cut by `head`: another directory order gives other lines.
         return "nondeterministic"
-    if only_a and len(only_a) == len(only_b) and all(
-        _LONG_NUMBER.sub("#", x) == _LONG_NUMBER.sub("#", y)
-        for x, y in zip(only_a, only_b, strict=True)
+    if (
+        only_a
+        and len(only_a) == len(only_b)
+        and all(
+            _LONG_NUMBER.sub("#", x) == _LONG_NUMBER.sub("#", y)
+            for x, y in zip(only_a, only_b, strict=True)
+        )
     ):
         return "nondeterministic"
     if after_divergence:

@@ -135,7 +135,10 @@ def replay_imported(
                 values.append("not_replayed")
                 report.actions.append(
                     ActionFidelity(
-                        step=step.index, action=index, fidelity="not_replayed", cause="not_replayable"
+                        step=step.index,
+                        action=index,
+                        fidelity="not_replayed",
+                        cause="not_replayable",
                     )
                 )
                 diverged_state = True

@@ -38,6 +38,10 @@ class SandboxConfig(BaseModel):
     # public services some test suites call.
     network_name: str | None = None
     env: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ENV))
+    # Commands see ``env`` (and a call's own variables) and nothing else: not the
+    # variables the image declares (Docker cannot unset those; ``env -i`` does). Replay
+    # uses it to show a command exactly the variables the recorded container had.
+    exact_env: bool = False
     command_timeout: float = 120.0
     # Output kept per command: head and tail halves, the middle marked as cut.
     output_limit: int = 32_000

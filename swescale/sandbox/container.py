@@ -140,7 +140,10 @@ class SandboxContainer:
         at ``output_limit`` bytes (head and tail kept). ``env`` adds to the config's.
         Never raises for the engine: a failed exec is ``exit_code=None, infra_error``."""
         timeout = timeout or self.cfg.command_timeout
+        variables = {**self.cfg.env, **(env or {})}
         argv = ["timeout", "-k", "5", f"{timeout:.3f}", "bash", "-c", command]
+        if self.cfg.exact_env:
+            argv = ["env", "-i", *(f"{k}={v}" for k, v in variables.items()), *argv]
         start = time.monotonic()
         api = self.client.api
         try:
@@ -151,7 +154,7 @@ class SandboxContainer:
                 stderr=True,
                 stdin=False,
                 tty=False,
-                environment={**self.cfg.env, **(env or {})},
+                environment=variables,
                 workdir=workdir or self.cfg.workdir,
             )["Id"]
             sock = api.exec_start(exec_id, socket=True)

@@ -93,6 +93,7 @@ class DockerSandbox:
                 self.cfg.env,
                 self.cfg.output_limit,
                 prelude=state.FUNCTIONS,
+                exact_env=self.cfg.exact_env,
             )
         self.states = StateReader(self.box, self.session, self.states.base_commit)
         if base_commit is not None:

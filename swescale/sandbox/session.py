@@ -73,10 +73,12 @@ class ShellSession:
         env: dict[str, str],
         output_limit: int,
         prelude: str = "",
+        exact_env: bool = False,
     ) -> None:
         self.container = container
         self.api = container.client.api
         self.env = env
+        self.exact_env = exact_env
         self.output_limit = output_limit
         self.prelude = prelude
         self.cwd = workdir
@@ -88,9 +90,13 @@ class ShellSession:
         self._start()
 
     def _start(self) -> None:
+        shell = ["/bin/bash", "--noprofile", "--norc"]
+        if self.exact_env:
+            # Only the session's variables, not the ones the image declares.
+            shell = ["env", "-i", *(f"{k}={v}" for k, v in self.env.items()), *shell]
         self.exec_id = exec_id = self.api.exec_create(
             self.container.id,
-            ["/bin/bash", "--noprofile", "--norc"],
+            shell,
             stdin=True,
             stdout=True,
             stderr=True,

@@ -221,7 +221,6 @@ class ReplaySandboxes:
             finally:
                 sandbox.close()
             return
-        from swescale.sandbox.config import DEFAULT_ENV
         from swescale.swebench.agent_view import AgentView, base_view_image, view_environment
         from swescale.swebench.config import GradingConfig
         from swescale.swebench.index_proxy import PROXY_ALIAS, snapshot_index_url
@@ -234,7 +233,7 @@ class ReplaySandboxes:
             AgentView(git_abbrev=traj.shell.git_abbrev),
             self.cfg.images,
         )
-        env = {**DEFAULT_ENV, **view_environment()}
+        env = view_environment()
         mode = "isolated" if self.network == "index" else "none"
         grading = GradingConfig(package_index="proxy" if self.network == "index" else "off")
         with grading_network(
@@ -251,7 +250,12 @@ class ReplaySandboxes:
                 env["HTTPS_PROXY"] = env.pop("PIP_PROXY")
                 env["NO_PROXY"] = PROXY_ALIAS
             sandbox_cfg = self.cfg.sandbox.model_copy(
-                update={"workdir": REPO_DIR, "env": env, "network_name": net.name}
+                update={
+                    "workdir": REPO_DIR,
+                    "env": env,
+                    "exact_env": True,
+                    "network_name": net.name,
+                }
             )
             sandbox = DockerSandbox.create(self.client, tag, sandbox_cfg, labels=labels)
             try:

@@ -104,9 +104,7 @@ class CalibratedSpec(BaseModel):
         calibration = ctx.calibration
         if calibration is None and self.calibration_path:
             calibration = Calibration.load(self.calibration_path)
-        return CalibratedSelector(
-            calibration, self.abstain_below, self.abstain_mode, self.on_tie
-        )
+        return CalibratedSelector(calibration, self.abstain_below, self.abstain_mode, self.on_tie)
 
 
 class AgentSpec(BaseModel):

@@ -10,13 +10,15 @@ internet. Replaying such a trajectory in the testbed environment gives other out
 than the agent saw at almost every test run.
 
 The *base view* of an instance image rebuilds what the agent saw: the repository at
-``/testbed`` exactly as the instance image holds it (base commit, the setup's
-changes, its egg-info), a bare interpreter of the same minor version at
-``/opt/miniconda3`` first on ``PATH`` (Debian bookworm's Python 3.11 installed under that
-prefix: not a virtual environment, as the base env is not one, so pip behaves as there;
-its packages in ``lib/python3.11/site-packages``), the
-repository's directories as writable as the official checkout (``drwxrwxrwx``), git
-abbreviating object names to the length the recording shows. Packages the agent
+``/testbed`` exactly as the instance image holds it (the base commit, the setup's
+changes and egg-info, and the official setup's ``SWE-bench`` commit on top), a bare
+interpreter of the same minor version at ``/opt/miniconda3`` first on ``PATH`` (Debian
+bookworm's Python 3.11 installed under that prefix: not a virtual environment, as the
+base env is not one, so pip behaves as there; its packages in
+``lib/python3.11/site-packages``), the repository's directories as writable as the
+official checkout (``drwxrwxrwx``), git abbreviating object names to the length the
+recording shows, and the official container's variables only (no ``LANG``, ``TERM`` or
+``PYTHONDONTWRITEBYTECODE`` of swescale's own sandboxes). Packages the agent
 installed come from the package index as of the moment the trajectory was recorded (a
 dated index, pypi-timemachine, beside the allow-listed proxy), so pip picks the versions
 it picked; the base env's own packages are those of the official image's Miniconda.
@@ -39,19 +41,23 @@ BASE_PREFIX = "/opt/miniconda3"
 BASE_SUITE = "bookworm"  # Python 3.11, the minor version of the official base env
 _PATH = f"{BASE_PREFIX}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The base env of the official images (Miniconda3 py311_23.11.0-2): the packages of it
-# that PyPI has, at its versions (recorded outputs show pip 23's warnings, setuptools
-# 68.2.2, packaging 23.1, pluggy 1.0.0, tqdm 4.65.0 already there, and editable installs
-# of setup.py-only projects built through PEP 660, which pip 23 does only when `wheel`
-# is not importable: the base env has no `wheel`).
+# that PyPI has wheels of, at its versions (recorded outputs show pip 23's warnings,
+# setuptools 68.2.2, packaging 23.1, pluggy 1.0.0, tqdm 4.65.0 already there, and
+# `pip install -e .` of a project without pyproject.toml going through `setup.py
+# develop`, which pip 23 takes only when `wheel` is importable: wheel 0.41.2 is there).
 MINICONDA_BASE = (
-    "pip==23.3.1", "setuptools==68.2.2", "packaging==23.1",
+    "pip==23.3.1", "setuptools==68.2.2", "wheel==0.41.2", "packaging==23.1",
     "pluggy==1.0.0", "tqdm==4.65.0", "requests==2.31.0", "urllib3==1.26.18",
-    "certifi==2023.11.17", "charset-normalizer==2.0.4", "idna==3.4",
+    "certifi==2023.11.17", "charset-normalizer==2.0.4", "idna==3.4", "PySocks==1.7.1",
     "platformdirs==3.10.0", "ruamel.yaml==0.17.21", "boltons==23.0.0",
     "jsonpatch==1.32", "jsonpointer==2.1", "distro==1.8.0", "zstandard==0.19.0",
     "truststore==0.8.0", "archspec==0.2.1", "cffi==1.16.0", "pycparser==2.21",
     "cryptography==41.0.7",
 )  # fmt: skip
+# The variables of an official image's container (its Dockerfile's ENV and Docker's
+# HOME); a command replayed in the view sees these, the recorded agent's own, and
+# nothing the view's image declares (``SandboxConfig.exact_env``).
+OFFICIAL_ENV = {"PATH": _PATH, "TZ": "Etc/UTC", "HOME": "/root"}
 _PIP = "pip==23.3.1"
 
 
@@ -84,7 +90,7 @@ def base_view_image(
     images = images or ImagesConfig()
     suite_cfg = images.model_copy(update={"suite": BASE_SUITE})
     base = ensure_base_image(client, suite_cfg)
-    commands = [*base_interpreter_commands(BASE_PREFIX), *_writable_checkout()]
+    commands = [*base_interpreter_commands(BASE_PREFIX), *_official_checkout()]
     if view.git_abbrev:
         commands.append(f"git -C {REPO_DIR} config core.abbrev {int(view.git_abbrev)}")
     image_id = client.images.get(instance_tag).id
@@ -128,25 +134,32 @@ def base_interpreter_commands(prefix: str) -> list[str]:
         f"--root-user-action=ignore '{_PIP}'",
         f"{prefix}/bin/python -m pip install -q --no-deps --root-user-action=ignore "
         + " ".join(f"'{p}'" for p in MINICONDA_BASE),
+        # conda installed these there: pip checks for a newer version of itself only
+        # when pip installed it (and the recorded outputs show no such notice).
+        f'for f in {site}/*.dist-info/INSTALLER; do echo conda > "$f"; done',
     ]
 
 
-def _writable_checkout() -> list[str]:
+def _official_checkout() -> list[str]:
     return [
         # The official checkout's directories are world-writable; generated ones are not.
         f"find {REPO_DIR} -type d -not -name __pycache__ -not -name '*.egg-info' "
         "-not -path '*/__pycache__/*' -exec chmod 777 {} +",
-        # The official checkout's HEAD is the base commit; the instance image commits its
-        # setup on top (an empty commit when the setup changed no tracked file).
-        f"cd {REPO_DIR} && if [ \"$(git log -1 --format=%s)\" = 'SWE-bench setup' ] "
-        "&& git diff --quiet HEAD~1 HEAD; then git reset -q --soft HEAD~1; fi",
+        # The official setup ends with `git commit --allow-empty -am SWE-bench` by the
+        # identity it configures globally (so HEAD is one commit past the base, and
+        # `git stash` or `git commit` work): the instance image's setup commit becomes
+        # that one.
+        "git config --global user.email setup@swebench.config && "
+        "git config --global user.name SWE-bench",
+        f"cd {REPO_DIR} && if [ \"$(git log -1 --format=%s)\" = 'SWE-bench setup' ]; "
+        "then git commit -q --amend --allow-empty --reset-author -m SWE-bench; "
+        "else git commit -q --allow-empty -am SWE-bench; fi",
     ]
 
 
 def view_environment() -> dict[str, str]:
-    """The variables a sandbox of the base view runs with (PATH: the base interpreter
-    first; sandboxes set their own PATH, so the image's is not enough)."""
-    return {"PATH": _PATH}
+    """The variables of a sandbox of the base view: an official container's."""
+    return dict(OFFICIAL_ENV)
 
 
 def describe(view: AgentView) -> dict[str, Any]:

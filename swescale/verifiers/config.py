@@ -133,7 +133,9 @@ class DoctestSpec(_Spec):
     def build(self, ctx: BuildContext) -> Any:
         from swescale.verifiers.doctests import DoctestVerifier
 
-        return DoctestVerifier(ctx.sandbox_factory(self.name), workers=ctx.workers, timeout=self.timeout)
+        return DoctestVerifier(
+            ctx.sandbox_factory(self.name), workers=ctx.workers, timeout=self.timeout
+        )
 
 
 class BehaviourSpec(_Spec):

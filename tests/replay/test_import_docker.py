@@ -51,7 +51,10 @@ def msa_trajectory(submission: str, instance: str = TASK) -> dict:
     ]
     messages = [
         {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": "<pr_description>slugify keeps runs of separators</pr_description>"},
+        {
+            "role": "user",
+            "content": "<pr_description>slugify keeps runs of separators</pr_description>",
+        },
     ]
     for n, (command, output, code) in enumerate(steps):
         messages.append(
@@ -66,9 +69,19 @@ def msa_trajectory(submission: str, instance: str = TASK) -> dict:
             continue
         extra = {"raw_output": output, "returncode": code, "timestamp": 1000.5 + n}
         if code == -1:
-            extra.update(exception_info="timed out after 2 seconds", exception_type="TimeoutExpired")
-        messages.append({"role": "tool", "tool_call_id": f"c{n}", "content": output, "extra": extra})
-    messages.append({"role": "exit", "content": submission, "extra": {"exit_status": "Submitted", "submission": submission}})
+            extra.update(
+                exception_info="timed out after 2 seconds", exception_type="TimeoutExpired"
+            )
+        messages.append(
+            {"role": "tool", "tool_call_id": f"c{n}", "content": output, "extra": extra}
+        )
+    messages.append(
+        {
+            "role": "exit",
+            "content": submission,
+            "extra": {"exit_status": "Submitted", "submission": submission},
+        }
+    )
     return {
         "trajectory_format": "mini-swe-agent-1.1",
         "instance_id": instance,
@@ -142,7 +155,13 @@ def test_both_shell_semantics_replay_faithfully(
     assert "repro_bug.py" in msa.scratch_paths
     # The persistent shell: `cd` persisted; its own tool was not run; the repository
     # root is mapped both ways.
-    assert swe.step_fidelity == ["identical", "identical", "not_replayed", "identical", "not_replayed"]
+    assert swe.step_fidelity == [
+        "identical",
+        "identical",
+        "not_replayed",
+        "identical",
+        "not_replayed",
+    ]
     assert swe.patch_fidelity == "identical"
     # The record: our trajectory format with the source named, states per step, the
     # submitted patch byte for byte, one candidate produced by both, the predictions.
@@ -172,7 +191,10 @@ def test_both_shell_semantics_replay_faithfully(
     pools = read_pools([mini_by_id[TASK]], [], [rundir.root])
     (test,) = pools.trajectory_tests[TASK]
     assert test.path == "repro_bug.py" and test.sources == (candidates[0].id,)
-    assert read_pools([mini_by_id[TASK]], [], [rundir.root], trajectory_tests=False).trajectory_tests == {}
+    assert (
+        read_pools([mini_by_id[TASK]], [], [rundir.root], trajectory_tests=False).trajectory_tests
+        == {}
+    )
 
     # A rerun reuses what is done: nothing replayed twice.
     sources, _ = imported.discover([tmp_path / "inputs"])
@@ -180,7 +202,9 @@ def test_both_shell_semantics_replay_faithfully(
         rundir,
         mini_by_id,
         image_for=mini_images,
-        open_sandbox=imported.ReplaySandboxes(docker_client, RunConfig(), "imp", network="none").open,
+        open_sandbox=imported.ReplaySandboxes(
+            docker_client, RunConfig(), "imp", network="none"
+        ).open,
     ).run(sources)
     assert {o.status for o in again.outcomes} == {"reused"}
 
@@ -200,6 +224,70 @@ def test_planted_divergence_is_named_with_both_texts(
     assert first is not None and first.step == 2 and "repro_bug.py" in first.command
     assert first.recorded == "repro failed: ImportError\n" and first.replayed == "repro\n"
     assert replay.step_fidelity[2] == "differs" and replay.patch_fidelity == "identical"
+
+
+def view_trajectory(submission: str, base_commit: str) -> dict:
+    """A mini-swe-agent trajectory recorded in an official image's base env: what its
+    non-login `bash -c` saw there."""
+    traj = msa_trajectory(submission)
+    seen = [
+        ('python -c "import sys; print(sys.prefix)"', "/opt/miniconda3\n"),
+        ("python -m pip --version | cut -d' ' -f1,2", "pip 23.3.1\n"),
+        ('python -c "import wheel; print(wheel.__version__)"', "0.41.2\n"),
+        # The official setup's own commit on the base, by the identity it configures.
+        ("git log -1 --format='%an <%ae> %s' && git rev-parse HEAD~1",
+         f"SWE-bench <setup@swebench.config> SWE-bench\n{base_commit}\n"),
+        # The container's variables and the agent's own, none of swescale's.
+        # (bash itself sets an unexported TERM=dumb, there as here: `env` is what counts.)
+        ("env | grep -cE '^(LANG|LC_ALL|TERM|PYTHONDONTWRITEBYTECODE)='; echo $PAGER $TZ",
+         "0\ncat Etc/UTC\n"),
+        ("stat -c %a slugkit", "777\n"),
+        (SED + " && echo edited", "edited\n"),
+    ]  # fmt: skip
+    head = traj["messages"][:2]
+    tail = traj["messages"][-2:]  # the submission and the exit
+    body = []
+    for n, (command, output) in enumerate(seen):
+        call = {
+            "id": f"c{n}",
+            "type": "function",
+            "function": {"name": "bash", "arguments": json.dumps({"command": command})},
+        }
+        body.append(
+            {
+                "role": "assistant",
+                "content": f"step {n}",
+                "tool_calls": [call],
+                "extra": {
+                    "actions": [{"command": command, "tool_call_id": f"c{n}"}],
+                    "timestamp": 1000.0 + n,
+                },
+            }
+        )
+        body.append({"role": "tool", "tool_call_id": f"c{n}", "content": output,
+                     "extra": {"raw_output": output, "returncode": 0, "timestamp": 1000.5 + n}})  # fmt: skip
+    traj["messages"] = head + body + tail
+    image = "docker.io/swebench/sweb.eval.x86_64.swescale-mini_1776_slugkit-1:latest"
+    traj["info"]["config"]["environment"].update(image=image, timeout=60)
+    return traj
+
+
+def test_the_official_base_view_shows_what_the_agent_saw(
+    tmp_path, docker_client, mini_images, mini_by_id, task, gold_diff
+) -> None:
+    _, result = run_import(
+        tmp_path,
+        docker_client,
+        mini_images,
+        mini_by_id,
+        {"base/x.traj.json": view_trajectory(gold_diff, task.base_commit)},
+    )
+    (outcome,) = result.outcomes
+    assert outcome.status == "replayed", outcome.error
+    replay = outcome.replay
+    assert replay.first_divergence is None, replay.first_divergence
+    assert set(replay.step_fidelity[:-1]) == {"identical"}, replay.actions
+    assert replay.patch_fidelity == "identical"
 
 
 def test_bad_trajectories_never_stop_the_batch(
@@ -231,7 +319,11 @@ def test_bad_trajectories_never_stop_the_batch(
     assert status["lost"][0] == "error" and "not in the dataset" in status["lost"][1]
     assert status["kill"][0] in ("error", "replayed")
     failures = rundir.failures()
-    assert {f["source"].split("/inputs/")[1].split("/")[0] for f in failures} >= {"cut", "odd", "lost"}
+    assert {f["source"].split("/inputs/")[1].split("/")[0] for f in failures} >= {
+        "cut",
+        "odd",
+        "lost",
+    }
     leftover = docker_client.containers.list(all=True, filters={"label": "swescale.run=imp"})
     assert leftover == []
 
@@ -246,7 +338,11 @@ def test_branch_from_an_imported_trajectory(
     from swescale.scaling.batch import BatchRunner
 
     archive, result = run_import(
-        tmp_path, docker_client, mini_images, mini_by_id, {"msa/x.traj.json": msa_trajectory(gold_diff)}
+        tmp_path,
+        docker_client,
+        mini_images,
+        mini_by_id,
+        {"msa/x.traj.json": msa_trajectory(gold_diff)},
     )
     assert result.outcomes[0].status == "replayed"
     cfg = load_config(
@@ -274,9 +370,7 @@ def test_branch_from_an_imported_trajectory(
     # whatever step the branch starts after, it looks once more, then submits.
     model = Recording(["```bash\ngit status --short\n```"] * 9 + ["```bash\nsubmit\n```"])
     rundir = RunDir.open(tmp_path / "runs2", "branch", cfg)
-    runner = BatchRunner(
-        cfg, rundir, model=model, client=docker_client, image_for=mini_images
-    )
+    runner = BatchRunner(cfg, rundir, model=model, client=docker_client, image_for=mini_images)
     out = runner.run([mini_by_id[TASK]])
     assert out.results[TASK]["status"] == "done", out.results
     (path,) = rundir.trajectory_files(TASK)

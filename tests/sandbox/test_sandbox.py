@@ -193,6 +193,22 @@ def test_image_path_survives_the_sandbox_environment(docker_client, base_image, 
     assert sb.exec_once("echo $PATH").output.strip() == path
 
 
+def test_exact_env_shows_only_the_configured_variables(make_sandbox):
+    # The base image declares LANG, TERM, PYTHONDONTWRITEBYTECODE ...; with exact_env a
+    # command sees the configured variables and the call's own, as a replayed agent's did.
+    from swescale.sandbox.config import BASE_PATH
+
+    cfg = SandboxConfig(env={"PATH": BASE_PATH, "TZ": "Etc/UTC"}, exact_env=True)
+    sb = make_sandbox(cfg=cfg)
+    seen = sb.exec_once("env", env={"PAGER": "cat"}).output
+    names = {line.split("=", 1)[0] for line in seen.splitlines()}
+    assert {"PATH", "TZ", "PAGER"} <= names
+    assert not names & {"LANG", "LC_ALL", "TERM", "PYTHONDONTWRITEBYTECODE", "HOME"}
+    assert "LANG" not in sb.execute("env").output
+    # Without it the image's variables show through, as before.
+    assert "LANG=C.UTF-8" in make_sandbox().exec_once("env").output
+
+
 def test_vanished_container_is_an_infra_error_not_a_crash(make_sandbox):
     sb = make_sandbox()
     sb.container.remove(force=True)

@@ -269,6 +269,12 @@ NEW_SCRIPT = (
 def test_harvestable_files_and_their_content():
     found = harvestable_paths(patch(1, "pkg/m.py") + NEW_TEST + NEW_SCRIPT)
     assert found == [("tests/test_issue.py", "test", True), ("reproduce_bug.py", "script", True)]
+    # A build copy of the package is no test however it is named (a patch that carries
+    # build/lib/ of an old setup.py install).
+    built = NEW_TEST.replace("tests/test_issue.py", "build/lib/pkg/chardet/test.py")
+    eggs = NEW_TEST.replace("tests/test_issue.py", ".eggs/x/tests/test_x.py")
+    assert harvestable_paths(built + eggs + NEW_SCRIPT) == [("reproduce_bug.py", "script", True)]
+    assert harvestable_paths(NEW_TEST.replace("tests/", "build_tools/tests/")) != []
     assert new_file_content(NEW_TEST, "tests/test_issue.py") == (
         "def test_issue():\n    assert 1 == 2\n"
     )
