@@ -12,9 +12,15 @@ from swescale.replay.compare import (
 )
 
 
-def pair(rec: str, rep: str, rec_exit: int | None = 0, rep_exit: int | None = 0, **kw) -> ObservationPair:
+def pair(
+    rec: str, rep: str, rec_exit: int | None = 0, rep_exit: int | None = 0, **kw
+) -> ObservationPair:
     return ObservationPair(
-        recorded_output=rec, recorded_exit=rec_exit, replayed_output=rep, replayed_exit=rep_exit, **kw
+        recorded_output=rec,
+        recorded_exit=rec_exit,
+        replayed_output=rep,
+        replayed_exit=rep_exit,
+        **kw,
     )
 
 
@@ -22,7 +28,10 @@ def test_identical_masked_differs() -> None:
     assert compare_observation(pair("a\n", "a\n")) == "identical"
     assert compare_observation(pair("ran in 0.52s\n", "ran in 0.31s\n")) == "masked"
     listing = "-rw-r--r-- 1 root root 30 May  6  2025 .coveragerc"
-    assert compare_observation(pair(listing, listing.replace("May  6  2025", "Dec  7 15:02"))) == "masked"
+    assert (
+        compare_observation(pair(listing, listing.replace("May  6  2025", "Dec  7 15:02")))
+        == "masked"
+    )
     assert compare_observation(pair("a\n", "b\n")) == "differs"
     assert compare_observation(pair("a\n", "a\n", 0, 1)) == "differs"
     # An exit status the record lacks is not compared.
@@ -63,9 +72,7 @@ def test_causes(recorded: str, replayed: str, cause: str) -> None:
 
 def test_after_divergence_only_when_nothing_else_explains() -> None:
     assert difference_cause(pair("x = 1\n", "x = 2\n"), after_divergence=True) == "after_divergence"
-    assert (
-        difference_cause(pair("ok\n", "No module named y\n"), after_divergence=True) == "package"
-    )
+    assert difference_cause(pair("ok\n", "No module named y\n"), after_divergence=True) == "package"
 
 
 def test_mask_keeps_environment_differences() -> None:
@@ -74,23 +81,37 @@ def test_mask_keeps_environment_differences() -> None:
 
 
 def test_masks_for_file_systems_and_builds() -> None:
-    assert compare_observation(
-        pair(
-            "drwxrwxrwx 8 root root  4096 May  6  2025 .git\n",
-            "drwxrwxrwx 1 root root  4096 Dec  7 16:00 .git\n",
+    assert (
+        compare_observation(
+            pair(
+                "drwxrwxrwx 8 root root  4096 May  6  2025 .git\n",
+                "drwxrwxrwx 1 root root  4096 Dec  7 16:00 .git\n",
+            )
         )
-    ) == "masked"
+        == "masked"
+    )
     built = "  Created wheel for m: filename=m.whl size=45 sha256={}\n  Stored in directory: /tmp/pip-ephem-wheel-cache-{}/w\n"
-    assert compare_observation(pair(built.format("a" * 64, "x1"), built.format("b" * 64, "y2"))) == "masked"
+    assert (
+        compare_observation(pair(built.format("a" * 64, "x1"), built.format("b" * 64, "y2")))
+        == "masked"
+    )
     index = "Looking in indexes: http://swescale-index-proxy:8080/snapshot/2026-04-11T07:06:59Z/\n"
-    assert compare_observation(pair("Obtaining file:///testbed\n", index + "Obtaining file:///testbed\n")) == "masked"
+    assert (
+        compare_observation(
+            pair("Obtaining file:///testbed\n", index + "Obtaining file:///testbed\n")
+        )
+        == "masked"
+    )
     # Another index line is the environment's own and is kept.
     other = "Looking in indexes: https://mirror.example/simple\n"
     assert compare_observation(pair("Obtaining x\n", other + "Obtaining x\n")) == "differs"
 
 
 def test_line_order_alone_is_masked_but_content_is_not() -> None:
-    assert compare_observation(pair("tests/a.py\ntests/b.py\n", "tests/b.py\ntests/a.py\n")) == "masked"
+    assert (
+        compare_observation(pair("tests/a.py\ntests/b.py\n", "tests/b.py\ntests/a.py\n"))
+        == "masked"
+    )
     assert compare_observation(pair("{'a': 1, 'b': 2}\n", "{'b': 2, 'a': 1}\n")) == "differs"
 
 
@@ -114,5 +135,8 @@ def test_walks_of_the_file_system_are_nondeterministic() -> None:
     walked = pair("./a/x.py\n./a/y.py\n", "./b/z.py\n./a/x.py\n")
     assert difference_cause(walked, command="find . -name '*.py' | head -2") == "nondeterministic"
     assert difference_cause(walked, command="cat files.txt") == "other"
-    listing = pair("drwxr-xr-x 2 root root 4096 May  6  2025 src\n", "drwxrwxrwx 2 root root 4096 May  6  2025 src\n")
+    listing = pair(
+        "drwxr-xr-x 2 root root 4096 May  6  2025 src\n",
+        "drwxrwxrwx 2 root root 4096 May  6  2025 src\n",
+    )
     assert difference_cause(listing, command="ls -la") == "path"

@@ -76,7 +76,11 @@ MSA_11 = {
                 "timestamp": 170.0,
             },
         },
-        {"role": "exit", "content": PATCH, "extra": {"exit_status": "Submitted", "submission": PATCH}},
+        {
+            "role": "exit",
+            "content": PATCH,
+            "extra": {"exit_status": "Submitted", "submission": PATCH},
+        },
     ],
 }
 
@@ -92,7 +96,10 @@ MSA_1 = {
         {"role": "assistant", "content": "THOUGHT: look\n\n```bash\ncat m.py\n```"},
         {"role": "user", "content": "<returncode>0</returncode>\n<output>\nx = 1\n</output>"},
         {"role": "assistant", "content": "two blocks\n```bash\nls\n```\n```bash\npwd\n```"},
-        {"role": "user", "content": "Please always provide EXACTLY ONE action in triple backticks."},
+        {
+            "role": "user",
+            "content": "Please always provide EXACTLY ONE action in triple backticks.",
+        },
         {"role": "assistant", "content": "big\n```bash\nseq 100000\n```"},
         {
             "role": "user",
@@ -100,7 +107,10 @@ MSA_1 = {
             "<output_head>\n1\n2\n</output_head>\n<elided_chars>\n588885 characters elided\n"
             "</elided_chars>\n<output_tail>\n99999\n100000\n</output_tail>",
         },
-        {"role": "assistant", "content": "```bash\necho MINI_SWE_AGENT_FINAL_OUTPUT && git diff\n```"},
+        {
+            "role": "assistant",
+            "content": "```bash\necho MINI_SWE_AGENT_FINAL_OUTPUT && git diff\n```",
+        },
     ],
     "trajectory_format": "mini-swe-agent-1",
 }
@@ -129,7 +139,11 @@ SWE_AGENT = {
         {"role": "user", "content": "ISSUE"},
         {"role": "assistant", "content": "Let me look."},
     ],
-    "info": {"submission": PATCH, "exit_status": "submitted", "model_stats": {"instance_cost": 0.2}},
+    "info": {
+        "submission": PATCH,
+        "exit_status": "submitted",
+        "model_stats": {"instance_cost": 0.2},
+    },
 }
 
 
@@ -154,9 +168,11 @@ def test_mini_swe_agent_tool_calls(tmp_path: Path) -> None:
     # The submit action's output is the marker line and the submission.
     assert traj.steps[2].observations[0].output.splitlines()[0].endswith("SUBMIT_FINAL_OUTPUT")
     assert traj.submission == PATCH and traj.exit_status == "Submitted"
-    assert traj.shell.kind == "subshell" and traj.shell.timeout == 60 and traj.shell.env == {
-        "PAGER": "cat"
-    }
+    assert (
+        traj.shell.kind == "subshell"
+        and traj.shell.timeout == 60
+        and traj.shell.env == {"PAGER": "cat"}
+    )
     assert [m["role"] for m in traj.prompt_messages] == ["system", "user"]
 
 

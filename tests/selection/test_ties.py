@@ -60,7 +60,10 @@ def test_calibrated_flags_or_abstains_on_a_tie():
     pool = [cand("a", votes=2, share=0.5), cand("b", votes=1, share=0.5)]
     flagged = CalibratedSelector().select(TASK, pool)
     assert flagged.flagged and flagged.candidate_id is not None
-    assert {flagged.candidate_id, *flagged.tied} == {"a", "b"} and "pool signals only" in flagged.decided_by
+    assert {flagged.candidate_id, *flagged.tied} == {
+        "a",
+        "b",
+    } and "pool signals only" in flagged.decided_by
     abstained = CalibratedSelector(on_tie="abstain").select(TASK, pool)
     assert abstained.candidate_id is None and "abstained" in abstained.rationale
     decided = CalibratedSelector().select(TASK, [cand("a", issue=1.0), cand("b", issue=0.0)])
