@@ -40,7 +40,7 @@ from swescale.record.task import (
     write_task_info,
 )
 from swescale.replay.engine import TrajectoryReplay, replay_imported
-from swescale.types import Task
+from swescale.types import Cost, Task
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +294,11 @@ class Importer:
         self.stop = stop or threading.Event()
         self.progress = progress
         self._lock = threading.Lock()
+        # What the recorded agents spent (their tokens and dollars, as "agent") and what
+        # replaying cost here (sandbox seconds, as "other"), kept in run.json like a run's.
+        from swescale.scaling.ledger import BudgetLedger
+
+        self.ledger = BudgetLedger.from_dict(rundir.run_json().get("ledger"))
 
     def run(self, sources: Sequence[ImportSource], workers: int = 1) -> ImportResult:
         """Every source, grouped by instance (one worker per instance at a time)."""
@@ -383,7 +388,27 @@ class Importer:
                 log.info("import of %s failed", src.path, exc_info=True)
             outcomes.append(outcome)
         self._write_pool(task, [o for o in outcomes if o.replay is not None], items)
+        self._write_state(task, outcomes)
         return outcomes
+
+    def _write_state(self, task: Task, outcomes: list[ImportOutcome]) -> None:
+        """The task's state in run.json as a run's (done, failed with the reason, or
+        interrupted), and the ledger."""
+        statuses = {o.status for o in outcomes}
+        if "interrupted" in statuses:
+            state: dict[str, Any] = {"status": "interrupted"}
+        elif statuses <= {"error"}:
+            state = {"status": "failed", "reason": outcomes[0].error if outcomes else ""}
+        else:
+            state = {"status": "done"}
+        ledger = self.ledger.to_dict()
+
+        def change(data: dict[str, Any]) -> None:
+            data.setdefault("tasks", {}).setdefault(task.id, {}).update(state)
+            data.update(ledger=ledger, totals=ledger["run"])
+
+        with self._lock:
+            self.rundir.update_run_json(change)
 
     def _reuse(self, task: Task, outcome: ImportOutcome) -> bool:
         path = self.rundir.trajectory_path(task.id, outcome.trajectory_id)
@@ -421,6 +446,13 @@ class Importer:
         self._write_trajectory(task, image, traj, outcome, replay)
         outcome.status = "replayed" if replay.error is None else "error"
         outcome.error = replay.error or ""
+        recorded = Cost(
+            tokens_in=sum(s.tokens_in for s in traj.steps),
+            tokens_out=sum(s.tokens_out for s in traj.steps),
+            dollars=traj.cost_dollars,
+        )
+        self.ledger.charge(task.id, recorded, kind="agent")
+        self.ledger.charge(task.id, Cost(sandbox_seconds=replay.seconds), kind="other")
 
     def _write_trajectory(
         self,

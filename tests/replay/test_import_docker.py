@@ -207,6 +207,14 @@ def test_both_shell_semantics_replay_faithfully(
         ).open,
     ).run(sources)
     assert {o.status for o in again.outcomes} == {"reused"}
+    # The report reads it as any run: the task done, the replay's sandbox time in the
+    # ledger once (the rerun reused everything and charged nothing).
+    from swescale.report.summary import load_run
+
+    summary = load_run(rundir.root, comparison=False)
+    assert [t.status for t in summary.tasks] == ["done"]
+    spent = rundir.run_json()["ledger"]["by_task"][TASK]["by_kind"]
+    assert spent["other"]["sandbox_seconds"] == pytest.approx(msa.seconds + swe.seconds, rel=0.01)
 
 
 def test_planted_divergence_is_named_with_both_texts(
