@@ -17,7 +17,7 @@ from typing import Any
 from swescale.record.blobs import read_blob_diff
 from swescale.record.io import as_dict, as_list, as_str, relative
 from swescale.record.layout import TaskFiles
-from swescale.record.task import grade_log_path, read_result
+from swescale.record.task import grade_log_path, read_result, read_task_info
 from swescale.record.trajectory import TrajectoryRecord, read_trajectory
 from swescale.report import matrices, pool
 from swescale.report.summary import relative_text
@@ -115,6 +115,7 @@ def task_pages(
             children.setdefault(traj.parent[0], []).append((traj.id, traj.parent[1]))
     metas = []
     truth = {r.candidate.id: r.truth for r in rows}
+    replays = as_dict(read_task_info(folder, "replay"))
     problems = [relative_text(p, run) for p in record.problems] if record is not None else []
     for traj in trajectories:
         problems += [f"{traj.path.name}: {p}" for p in traj.problems]
@@ -129,6 +130,7 @@ def task_pages(
                 truth,
                 children.get(traj.id, []),
                 selection.candidate_id if selection else None,
+                replay_view(as_dict(replays.get(traj.id))),
             )
         )
         traj.steps = []  # the page is written: free the memory before the next one
@@ -255,6 +257,7 @@ def _trajectory_page(
     truth: dict[str, pool.GradedTruth],
     children: list[tuple[str, int]],
     picked: str | None,
+    replay: ReplayView | None = None,
 ) -> TrajMeta:
     from swescale.report.steps import step_views
 
@@ -292,8 +295,50 @@ def _trajectory_page(
         patch=traj.patch,
         picked=picked,
         record_path=relative(traj.path, run),
+        replay=replay,
     )
     return meta
+
+
+@dataclass
+class ReplayView:
+    """How an imported trajectory replayed (``replay.json``), for its page: counts of
+    steps by fidelity, each step's fidelity, the differing actions' lines and causes by
+    step, the first divergence and the patch's fidelity."""
+
+    counts: dict[str, int]
+    step_fidelity: list[str]
+    differences: dict[int, list[dict[str, Any]]]
+    first_divergence: dict[str, Any] | None
+    patch_fidelity: str
+    seconds: float
+    recorded_seconds: float | None
+
+
+def replay_view(data: dict[str, Any]) -> ReplayView | None:
+    """The page's view of one trajectory's replay record (None when it has none)."""
+    fidelity = [as_str(f) for f in as_list(data.get("step_fidelity"))]
+    if not fidelity:
+        return None
+    counts = {k: 0 for k in ("identical", "masked", "differs", "not_replayed")}
+    for f in fidelity:
+        counts[f] = counts.get(f, 0) + 1
+    differences: dict[int, list[dict[str, Any]]] = {}
+    for action in as_list(data.get("actions")):
+        action = as_dict(action)
+        if action.get("fidelity") == "differs" and isinstance(action.get("step"), int):
+            differences.setdefault(action["step"], []).append(action)
+    first = data.get("first_divergence")
+    recorded = data.get("recorded_seconds")
+    return ReplayView(
+        counts=counts,
+        step_fidelity=fidelity,
+        differences=differences,
+        first_divergence=as_dict(first) if first else None,
+        patch_fidelity=as_str(data.get("patch_fidelity")) or "not_derived",
+        seconds=float(data.get("seconds") or 0.0),
+        recorded_seconds=float(recorded) if isinstance(recorded, int | float) else None,
+    )
 
 
 def _cell(view: Any) -> tuple[int, str, str]:

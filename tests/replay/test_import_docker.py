@@ -215,6 +215,15 @@ def test_both_shell_semantics_replay_faithfully(
     assert [t.status for t in summary.tasks] == ["done"]
     spent = rundir.run_json()["ledger"]["by_task"][TASK]["by_kind"]
     assert spent["other"]["sandbox_seconds"] == pytest.approx(msa.seconds + swe.seconds, rel=0.01)
+    # Each trajectory's page says how it replayed, step by step.
+    from swescale.report.site import write_report
+
+    write_report(rundir.root)
+    page = (
+        rundir.root / "report" / "trajectory" / f"{by_label['msa'].trajectory_id}.html"
+    ).read_text()
+    assert 'id="replay-fidelity">7 step(s) identical, 1 equal after masking' in page
+    assert "patch identical" in page and page.count('class="small replay-identical"') == 7
 
 
 def test_planted_divergence_is_named_with_both_texts(
