@@ -120,7 +120,12 @@ def base_interpreter_commands(prefix: str) -> list[str]:
         f"mkdir -p {prefix}/bin {prefix}/lib && cp -a /usr/lib/python3.11 {prefix}/lib/",
         f"cp /usr/bin/python3.11 {prefix}/bin/python3.11 && "
         f"ln -s python3.11 {prefix}/bin/python3 && ln -s python3.11 {prefix}/bin/python",
-        f"rm -f {lib}/EXTERNALLY-MANAGED {lib}/sitecustomize.py {lib}/__pycache__/sysconfig.*",
+        # Debian's own hooks go: the externally-managed marker, its sitecustomize, and
+        # `_distutils_system_mod`, through which setuptools' distutils installs into
+        # local/lib/.../dist-packages (so `setup.py develop` would not land where pip
+        # then looks, and pip would print "Successfully installed pkg" without version).
+        f"rm -f {lib}/EXTERNALLY-MANAGED {lib}/sitecustomize.py {lib}/__pycache__/sysconfig.* "
+        f"{lib}/_distutils_system_mod.py {lib}/__pycache__/_distutils_system_mod.*",
         # Debian installs into local/lib/.../dist-packages; conda (and upstream) into
         # lib/pythonX.Y/site-packages. site.py is frozen in 3.11, so the directory is
         # added by sitecustomize and the install scheme fixed in sysconfig.

@@ -251,6 +251,11 @@ def view_trajectory(submission: str, base_commit: str) -> dict:
         ('python -c "import sys; print(sys.prefix)"', "/opt/miniconda3\n"),
         ("python -m pip --version | cut -d' ' -f1,2", "pip 23.3.1\n"),
         ('python -c "import wheel; print(wheel.__version__)"', "0.41.2\n"),
+        # Installs land where conda's interpreter puts them, not in Debian's dist-packages.
+        ("python -c \"import setuptools, sysconfig; print(sysconfig.get_paths()['purelib'])\"; "
+         "python -W ignore -c \"from setuptools.dist import Distribution as D; "
+         "c = D().get_command_obj('install'); c.finalize_options(); print(c.install_lib)\"",
+         "/opt/miniconda3/lib/python3.11/site-packages\n/opt/miniconda3/lib/python3.11/site-packages/\n"),
         # The official setup's own commit on the base, by the identity it configures.
         ("git log -1 --format='%an <%ae> %s' && git rev-parse HEAD~1",
          f"SWE-bench <setup@swebench.config> SWE-bench\n{base_commit}\n"),
