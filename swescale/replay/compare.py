@@ -189,14 +189,22 @@ def difference_cause(
         only_a
         and len(only_a) == len(only_b)
         and all(
-            _LONG_NUMBER.sub("#", x) == _LONG_NUMBER.sub("#", y)
+            _LONG_NUMBER.sub("#", x) == _LONG_NUMBER.sub("#", y) or _items(x) == _items(y)
             for x, y in zip(only_a, only_b, strict=True)
         )
     ):
+        # Long numbers, or the same items of a dict or set printed in another order
+        # (string hashing is randomized per process).
         return "nondeterministic"
     if after_divergence:
         return "after_divergence"
     return "other"
+
+
+def _items(line: str) -> list[str]:
+    """The pieces of a line between commas and brackets, sorted: a printed collection's
+    items whatever their order."""
+    return sorted(piece.strip() for piece in re.split(r"[,{}\[\]()]", line))
 
 
 def _versions(pattern: re.Pattern[str], lines: list[str]) -> set[str]:

@@ -63,6 +63,13 @@ def test_timeouts_compare_on_both_sides() -> None:
         ),
         ("b\na\n", "a\nb\n", "nondeterministic"),
         ("<object at 140017>\n", "<object at 140093>\n", "nondeterministic"),
+        # A dict printed in another order: string hashing is randomized per process.
+        (
+            "result: {'b': 2, 'a': 1, 'c': 3}\n",
+            "result: {'a': 1, 'c': 3, 'b': 2}\n",
+            "nondeterministic",
+        ),
+        ("result: {'a': 1}\n", "result: {'a': 2}\n", "other"),
         ("x = 1\n", "x = 2\n", "other"),
     ],
 )
