@@ -76,7 +76,8 @@ _NETWORK = re.compile(
     r"Temporary failure in name resolution|Name or service not known|Network is unreachable"
     r"|Could not resolve host|Max retries exceeded|ConnectionError|ConnectTimeout"
     r"|Failed to establish a new connection|No matching distribution found"
-    r"|Could not find a version that satisfies|urlopen error|getaddrinfo failed",
+    r"|Could not find a version that satisfies|urlopen error|getaddrinfo failed"
+    r"|Retrying \(Retry\(|SSLError|Read timed out",
     re.I,
 )
 _PACKAGE = re.compile(

@@ -51,6 +51,12 @@ def test_timeouts_compare_on_both_sides() -> None:
     [
         ("ok\n", "pip: Could not find a version that satisfies the requirement x\n", "network"),
         ("ok\n", "ModuleNotFoundError: No module named 'appdirs'\n", "package"),
+        # pip retried a connection the recording's network dropped.
+        (
+            "WARNING: Retrying (Retry(total=4)) after connection broken by 'SSLError(...)'\n",
+            "",
+            "network",
+        ),
         (
             "platform linux -- Python 3.9.20, pytest-7.4.0\n",
             "platform linux -- Python 3.9.2, pytest-7.4.0\n",
