@@ -51,20 +51,42 @@ def _fail(message: str) -> None:
 
 
 def _summary_table(report, console) -> None:
-    from rich.table import Table
+    """One row per issue, fitted to the terminal (ids whole; the repository and cost
+    columns go first when it is narrow)."""
+    from swescale.report.terminal import Column, fit_table, print_table
 
-    table = Table(title=f"solve {report.run_id}")
-    for column in ("issue", "repository", "outcome", "branch / why", "cands", "cost"):
-        table.add_column(column)
+    columns = [
+        Column("issue"),
+        Column("outcome"),
+        Column("branch / why"),
+        Column("cands", "right", optional=1),
+        Column("cost", "right", optional=2),
+        Column("repository", optional=3),
+    ]
+    rows: list[list[str]] = []
+    reasons: list[str] = []
     for o in report.outcomes:
         cost = o.cost or {}
         spent = f"{cost.get('tokens_in', 0) + cost.get('tokens_out', 0):,} tok"
         if cost.get("dollars"):
             spent += f", ${cost['dollars']:.2f}"
-        spent += f", {cost.get('sandbox_seconds', 0):.0f}s sbx"
-        why = o.branch or (f"{o.stage}: " if o.stage and o.status == "failed" else "") + o.reason
-        table.add_row(o.key, o.repo or "-", o.status, escape(why[:90]), str(o.candidates), spent)
-    console.print(table)
+        spent += f", {cost.get('sandbox_seconds', 0):,.0f} s"
+        why = o.branch
+        if not why:
+            reason = (f"{o.stage}: " if o.stage and o.status == "failed" else "") + o.reason
+            reasons.append(f"{o.key}: {' '.join(reason.split())}")
+            why = _shorten(reason, 24)
+        rows.append([o.key, o.status, escape(why), str(o.candidates), spent, o.repo or "-"])
+    print_table(console, fit_table(columns, rows, console.width, title=f"solve {report.run_id}"))
+    # Whole reasons below the table, where they may wrap.
+    for line in reasons:
+        console.print(escape(line), soft_wrap=False)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def register(app: typer.Typer) -> None:

@@ -117,3 +117,41 @@ def test_one_issue_and_the_filters() -> None:
     assert [i.number for i in select(issues, numbers=[13, 7])] == [13, 7]
     assert [i.number for i in select(issues, limit=2)] == [12, 13]
     assert select(issues, labels=["nosuch"]) == []
+
+
+def test_the_summary_table_keeps_issue_ids_whole_at_80_columns() -> None:
+    from rich.console import Console
+
+    from swescale.commands.solve import _summary_table
+    from swescale.solve.solver import IssueOutcome, SolveReport
+
+    report = SolveReport(run_id="requests-10", run_dir="runs/requests-10")
+    for n in (6028, 5414):
+        report.outcomes.append(
+            IssueOutcome(
+                key=f"psf__requests-{n}",
+                repo="local/requests",
+                status="proposed",
+                branch=f"swescale/issue-{n}",
+                candidates=1,
+                cost={"tokens_in": 4000, "tokens_out": 26, "sandbox_seconds": 146.2},
+            )
+        )
+    report.outcomes.append(
+        IssueOutcome(
+            key="psf__requests-1",
+            status="failed",
+            stage="environment",
+            reason="pip could not install [all] extras\n" + "x" * 200,
+        )
+    )
+    console = Console(width=80, record=True)
+    _summary_table(report, console)
+    text = text
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert any("psf__requests-6028" in line and "swescale/issue-6028" in line for line in lines)
+    assert (
+        "psf__requests-1: environment: pip could not install [all] extras" in text
+    )
+    assert "4,026 tok" in text or "left out" in text
