@@ -147,7 +147,7 @@ def test_the_summary_table_keeps_issue_ids_whole_at_80_columns() -> None:
     )
     console = Console(width=80, record=True)
     _summary_table(report, console)
-    text = text
+    text = console.export_text()
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines)
     assert any("psf__requests-6028" in line and "swescale/issue-6028" in line for line in lines)
