@@ -6,8 +6,10 @@ interpreter and package date from classifiers and the commit's date."""
 from __future__ import annotations
 
 import os
+import subprocess
 
 import git
+import pytest
 
 from swescale.swebench.repos import RepoSource
 from swescale.swebench.specs import INFERRED, provider_for, task_test_command
@@ -24,6 +26,7 @@ from swescale.swebench.specs.infer import (
 )
 from swescale.swebench.specs.inferred import (
     HIDE_UNTRACKED,
+    PYTEST_SCRIPT,
     environment_of,
     with_inferred_environment,
 )
@@ -261,7 +264,7 @@ def test_the_provider_reads_the_repository_at_the_base_commit(tmp_path) -> None:
     inferred = with_inferred_environment(task, source)
     assert inferred.extra["spec_provider"] == INFERRED
     specs = provider_for(inferred)
-    assert specs.setup_steps(inferred, None, [])[-1] == HIDE_UNTRACKED
+    assert specs.setup_steps(inferred, None, [])[-2:] == [PYTEST_SCRIPT, HIDE_UNTRACKED]
     assert task_test_command(inferred) == TEST_COMMAND
     assert specs.log_parser_name(inferred) == "parse_log_pytest"
     # Grading containers get the machine's cores as an explicit quota (a suite reading
@@ -272,3 +275,26 @@ def test_the_provider_reads_the_repository_at_the_base_commit(tmp_path) -> None:
     own = with_inferred_environment(task.model_copy(update={"base_commit": later}), source)
     assert environment_of(own).install == ["make"] and task_test_command(own) == "tox"
     assert specs.problem(task) == "acme__calc-1: no environment inferred from the repository yet"
+
+
+@pytest.mark.parametrize(
+    ("scripts", "pytest_is"),
+    [(["py.test"], "py.test"), (["py.test", "pytest"], None), ([], "missing")],
+)
+def test_an_old_pytest_gets_the_pytest_script_later_ones_have(tmp_path, scripts, pytest_is):
+    # pytest 2.8 (pinned by requests' requirements.txt of 2016) installs only py.test.
+    from swescale.swebench.layers import VENV
+
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in scripts:
+        (bin_dir / name).write_text(f"#!/bin/sh\necho {name}\n")
+    command = PYTEST_SCRIPT.replace(VENV, str(tmp_path / "venv"))
+    subprocess.run(["bash", "-c", command], check=True)
+    target = bin_dir / "pytest"
+    if pytest_is == "missing":
+        assert not target.exists()
+    elif pytest_is is None:
+        assert not target.is_symlink()
+    else:
+        assert os.readlink(target) == pytest_is

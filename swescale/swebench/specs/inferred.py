@@ -60,6 +60,13 @@ HIDE_UNTRACKED = (
     "{ git ls-files --others --exclude-standard --directory | sed 's|^|/|'; "
     "echo /.pytest_cache/; } >> .git/info/exclude"
 )
+# pytest before 3.0 installs only ``py.test``; test commands written for any later pytest
+# (a SWE-bench row's eval script, a user's ``pytest -x``) call ``pytest``. A dated
+# requirements file can pin such a pytest (requests' ``pytest==2.8.7``).
+PYTEST_SCRIPT = (
+    f"if [ ! -e {VENV}/bin/pytest ] && [ -e {VENV}/bin/py.test ]; "
+    f"then ln -s py.test {VENV}/bin/pytest; fi"
+)
 
 
 def read_at(repos: RepoSource, task: Task) -> tuple[Any, str]:
@@ -166,7 +173,7 @@ class InferredSpecs:
     def setup_steps(
         self, task: Task, grading: GradingConfig, build_requires: Sequence[str]
     ) -> list[str]:
-        return [*environment_of(task).install, HIDE_UNTRACKED]
+        return [*environment_of(task).install, PYTEST_SCRIPT, HIDE_UNTRACKED]
 
     # -- grading and the regression verifier -------------------------------------------
 
