@@ -210,6 +210,12 @@ def test_setup_py_names_sums_and_extras_set_later() -> None:
     assert "'.[test,all]'" in first and "'.[test]'" in second
     assert "the extra [all] dropped" in second
     assert "test extra [test]" in cfg.source and "extra [all]" in cfg.source
+    # Then each package of [all] on its own (here computed: the union of the others), so
+    # one without a solution does not take ephem with it.
+    each = next(c for c in cfg.install if c.startswith("for r in"))
+    assert each.startswith("for r in ephem numba pytest pytest-mock requests-mock; do uv ")
+    assert "--exclude-newer 2021-01-29" in each and "[all]: $r has no solution" in each
+    assert cfg.install[-1].startswith("python -m pip install --no-deps")
     # A name that is not bound, or a cycle of names, resolves to nothing, not an error.
     assert setup_py_literals("from setuptools import setup\nsetup(extras_require=X)\n") == {}
     assert setup_py_literals("A = B\nB = A\nsetup(install_requires=A)\n") == {}
