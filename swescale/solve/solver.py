@@ -311,9 +311,8 @@ class Solver:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text(result.output, errors="replace")
         env.suite_log = str(log_path)
-        shown = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no tests"
         self.say(
-            f"  suite on base: {shown}"
+            f"  suite on base: {suite_summary(counts, result.exit_code, result.output)}"
             + (f"; {len(env.broken_on_base)} broken on base" if env.broken_on_base else "")
         )
 
@@ -447,3 +446,13 @@ def open_pull_requests(
         outcome.url = str(answer.get("html_url", ""))
         say(f"{outcome.key}: pull request {outcome.url}")
     write_json_atomic(rundir.files.solve_summary, report.to_dict())
+
+
+def suite_summary(counts: dict[str, int], exit_code: int, output: str) -> str:
+    """``"12 passed, 1 failed"`` from a suite's parsed statuses; when nothing was parsed,
+    why, if the command failed (``exit 127: ...: pytest: command not found``)."""
+    shown = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+    if shown:
+        return shown
+    last = next((line for line in reversed(output.splitlines()) if line.strip()), "")
+    return "no test results" + (f" (exit {exit_code}: {last.strip()[:120]})" if exit_code else "")

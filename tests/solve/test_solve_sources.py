@@ -155,3 +155,14 @@ def test_the_summary_table_keeps_issue_ids_whole_at_80_columns() -> None:
         "psf__requests-1: environment: pip could not install [all] extras" in text
     )
     assert "4,026 tok" in text or "left out" in text
+
+
+def test_a_suite_that_could_not_run_says_why() -> None:
+    from swescale.solve.solver import suite_summary
+
+    assert suite_summary({"PASSED": 12, "FAILED": 1}, 1, "") == "1 failed, 12 passed"
+    out = "+ pytest -rA\nbash: line 1: pytest: command not found\n"
+    assert suite_summary({}, 127, out) == (
+        "no test results (exit 127: bash: line 1: pytest: command not found)"
+    )
+    assert suite_summary({}, 0, "collected 0 items\n") == "no test results"
