@@ -203,6 +203,23 @@ class ReplaySandboxes:
         self.environment = environment
         self.network = network
 
+    def _fresh_dirs(self, task: Task) -> tuple[str, ...]:
+        """The base commit's directories the default branch lacks (from the task's mirror;
+        () without one): git created them at the official image's reset."""
+        from swescale.swebench.agent_view import fresh_directories
+        from swescale.swebench.repos import RepoError, mirror_git
+        from swescale.swebench.specs import repo_source_for
+
+        ds = self.cfg.dataset
+        repos = repo_source_for(
+            [task], Path(ds.repo_cache_dir or self.cfg.images.cache_dir), ds.repos_dir, url=None
+        )
+        try:
+            mirror = repos.ensure_commit(task)
+        except (RepoError, OSError):
+            return ()
+        return fresh_directories(mirror_git(mirror), task.base_commit)
+
     def view(self, traj: ImportedTrajectory) -> str:
         return traj.shell.environment if self.environment == "auto" else self.environment
 
@@ -230,7 +247,7 @@ class ReplaySandboxes:
         tag = base_view_image(
             self.client,
             str(getattr(image, "tag", image)),
-            AgentView(git_abbrev=traj.shell.git_abbrev),
+            AgentView(git_abbrev=traj.shell.git_abbrev, fresh_dirs=self._fresh_dirs(task)),
             self.cfg.images,
         )
         env = view_environment()

@@ -28,6 +28,8 @@ packages).
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,10 +66,30 @@ _PIP = "pip==23.3.1"
 @dataclass(frozen=True)
 class AgentView:
     """How to rebuild what an agent saw. ``git_abbrev``: hex digits git used for object
-    names in the recorded outputs (None: git's default)."""
+    names in the recorded outputs (None: git's default). ``fresh_dirs``: the
+    repository's directories that git created when the official image reset its clone
+    to the base commit (absent from the default branch the image cloned), which keep
+    git's mode 755 (:func:`fresh_directories`)."""
 
     kind: str = "official-base"
     git_abbrev: int | None = None
+    fresh_dirs: tuple[str, ...] = ()
+
+
+def fresh_directories(git_handle: Any, base_commit: str, tip: str = "HEAD") -> tuple[str, ...]:
+    """Directories of ``base_commit``'s tree that ``tip`` (the default branch) lacks.
+
+    The official image clones the default branch, makes the checkout's directories
+    world-writable and resets to the base commit: directories the reset creates (a
+    package before its move to ``src/``, pydicom's ``pydicom/`` and ``source/``) are
+    ``drwxr-xr-x`` in the recorded ``ls -la``, the others ``drwxrwxrwx``. ``git_handle``:
+    a ``git.Git`` on the mirror. Returns sorted relative paths; () when git fails."""
+    try:
+        base = set(git_handle.ls_tree("-r", "-d", "--name-only", base_commit).splitlines())
+        at_tip = set(git_handle.ls_tree("-r", "-d", "--name-only", tip).splitlines())
+    except Exception:  # noqa: BLE001 - a view without the detail rather than no view
+        return ()
+    return tuple(sorted(d for d in base - at_tip if d))
 
 
 def repository_archive(client: docker.DockerClient, image: str, path: str = REPO_DIR) -> bytes:
@@ -90,7 +112,7 @@ def base_view_image(
     images = images or ImagesConfig()
     suite_cfg = images.model_copy(update={"suite": BASE_SUITE})
     base = ensure_base_image(client, suite_cfg)
-    commands = [*base_interpreter_commands(BASE_PREFIX), *_official_checkout()]
+    commands = [*base_interpreter_commands(BASE_PREFIX), *_official_checkout(view.fresh_dirs)]
     if view.git_abbrev:
         commands.append(f"git -C {REPO_DIR} config core.abbrev {int(view.git_abbrev)}")
     image_id = client.images.get(instance_tag).id
@@ -145,11 +167,21 @@ def base_interpreter_commands(prefix: str) -> list[str]:
     ]
 
 
-def _official_checkout() -> list[str]:
-    return [
+def _official_checkout(fresh_dirs: Sequence[str] = ()) -> list[str]:
+    commands = [
         # The official checkout's directories are world-writable; generated ones are not.
         f"find {REPO_DIR} -type d -not -name __pycache__ -not -name '*.egg-info' "
         "-not -path '*/__pycache__/*' -exec chmod 777 {} +",
+    ]
+    if fresh_dirs:
+        # Those git created at the reset to the base commit keep its 755.
+        quoted = " ".join(shlex.quote(d) for d in fresh_dirs)
+        commands.append(f"cd {REPO_DIR} && printf '%s\\0' {quoted} | xargs -0 chmod 755")
+    # The official install ran setup.py with bytecode written: the top-level modules it
+    # imports (pvlib's versioneer.py, pydicom's dicom.py) left a top-level __pycache__.
+    commands.append(f"cd {REPO_DIR} && {BASE_PREFIX}/bin/python -c {shlex.quote(_SETUP_IMPORTS)}")
+    return [
+        *commands,
         # The official setup ends with `git commit --allow-empty -am SWE-bench` by the
         # identity it configures globally (so HEAD is one commit past the base, and
         # `git stash` or `git commit` work): the instance image's setup commit becomes
@@ -160,6 +192,25 @@ def _official_checkout() -> list[str]:
         "then git commit -q --amend --allow-empty --reset-author -m SWE-bench; "
         "else git commit -q --allow-empty -am SWE-bench; fi",
     ]
+
+
+# Byte-compiles the repository's top-level modules that setup.py imports.
+_SETUP_IMPORTS = """
+import ast, os, py_compile
+try:
+    tree = ast.parse(open("setup.py", "rb").read())
+except (OSError, SyntaxError, ValueError):
+    tree = None
+names = set()
+for node in ast.walk(tree) if tree else ():
+    if isinstance(node, ast.Import):
+        names.update(a.name.split(".")[0] for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        names.add(node.module.split(".")[0])
+for name in sorted(names):
+    if name != "setup" and os.path.isfile(name + ".py"):
+        py_compile.compile(name + ".py")
+"""
 
 
 def view_environment() -> dict[str, str]:
