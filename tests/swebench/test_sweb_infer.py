@@ -38,7 +38,13 @@ def reader(files: dict[str, str]):
 
 
 def uv_line(cfg) -> str:
-    return next(c for c in cfg.install if c.startswith("uv pip install"))
+    """The install line, without the helper that retries late releases."""
+    from swescale.swebench.specs.infer import LATE_RELEASES
+
+    lines = (
+        c.removeprefix(LATE_RELEASES + " ").removeprefix("swescale_dated ") for c in cfg.install
+    )
+    return next(c for c in lines if c.startswith("uv pip install"))
 
 
 SETUP_PY = """
@@ -304,3 +310,50 @@ def test_an_old_pytest_gets_the_pytest_script_later_ones_have(tmp_path, scripts,
         assert not target.is_symlink()
     else:
         assert os.readlink(target) == pytest_is
+
+
+FAKE_UV = """#!/bin/sh
+# Fails as uv does while atomicwrites is held to the commit's date.
+case "$*" in
+  *"--exclude-newer-package atomicwrites="*) echo "installed: $*"; exit 0;;
+  *stubborn*) echo "hint: \\`atomicwrites\\` was filtered by \\`exclude-newer\\` to only ..."; exit 1;;
+  *plain*) echo "error: No solution found"; exit 1;;
+esac
+echo "hint: \\`atomicwrites\\` was filtered by \\`exclude-newer\\` to only include packages"
+exit 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("argument", "code", "said"),
+    [
+        ("ok", 0, "installed: --exclude-newer 2020-12-15 ok --exclude-newer-package atomicwrites="),
+        ("plain", 1, "error: No solution found"),
+    ],
+)
+def test_a_requirement_gone_from_the_dated_index_is_taken_as_it_is(
+    tmp_path, argument, code, said
+) -> None:
+    from swescale.swebench.specs.infer import LATE_RELEASES
+
+    uv = tmp_path / "uv"
+    uv.write_text(FAKE_UV)
+    uv.chmod(0o755)
+    script = f"{LATE_RELEASES} swescale_dated {uv} --exclude-newer 2020-12-15 {argument}"
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == code
+    assert said in done.stdout
+    if code == 0:
+        assert "atomicwrites has no release of the commit date" in done.stderr
+
+
+def test_the_same_late_package_named_again_ends_the_retries(tmp_path) -> None:
+    from swescale.swebench.specs.infer import LATE_RELEASES
+
+    uv = tmp_path / "uv"
+    uv.write_text(FAKE_UV.replace('*"--exclude-newer-package atomicwrites="*)', "never)"))
+    uv.chmod(0o755)
+    script = f"{LATE_RELEASES} swescale_dated {uv} stubborn || echo fell-back"
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip().endswith("fell-back")
+    assert done.stderr.count("atomicwrites has no release") == 1

@@ -271,6 +271,25 @@ def _names(requirements: list[str]) -> list[str]:
     return out
 
 
+# A requirement with no release of the commit's date left on the index (atomicwrites:
+# every release before 2022 was deleted) makes the whole dated resolution fail. uv then
+# names it in a hint ("`atomicwrites` was filtered by `exclude-newer`"); each package it
+# names is taken from the index as it is (``--exclude-newer-package``, today) and the
+# resolution tried again, at most five times, instead of giving up the date for all.
+LATE_RELEASES = (
+    "swescale_dated() { local extra='' out rc late p; for _ in 1 2 3 4 5; do "
+    'out=$("$@" $extra 2>&1); rc=$?; printf "%s\\n" "$out"; '
+    '[ "$rc" -eq 0 ] && return 0; '
+    'late=$(printf "%s\\n" "$out" | '
+    "sed -n 's/.*`\\([^`]*\\)` was filtered by `exclude-newer`.*/\\1/p' | sort -u); "
+    '[ -n "$late" ] || return "$rc"; '
+    'for p in $late; do case "$extra " in *" --exclude-newer-package $p="*) return "$rc";; esac; '
+    'extra="$extra --exclude-newer-package $p=$(date -u +%Y-%m-%d)"; '
+    'echo "swescale: $p has no release of the commit date left on the index; taken as it is" >&2; '
+    'done; done; return "$rc"; };'
+)
+
+
 def _say(what: str) -> str:
     return f"echo 'swescale: no solution among the packages of the commit date; {what}' >&2"
 
@@ -637,8 +656,8 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
         # packages of that day have no solution (a requirement that is gone from the
         # index, conflicting pins), the project and pytest alone are tried, then today's
         # index: each step says so in the build log.
-        dated = f"{uv} --exclude-newer {when}"
-        attempts = [f"{dated} {widest}"]
+        dated = f"swescale_dated {uv} --exclude-newer {when}"
+        attempts = [f"{LATE_RELEASES} {dated} {widest}"]
         if widest != full:
             attempts.append(f"{{ {_say(f'the extra [{everything}] dropped')}; {dated} {full}; }}")
         attempts += [
