@@ -87,6 +87,12 @@ _PACKAGE = re.compile(
     re.I,
 )
 _PACKAGE_VERSION = re.compile(r"\b([A-Za-z][\w.]*)[- ](\d+\.\d+(?:\.\w+)*)")
+# A traceback frame in the interpreter's own code (frozen modules, the standard
+# library): its line numbers move between patch versions (3.11.5's importlib
+# `_gcd_import` is at line 1204, 3.11.2's at 1206).
+_STDLIB_FRAME = re.compile(
+    r'File "(?:<frozen [\w.]+>|[^"]*/lib/python\d\.\d+/(?!site-packages/|dist-packages/)[^"]*)", line \d+'
+)
 _INTERPRETER = re.compile(r"\bPython (\d+\.\d+(?:\.\d+)?)|\bpython(\d\.\d+)|cpython-(\d{2,3})")
 _PATH = re.compile(
     r"/opt/(miniconda3|conda|venv)|/usr/(local/)?lib/python|/root/|/home/\w+"
@@ -175,7 +181,7 @@ def difference_cause(
         _PACKAGE_VERSION, only_b
     ):
         return "package"
-    if "SyntaxError" in changed:
+    if "SyntaxError" in changed or _STDLIB_FRAME.search(changed):
         return "interpreter"
     if _PATH.search(changed):
         return "path"

@@ -67,6 +67,22 @@ def test_timeouts_compare_on_both_sides() -> None:
             '  File "/opt/venv/lib/x.py", line 3\n',
             "path",
         ),
+        # The interpreter's own frames move between patch versions.
+        (
+            '  File "<frozen importlib._bootstrap>", line 1204, in _gcd_import\n',
+            '  File "<frozen importlib._bootstrap>", line 1206, in _gcd_import\n',
+            "interpreter",
+        ),
+        (
+            '  File "/opt/miniconda3/lib/python3.11/json/decoder.py", line 353, in raw\n',
+            '  File "/opt/miniconda3/lib/python3.11/json/decoder.py", line 355, in raw\n',
+            "interpreter",
+        ),
+        (
+            '  File "/opt/miniconda3/lib/python3.11/site-packages/x.py", line 3\n',
+            '  File "/opt/miniconda3/lib/python3.11/site-packages/x.py", line 4\n',
+            "package",
+        ),
         ("b\na\n", "a\nb\n", "nondeterministic"),
         ("<object at 140017>\n", "<object at 140093>\n", "nondeterministic"),
         # A dict printed in another order: string hashing is randomized per process.
