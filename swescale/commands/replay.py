@@ -188,29 +188,48 @@ def replay_import_command(
 
 
 def _print_table(console, rows) -> None:
-    from rich.table import Table
+    """Per repository: steps identical, equal after masking and differing, the share of
+    the two first (``same``), patches reproduced, replay and recorded seconds per step;
+    fitted to the terminal."""
+    from swescale.report.terminal import Column, fit_table, print_table
 
-    table = Table(title="replay fidelity by repository")
-    for name in (
-        "repository", "traj", "steps", "identical", "masked", "differ", "not run",
-        "patches", "s/step replay", "s/step recorded",
-    ):  # fmt: skip
-        table.add_column(name, justify="left" if name == "repository" else "right")
+    columns = [
+        Column("repository"),
+        Column("traj", "right"),
+        Column("steps", "right"),
+        Column("identical", "right"),
+        Column("masked", "right"),
+        Column("differ", "right"),
+        Column("same", "right"),
+        Column("patches", "right"),
+        Column("s/step", "right", optional=2),
+        Column("recorded", "right", optional=2),
+        Column("not run", "right", optional=3),
+    ]
+    body = []
     for r in rows:
-        per = r.replayed_steps + r.not_replayed or 1
-        table.add_row(
-            r.repo,
-            str(r.trajectories),
-            str(r.steps),
-            str(r.identical),
-            str(r.masked),
-            str(r.differs),
-            str(r.not_replayed),
-            f"{r.patches_reproduced}/{r.trajectories}",
-            f"{r.replay_seconds / per:.2f}",
-            f"{r.recorded_seconds / per:.2f}",
+        per = r.replayed_steps + r.not_replayed
+        same = f"{(r.identical + r.masked) / r.steps:.1%}" if r.steps else "-"
+        body.append(
+            [
+                r.repo,
+                f"{r.trajectories:,}",
+                f"{r.steps:,}",
+                f"{r.identical:,}",
+                f"{r.masked:,}",
+                f"{r.differs:,}",
+                same,
+                f"{r.patches_reproduced}/{r.trajectories}",
+                f"{r.replay_seconds / per:.2f}" if per else "-",
+                f"{r.recorded_seconds / per:.2f}" if per else "-",
+                f"{r.not_replayed:,}",
+            ]
         )
-    console.print(table)
+    caption = "same: identical or equal after masking; s/step and recorded: seconds per step"
+    table = fit_table(
+        columns, body, console.width, title="replay fidelity by repository", caption=caption
+    )
+    print_table(console, table)
     causes: dict[str, int] = {}
     for r in rows:
         for cause, n in r.causes.items():

@@ -169,3 +169,35 @@ def test_walks_of_the_file_system_are_nondeterministic() -> None:
         "drwxrwxrwx 2 root root 4096 May  6  2025 src\n",
     )
     assert difference_cause(listing, command="ls -la") == "path"
+
+
+def test_the_fidelity_table_fits_80_columns_with_the_share_kept() -> None:
+    from rich.console import Console
+
+    from swescale.commands.replay import _print_table
+    from swescale.scaling.imported import RepoSummary
+
+    rows = [
+        RepoSummary(
+            "marshmallow-code/marshmallow",
+            4,
+            0,
+            467,
+            435,
+            24,
+            8,
+            0,
+            4,
+            65.4,
+            3101.0,
+            {"interpreter": 5},
+        ),
+        RepoSummary("pyvista/pyvista", 0, 2),
+    ]
+    console = Console(width=80, record=True)
+    _print_table(console, rows)
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    row = next(line for line in text.splitlines() if "marshmallow-code/marshmallow" in line)
+    assert "98.3%" in row and "4/4" in row  # (435 + 24) / 467 identical or masked
+    assert "pyvista/pyvista" in text and "interpreter 5" in text
