@@ -11,9 +11,10 @@ from swescale.types import Candidate, Cost, Selection, Verdict
 MARKER = "<!-- swescale -->"
 
 
-def commit_title(issue_number: int, title: str, limit: int = 72) -> str:
-    """``Fix #7: <title>``, the title cut to keep the first line short."""
-    head = f"Fix #{issue_number}: "
+def commit_title(issue_number: int | None, title: str, limit: int = 72) -> str:
+    """``Fix #7: <title>`` (``Fix: <title>`` for an issue without a number, 0 or None),
+    the title cut to keep the first line short."""
+    head = f"Fix #{issue_number}: " if issue_number else "Fix: "
     title = " ".join(title.split())
     room = max(limit - len(head), 10)
     return head + (title if len(title) <= room else title[: room - 1].rstrip() + "…")
@@ -95,8 +96,8 @@ def pull_request_payload(
     body = "\n".join(
         [
             MARKER,
-            f"Proposed fix for #{issue_number}, chosen among candidate patches written and "
-            "checked in sandboxes.",
+            f"Proposed fix{f' for #{issue_number}' if issue_number else ''}, chosen among "
+            "candidate patches written and checked in sandboxes.",
             flagged,
             "### Why this patch",
             f"Selector `{selection.selector or 'unknown'}`, confidence "
@@ -115,8 +116,7 @@ def pull_request_payload(
             "",
             "Please review before merging.",
             "",
-            f"Closes #{issue_number}",
-            "",
+            *([f"Closes #{issue_number}", ""] if issue_number else []),
         ]
     )
     return {

@@ -50,6 +50,20 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _batch_digest(cfg, issues, repo: str) -> str:
+    """The default run id's digest: the config, ``--repo`` and the issues chosen (keys,
+    texts, repositories and starting points), so another batch never resumes this one's
+    run."""
+    import hashlib
+    import json
+
+    rows = sorted(
+        (i.key, i.title, i.body, i.repo, i.base_commit, i.branch, str(i.number)) for i in issues
+    )
+    text = cfg.digest() + json.dumps([str(repo), rows])
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
 def _summary_table(report, console) -> None:
     """One row per issue, fitted to the terminal (ids whole; the repository and cost
     columns go first when it is narrow)."""
@@ -159,10 +173,10 @@ def register(app: typer.Typer) -> None:
             _fail(f"config error: {exc}")
         # No ground truth: nothing to grade against.
         cfg = cfg.model_copy(update={"scaling": cfg.scaling.model_copy(update={"grade": "none"})})
-        run_id = run_id or f"solve-{cfg.digest()[:8]}"
+        run_id = run_id or f"solve-{_batch_digest(cfg, chosen, repo)}"
         cfg = cfg.model_copy(update={"run_id": run_id})
         for error in parsed.errors:
-            console.print(f"[yellow]skipped[/yellow] {escape(error)}")
+            console.print(f"[yellow]skipped[/yellow]: {escape(error)}")
         if parsed.pull_requests:
             console.print(f"{parsed.pull_requests} pull request(s) in the export skipped")
         console.print(

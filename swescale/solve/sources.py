@@ -14,6 +14,7 @@ Every row that cannot be used is an error line naming it; the others go on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,7 +171,13 @@ def one_issue(text: str, number: int | None = None) -> Parsed:
     title, _, body = text.strip().partition("\n")
     if not title.strip():
         return Parsed(errors=["the issue text is empty"])
-    key = f"issue-{number}" if number else "issue"
+    # Without a number, the text names the issue: two different issues never share a
+    # key, a branch or a run.
+    key = (
+        f"issue-{number}"
+        if number
+        else f"issue-{hashlib.sha1(text.strip().encode()).hexdigest()[:8]}"
+    )
     return Parsed(issues=[Issue(key=key, title=title, body=body, number=number)])
 
 

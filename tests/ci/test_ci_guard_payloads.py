@@ -95,6 +95,9 @@ def test_commit_title() -> None:
     assert commit_title(7, "add()  subtracts\n") == "Fix #7: add() subtracts"
     long = commit_title(12, "x" * 200)
     assert len(long) == 72 and long.endswith("…") and long.startswith("Fix #12: ")
+    # An issue given without a number is referred to by its title alone.
+    assert commit_title(None, "add() subtracts") == commit_title(0, "add() subtracts")
+    assert commit_title(None, "add() subtracts") == "Fix: add() subtracts"
 
 
 def test_format_cost() -> None:

@@ -112,6 +112,11 @@ def test_one_issue_and_the_filters() -> None:
     single = one_issue("Crash\n\nIt crashes.", 3)
     assert single.issues[0].key == "issue-3" and single.issues[0].body.strip() == "It crashes."
     assert one_issue("   ").errors == ["the issue text is empty"]
+    # Without a number the text names the issue: two issues never share a key or branch.
+    first, second = one_issue("add() is wrong\n\nbody"), one_issue("mul() is wrong\n\nbody")
+    assert first.issues[0].key.startswith("issue-") and first.issues[0].number is None
+    assert first.issues[0].key != second.issues[0].key
+    assert first.issues[0].key == one_issue("add() is wrong\n\nbody").issues[0].key
     issues = parse_issue_export(json.dumps(GH + REST[:1])).issues
     assert [i.number for i in select(issues, labels=["bug"])] == [12, 7]
     assert [i.number for i in select(issues, numbers=[13, 7])] == [13, 7]
@@ -151,9 +156,7 @@ def test_the_summary_table_keeps_issue_ids_whole_at_80_columns() -> None:
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines)
     assert any("psf__requests-6028" in line and "swescale/issue-6028" in line for line in lines)
-    assert (
-        "psf__requests-1: environment: pip could not install [all] extras" in text
-    )
+    assert "psf__requests-1: environment: pip could not install [all] extras" in text
     assert "4,026 tok" in text or "left out" in text
 
 
@@ -166,3 +169,14 @@ def test_a_suite_that_could_not_run_says_why() -> None:
         "no test results (exit 127: bash: line 1: pytest: command not found)"
     )
     assert suite_summary({}, 0, "collected 0 items\n") == "no test results"
+
+
+def test_the_default_run_id_names_the_batch_not_only_the_config() -> None:
+    from swescale.commands.solve import _batch_digest
+    from swescale.config import load_config
+
+    cfg = load_config("scripted", [])
+    add, mul = one_issue("add() is wrong").issues, one_issue("mul() is wrong").issues
+    assert _batch_digest(cfg, add, "/r") == _batch_digest(cfg, add, "/r")
+    assert _batch_digest(cfg, add, "/r") != _batch_digest(cfg, mul, "/r")
+    assert _batch_digest(cfg, add, "/r") != _batch_digest(cfg, add, "/elsewhere")
