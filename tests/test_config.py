@@ -127,3 +127,13 @@ def test_help_paragraphs_reflow_to_the_terminal():
     from swescale.selection.config import OFFLINE_SELECTORS
 
     assert all(name in shown.output for name in OFFLINE_SELECTORS)  # evidence too
+
+
+def test_a_slice_override_stays_a_string_whatever_its_numbers() -> None:
+    # YAML 1.1 reads 1:3 as the base-60 integer 63.
+    from swescale.config import load_config, parse_override
+
+    assert parse_override("dataset.slice=1:3") == ("dataset.slice", "1:3")
+    assert parse_override("x=12") == ("x", 12) and parse_override("x=0.5") == ("x", 0.5)
+    cfg = load_config("scripted", ["dataset.slice=1:3"])
+    assert cfg.dataset.slice == "1:3"
