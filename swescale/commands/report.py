@@ -23,13 +23,20 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from swescale.logs import log_to_file, show
-        from swescale.record.layout import RunFiles
+        from swescale.record.layout import CONFIG_YAML, RECORD_JSON, RUN_JSON, RunFiles
         from swescale.report import load_run, print_summary
         from swescale.report.render import write_report_shown
 
         console = Console()
-        if not run_dir.is_dir():
-            show(console, logging.ERROR, f"{run_dir} is not a run directory", markup=False)
+        if not RunFiles(run_dir).is_run():
+            why = "" if run_dir.is_dir() else " (no such directory)"
+            show(
+                console,
+                logging.ERROR,
+                f"{run_dir} is not a run directory{why}: it holds no {RUN_JSON}, "
+                f"{RECORD_JSON}, {CONFIG_YAML} or task folder",
+                markup=False,
+            )
             raise typer.Exit(2)
         # What this command shows (damaged records among it) joins the run's own log.
         with log_to_file(RunFiles(run_dir).log):

@@ -250,6 +250,16 @@ class RunFiles:
     def task(self, task_id: str) -> TaskFiles:
         return TaskFiles(self.root / safe_name(task_id))
 
+    def is_run(self) -> bool:
+        """A directory some run wrote: its format marker, ``run.json`` (even cut short),
+        its config, or a task folder. Anything else (a checkout, a home folder) is not
+        one, and no report is written into it."""
+        if not self.root.is_dir():
+            return False
+        if any(p.exists() for p in (self.marker, self.run_json, self.config)):
+            return True
+        return bool(self.task_folders())
+
     def task_folders(self) -> list[TaskFiles]:
         """Every task folder of the run, sorted by name."""
         if not self.root.is_dir():

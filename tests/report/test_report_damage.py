@@ -192,3 +192,16 @@ def test_a_run_still_going_is_not_called_damaged(tmp_path) -> None:
     assert summary.problems == []
     site = build_site(run)
     assert "unfinished" in (site.root / "trajectory" / f"{TASK}.r0.t00.html").read_text()
+
+
+def test_report_refuses_a_directory_no_run_wrote(tmp_path) -> None:
+    # A checkout or a home folder: nothing is written into it.
+    checkout = tmp_path / "calc"
+    (checkout / "src").mkdir(parents=True)
+    (checkout / "README.md").write_text("calc\n")
+    result = CliRunner().invoke(app, ["report", str(checkout)])
+    assert result.exit_code == 2
+    assert "is not a run directory" in " ".join(result.output.split())
+    assert sorted(p.name for p in checkout.iterdir()) == ["README.md", "src"]
+    missing = CliRunner().invoke(app, ["report", str(tmp_path / "nosuch")])
+    assert missing.exit_code == 2 and "no such directory" in " ".join(missing.output.split())
