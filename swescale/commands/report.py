@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         from swescale.report.render import write_report_shown
 
         console = Console()
-        if not RunFiles(run_dir).is_run():
+        if not RunFiles(run_dir).written_by_a_run():
             why = "" if run_dir.is_dir() else " (no such directory)"
             show(
                 console,

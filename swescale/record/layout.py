@@ -250,7 +250,7 @@ class RunFiles:
     def task(self, task_id: str) -> TaskFiles:
         return TaskFiles(self.root / safe_name(task_id))
 
-    def is_run(self) -> bool:
+    def written_by_a_run(self) -> bool:
         """A directory some run wrote: its format marker, ``run.json`` (even cut short),
         its config, or a task folder. Anything else (a checkout, a home folder) is not
         one, and no report is written into it."""
