@@ -142,9 +142,14 @@ def replay_import_command(
 
         def progress(outcome: imported.ImportOutcome) -> None:
             if outcome.status == "error":
-                show(
-                    console, logging.ERROR, f"{outcome.source.path}: {outcome.error}", markup=False
+                where = str(outcome.source.path)
+                # Readers' errors already begin with the file they are about.
+                text = (
+                    outcome.error
+                    if outcome.error.startswith(where)
+                    else f"{where}: {outcome.error}"
                 )
+                show(console, logging.ERROR, text, markup=False)
                 return
             replay = outcome.replay
             if replay is None:
@@ -184,7 +189,10 @@ def replay_import_command(
         if result.interrupted:
             show(console, logging.WARNING, "interrupted: rerun the same command to resume")
         console.print(imported.summary_line(rows), highlight=False)
-    raise typer.Exit(130 if result.interrupted else 0)
+    if result.interrupted:
+        raise typer.Exit(130)
+    # Nothing imported at all is a failure of the command, not an empty success.
+    raise typer.Exit(1 if errors and len(errors) == len(result.outcomes) else 0)
 
 
 def _print_table(console, rows) -> None:

@@ -310,6 +310,7 @@ class Importer:
         self.grades = grades or {}
         self.stop = stop or threading.Event()
         self.progress = progress
+        self._known_failures: set[tuple[Any, Any, Any]] | None = None
         self._lock = threading.Lock()
         # What the recorded agents spent (their tokens and dollars, as "agent") and what
         # replaying cost here (sandbox seconds, as "other"), kept in run.json like a run's.
@@ -363,7 +364,7 @@ class Importer:
 
     def _done(self, result: ImportResult, outcome: ImportOutcome) -> None:
         result.outcomes.append(outcome)
-        if outcome.status == "error":
+        if outcome.status == "error" and not self._recorded(outcome):
             self.rundir.record_failure(
                 outcome.instance_id or "-",
                 "import",
@@ -372,6 +373,19 @@ class Importer:
             )
         if self.progress is not None:
             self.progress(outcome)
+
+    def _recorded(self, outcome: ImportOutcome) -> bool:
+        """Whether an earlier run of the import recorded this same failure (a rerun
+        reports it again but does not repeat it in failures.jsonl)."""
+        if self._known_failures is None:
+            self._known_failures = {
+                (f.get("task_id"), f.get("reason"), f.get("source")) for f in self.rundir.failures()
+            }
+        key = (outcome.instance_id or "-", outcome.error, str(outcome.source.path))
+        if key in self._known_failures:
+            return True
+        self._known_failures.add(key)
+        return False
 
     def _instance(
         self, instance_id: str, items: list[tuple[ImportSource, ImportedTrajectory]]
