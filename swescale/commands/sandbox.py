@@ -223,7 +223,14 @@ def images_list() -> None:
 
 
 def _when(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else "-"
+    """``12-07 17:13`` this year, ``2025-12-07`` before: short enough to leave the tag
+    its room at 80 columns."""
+    if not stamp:
+        return "-"
+    local = time.localtime(stamp)
+    if local.tm_year == time.localtime().tm_year:
+        return time.strftime("%m-%d %H:%M", local)
+    return time.strftime("%Y-%m-%d", local)
 
 
 def _gb(size: int) -> str:
@@ -235,7 +242,14 @@ def _created(client, image_id: str) -> str:
         created = str(client.images.get(image_id).attrs.get("Created") or "")
     except Exception:  # noqa: BLE001 - a listing shows what it can
         return "-"
-    return created[:16].replace("T", " ") or "-"
+    if not created:
+        return "-"
+    try:
+        from datetime import datetime
+
+        return _when(datetime.fromisoformat(created[:19]).timestamp())
+    except ValueError:
+        return created[:16].replace("T", " ")
 
 
 @images_app.command("prune")
