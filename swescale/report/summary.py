@@ -130,6 +130,8 @@ def _task_summary(
             continue
         finished.append(traj.id)
         status = traj.exit_status
+        if status == "submitted" and not str(traj.footer.get("patch") or "").strip():
+            status = "submitted_empty"  # it ended by submitting, but changed nothing
         summary.exit_statuses[status] = summary.exit_statuses.get(status, 0) + 1
     summary.finished = len(finished)
     record = read_task_record(task_dir, trajectories=False)

@@ -120,6 +120,7 @@ def print_table(console: Any, table: Any) -> None:
 
 EXIT_PHRASES = {
     "submitted": "submitted a patch",
+    "submitted_empty": "submitted an empty patch",
     "step_limit": "hit the step limit",
     "budget": "hit the budget",
     "format_error": "ended on a malformed turn",

@@ -54,6 +54,10 @@ def test_numbers_are_written_for_people() -> None:
     assert trajectory_outcomes({"submitted": 58, "step_limit": 2}) == (
         "58 of 60 trajectories submitted a patch; 2 trajectories hit the step limit"
     )
+    # A submission that changed nothing is not counted as a patch.
+    assert trajectory_outcomes({"submitted": 6, "submitted_empty": 2}) == (
+        "6 of 8 trajectories submitted a patch; 2 trajectories submitted an empty patch"
+    )
 
 
 def test_a_narrow_terminal_leaves_columns_out_and_says_which() -> None:
