@@ -171,6 +171,13 @@ def register(app: typer.Typer) -> None:
         from swescale.record.layout import RunFiles
         from swescale.swebench import eval_inputs
 
+        folders = [str(p) for p in predictions if p.is_dir()]
+        if folders:
+            _error(
+                f"error: {', '.join(folders)}: a directory, not a predictions file (give its "
+                "predictions.jsonl, or the run's predictions.jsonl for a run directory)"
+            )
+            raise typer.Exit(2)
         missing = [str(p) for p in predictions if not p.is_file()]
         if missing:
             _error(f"error: predictions file not found: {', '.join(missing)}")

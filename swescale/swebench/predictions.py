@@ -80,7 +80,7 @@ def read_predictions(path: str | Path) -> tuple[list[Prediction], list[str]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            errors.append(f"{file}:{number}: not valid JSON ({exc.msg})")
+            errors.append(f"{file}:{number}: not valid JSON ({exc.msg}: column {exc.colno})")
             continue
         pred, error = _prediction_from(obj, f"{file}:{number}")
         if pred:

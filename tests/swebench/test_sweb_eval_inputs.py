@@ -134,3 +134,22 @@ def test_a_run_config_this_version_cannot_read_asks_for_a_dataset(tmp_path: Path
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert "the run's config cannot be used" in text and "pass --dataset" in text
+
+
+def test_eval_of_a_directory_says_what_to_give(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from swescale.cli import app
+
+    result = CliRunner().invoke(app, ["eval", str(tmp_path), "--dataset", "mini"])
+    assert result.exit_code == 2
+    assert "a directory, not a predictions file" in " ".join(result.output.split())
+
+
+def test_a_cut_predictions_line_names_its_column(tmp_path) -> None:
+    from swescale.swebench.predictions import read_predictions
+
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"instance_id": "a", "model_patch": "x", "model_name_or_path": "m"}\n{"inst')
+    _, errors = read_predictions(path)
+    assert errors == [f"{path}:2: not valid JSON (Unterminated string starting at: column 2)"]
