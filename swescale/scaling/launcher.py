@@ -111,6 +111,10 @@ def launch(
     from swescale.swebench.datasets import load_tasks
 
     executor = cfg.scaling.executor
+    # The tasks first: a dataset that cannot be read leaves no run directory behind.
+    tasks = load_tasks(cfg.dataset)
+    if not tasks:
+        raise ValueError(f"dataset {cfg.dataset.name!r} with these filters has no tasks")
     say = (lambda text: console.print(text, markup=False, highlight=False)) if console else None
     earlier = read_json(RunFiles(Path(cfg.runs_dir) / safe_name(run_id)).run_json, default={})
     earlier = earlier if isinstance(earlier, dict) else {}
@@ -129,9 +133,6 @@ def launch(
         reaped = reap_leftovers(client, rundir.run_id)
         if reaped:
             rundir.update_run_json(lambda r: r.setdefault("reaped", []).extend(reaped))
-    tasks = load_tasks(cfg.dataset)
-    if not tasks:
-        raise ValueError(f"dataset {cfg.dataset.name!r} with these filters has no tasks")
     resuming = resume_note(rundir, tasks)
     if resuming:
         (say or log.info)(resuming)
