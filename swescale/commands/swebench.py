@@ -466,6 +466,7 @@ def _grade(predictions: list[Path], data, grading, cfg, run: str) -> None:
                     on_total=total,
                 )
         except DatasetError as exc:
+            bar.remove_task(job)  # no empty "0/?" bar under the error
             fail(f"error: {exc}")
             raise typer.Exit(2) from exc
     problems = outcome.input_errors
