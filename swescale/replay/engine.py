@@ -31,7 +31,11 @@ from swescale.replay.compare import (
 from swescale.replay.shells import ActionRunner
 from swescale.types import Observation, StateRef
 
-PatchFidelity = Literal["identical", "normalized", "differs", "no_submission", "not_derived"]
+PatchFidelity = Literal[
+    "identical", "normalized", "printed", "differs", "no_submission", "not_derived"
+]
+# Patches that count as reproduced.
+REPRODUCED = ("identical", "normalized", "printed")
 _EXCERPT = 4000
 
 
@@ -121,6 +125,7 @@ def replay_imported(
     )
     runner = ActionRunner(sandbox, traj.shell)
     diverged_state = False
+    last_output = ""
     for step in traj.steps:
         if report.error is not None or (stop is not None and stop()):
             report.error = report.error or "interrupted"
@@ -144,6 +149,7 @@ def replay_imported(
                 diverged_state = True
                 continue
             replayed = runner.run(action)
+            last_output = replayed.output
             if replayed.error and replayed.exit_code is None and not replayed.timed_out:
                 report.error = f"step {step.index}: sandbox failed: {replayed.error}"
                 values.append("not_replayed")
@@ -171,7 +177,7 @@ def replay_imported(
         report.step_fidelity.append(step_fidelity(values))
         report.states.append(_snapshot(sandbox, step.index, on_state, report))
     if report.error is None:
-        _derive_patch(sandbox, report)
+        _derive_patch(sandbox, report, last_output)
     report.seconds = time.monotonic() - started
     return report
 
@@ -258,7 +264,12 @@ def _short_ids(patch: str) -> str:
     return _INDEX.sub(r"index \1..\2", patch)
 
 
-def _derive_patch(sandbox: Any, report: TrajectoryReplay) -> None:
+def _derive_patch(sandbox: Any, report: TrajectoryReplay, last_output: str = "") -> None:
+    """The patch of the sandbox after the last step, restricted to the submission's
+    files, against the submitted one: ``identical``, ``normalized`` (same key),
+    ``printed`` (the tree differs, but the submission is what the agent's last command
+    printed, ``cat patch.txt`` of a patch it curated by hand, and the replay printed it
+    byte for byte), else ``differs``."""
     from swescale.patches import files_of, patch_key, restrict_to_files
 
     try:
@@ -278,5 +289,7 @@ def _derive_patch(sandbox: Any, report: TrajectoryReplay) -> None:
         report.patch_fidelity = "identical"
     elif patch_key(report.derived_patch) == patch_key(submitted):
         report.patch_fidelity = "normalized"
+    elif submitted.strip() and submitted.strip() in last_output:
+        report.patch_fidelity = "printed"
     else:
         report.patch_fidelity = "differs"

@@ -39,7 +39,7 @@ from swescale.record.task import (
     write_task,
     write_task_info,
 )
-from swescale.replay.engine import TrajectoryReplay, replay_imported
+from swescale.replay.engine import REPRODUCED, TrajectoryReplay, replay_imported
 from swescale.types import Cost, Task
 
 log = logging.getLogger(__name__)
@@ -617,7 +617,7 @@ def summarize(
         row.differs += counts["differs"]
         row.not_replayed += counts["not_replayed"]
         row.steps += len(replay.step_fidelity)
-        row.patches_reproduced += replay.patch_fidelity in ("identical", "normalized")
+        row.patches_reproduced += replay.patch_fidelity in REPRODUCED
         row.replay_seconds += replay.seconds
         row.recorded_seconds += replay.recorded_seconds or 0.0
         for action in replay.actions:

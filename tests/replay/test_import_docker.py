@@ -243,6 +243,32 @@ def test_planted_divergence_is_named_with_both_texts(
     assert replay.step_fidelity[2] == "differs" and replay.patch_fidelity == "identical"
 
 
+def test_a_submission_curated_by_hand_is_reproduced_as_printed(
+    tmp_path, docker_client, mini_images, mini_by_id, gold_diff
+) -> None:
+    # The agent keeps its patch in patch.txt, changes the tree further for its own
+    # tests, and submits `cat patch.txt`: the tree differs from the submission by its
+    # choice; the replay printed the submission byte for byte.
+    traj = msa_trajectory(gold_diff)
+    for message in traj["messages"]:
+        for action in message.get("extra", {}).get("actions", []):
+            if action["command"].startswith("echo COMPLETE_TASK"):
+                action["command"] = (
+                    "git diff > patch.txt && echo 'NOTE = 1' >> slugkit/core.py && "
+                    "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && cat patch.txt"
+                )
+                call = message["tool_calls"][0]["function"]
+                call["arguments"] = json.dumps({"command": action["command"]})
+    _, result = run_import(
+        tmp_path, docker_client, mini_images, mini_by_id, {"a/x.traj.json": traj}
+    )
+    replay = result.outcomes[0].replay
+    assert replay.patch_fidelity == "printed"
+    assert "NOTE = 1" in replay.derived_patch and "NOTE = 1" not in gold_diff
+    row = imported.summarize(result.outcomes, lambda _: "mini")[0]
+    assert row.patches_reproduced == 1
+
+
 def view_trajectory(submission: str, base_commit: str) -> dict:
     """A mini-swe-agent trajectory recorded in an official image's base env: what its
     non-login `bash -c` saw there."""
