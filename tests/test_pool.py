@@ -166,7 +166,11 @@ PROGRAM = textwrap.dedent(
         return n
 
     try:
-        with stop_on_signals(on_signal=signals.append) as stop:
+        def seen(number):
+            signals.append(number)
+            print(f"signal {number}", flush=True)
+
+        with stop_on_signals(on_signal=seen) as stop:
             ran = run_pool(job, range(6), workers=2, stop=stop)
     except KeyboardInterrupt:
         print("interrupted", flush=True)
@@ -222,6 +226,13 @@ def test_a_second_signal_interrupts_a_pool_whose_jobs_do_not_stop() -> None:
     proc = _start("ignore-stop")
     lines = _wait_for_started(proc, 2)
     proc.send_signal(signal.SIGTERM)  # sets the stop; these jobs do not look at it
+    # Sent together, both may be pending at once, and Python runs pending handlers in
+    # signal-number order (SIGINT first): the second is sent once the first was seen.
+    assert proc.stdout is not None
+    while not lines[-1].startswith("signal"):
+        line = proc.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
     proc.send_signal(signal.SIGINT)  # the second signal raises KeyboardInterrupt
     rest, _ = proc.communicate(timeout=60)
     output = "".join(lines) + rest
