@@ -357,3 +357,25 @@ def test_the_same_late_package_named_again_ends_the_retries(tmp_path) -> None:
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip().endswith("fell-back")
     assert done.stderr.count("atomicwrites has no release") == 1
+
+
+def test_exact_pins_become_lower_bounds_on_an_interpreter_newer_than_tested() -> None:
+    # requests 2.10 (2016): classifiers up to 3.5, requirements.txt pins coverage 4.0.3,
+    # which fails at import on Python 3.9, the oldest Debian interpreter here.
+    setup = (
+        "from setuptools import setup\nsetup(name='requests', classifiers=["
+        "'Programming Language :: Python :: 3.4', 'Programming Language :: Python :: 3.5'])\n"
+    )
+    old = infer_repo_config(
+        reader({"setup.py": setup, "requirements.txt": "coverage==4.0.3\npytest==2.8.7\n"}),
+        "2016-05-01",
+    )
+    line = uv_line(old)
+    assert "'coverage>=4.0.3'" in line and "'pytest>=2.8.7'" in line and "==" not in line
+    assert "exact pins as lower bounds (Python 3.9 is newer than tested)" in old.source
+    # A project that names the interpreter it gets keeps its pins.
+    tested = setup.replace("3.5'", "3.9'")
+    kept = infer_repo_config(
+        reader({"setup.py": tested, "requirements.txt": "coverage==5.3\n"}), "2021-01-01"
+    )
+    assert "coverage==5.3" in uv_line(kept) and "lower bounds" not in kept.source

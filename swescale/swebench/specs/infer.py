@@ -126,6 +126,28 @@ def _lines(value: str) -> list[str]:
     return [line.strip() for line in value.splitlines() if line.strip()]
 
 
+def relax_pins(lines: list[str]) -> list[str]:
+    """Requirement lines with each exact pin ``name==X`` (or ``===``) made ``name>=X``;
+    markers, extras and other specifiers kept. Pure."""
+    out = []
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            out.append(line)
+            continue
+        specs = [
+            f">={spec.version}"
+            if spec.operator in ("==", "===") and "*" not in spec.version
+            else str(spec)
+            for spec in req.specifier
+        ]
+        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        marker = f"; {req.marker}" if req.marker else ""
+        out.append(f"{req.name}{extras}{','.join(specs)}{marker}")
+    return out
+
+
 def _requirement_list(value: Any) -> list[str]:
     """An extra's requirements as setup.cfg (one string of lines) or a list gives them."""
     if isinstance(value, str):
@@ -601,6 +623,16 @@ def infer_repo_config(read: Reader, committed: str | None = None) -> RepoConfig:
         file_lines = runtime + file_lines
         found.append("requirements.txt")
     # One requirement per name, the files' over tox's (a tox env may lag behind them).
+    tested = [
+        _minor(v) for v in [*_CLASSIFIER.findall(" ".join(classifiers)), *tox_pythons(envlist)]
+    ]
+    if python and tested and _minor(python) > max(tested):
+        # An interpreter newer than any the project tested: its exact pins are of a time
+        # before that interpreter (requests' coverage==4.0.3 fails at import on 3.9),
+        # so each becomes a lower bound, resolved at the packages' date.
+        file_lines = relax_pins(file_lines)
+        tox_direct = relax_pins(tox_direct)
+        found.append(f"exact pins as lower bounds (Python {python} is newer than tested)")
     requirements = merge_requirements(["pytest", *tox_direct, *file_lines])
 
     build = pyproject.get("build-system") if isinstance(pyproject.get("build-system"), dict) else {}
