@@ -180,7 +180,7 @@ def register(app: typer.Typer) -> None:
         if parsed.pull_requests:
             console.print(f"{parsed.pull_requests} pull request(s) in the export skipped")
         console.print(
-            f"{len(chosen)} issue(s) to solve (of {len(parsed.issues)} read"
+            f"{len(chosen)} issue(s) to solve (of {len(parsed.issues) + len(parsed.errors)} read"
             + (f", {len(parsed.errors)} skipped" if parsed.errors else "")
             + "); run "
             f"[bold]{run_id}[/bold] -> {Path(cfg.runs_dir) / safe_name(run_id)}"
