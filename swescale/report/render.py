@@ -48,6 +48,8 @@ def headline(summary: RunSummary) -> str:
     curve = summary.pass_at()
     if curve:
         parts.append(f"pass@{curve[-1][0]} {curve[-1][1]:.0%}")
+    elif summary.ungraded:
+        parts.append("resolve rate: unknown (no ground truth)")
     exits: dict[str, int] = {}
     for t in summary.tasks:
         for status, count in t.exit_statuses.items():

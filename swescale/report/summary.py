@@ -61,6 +61,8 @@ class RunSummary:
     # Damaged, missing or unreadable record parts, one line each ("<file>[:line]: what"),
     # paths inside the run directory.
     problems: list[str] = field(default_factory=list)
+    # No ground truth (scaling.grade none, as `solve` runs): the resolve rate is unknown.
+    ungraded: bool = False
 
     @property
     def graded(self) -> list[TaskSummary]:
@@ -104,6 +106,7 @@ def _task_summary(
     state: dict[str, Any],
     ledger_task: dict[str, Any],
     problems: list[str],
+    graded_run: bool = True,
 ) -> TaskSummary:
     """One task from its folder: result.json, the selection records, the trajectory
     files (read tolerantly); what is damaged is added to ``problems``."""
@@ -146,10 +149,24 @@ def _task_summary(
     if candidates and all(c.resolved is not None for c in candidates):
         resolving = {t for c in candidates if c.resolved for t in c.trajectory_ids}
         summary.resolving_trajectories = sum(1 for t in finished if t in resolving)
-    elif summary.status == "done" and not candidates and finished:
+    elif summary.status == "done" and not candidates and finished and graded_run:
         summary.resolving_trajectories = 0  # no candidate at all: nothing resolves
     summary.cost = as_costs(ledger_task.get("total")) or as_costs(result.get("cost"))
     return summary
+
+
+def _grade_setting(config: Path) -> str:
+    """``scaling.grade`` of a run's config.yaml ("" when it cannot be read)."""
+    import yaml
+
+    from swescale.config import load_yaml
+
+    try:
+        data = load_yaml(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return ""
+    scaling = data.get("scaling") if isinstance(data, dict) else None
+    return str(scaling.get("grade") or "") if isinstance(scaling, dict) else ""
 
 
 def load_run(run_dir: str | Path, comparison: bool = True) -> RunSummary:
@@ -190,9 +207,14 @@ def load_run(run_dir: str | Path, comparison: bool = True) -> RunSummary:
         if task_files.root.name not in by_dir:
             by_dir[task_files.root.name] = (task_files.root, {})
     ledger_tasks = as_dict(ledger.get("by_task"))
+    # A run without ground truth (`solve`, scaling.grade none) knows of no resolve at all.
+    graded = _grade_setting(files.config) != "none"
+    summary.ungraded = not graded
     for _name, (folder, state) in sorted(by_dir.items()):
         ledger_task = as_dict(ledger_tasks.get(as_str(state.get("task_id"))))
-        summary.tasks.append(_task_summary(root, folder, state, ledger_task, problems))
+        summary.tasks.append(
+            _task_summary(root, folder, state, ledger_task, problems, graded_run=graded)
+        )
     evaluations = read_json(files.evaluations, problems, root)
     if evaluations is not None and not isinstance(evaluations, list):
         problems.append("evaluations.json: not a JSON list; skipped")

@@ -205,3 +205,21 @@ def test_report_refuses_a_directory_no_run_wrote(tmp_path) -> None:
     assert sorted(p.name for p in checkout.iterdir()) == ["README.md", "src"]
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "nosuch")])
     assert missing.exit_code == 2 and "no such directory" in " ".join(missing.output.split())
+
+
+def test_a_run_without_ground_truth_says_the_resolve_rate_is_unknown(tmp_path) -> None:
+    # `solve` runs with scaling.grade none: no pass@k of 0%, no "0/2" resolving.
+    from rich.console import Console
+
+    from swescale.report import print_summary
+
+    run = make_run(tmp_path / "runs", run_id="solve-x", candidates=1, trajectories=2, steps=2)
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("  grade: all\n", "  grade: none\n"))
+    assert "grade: none" in config.read_text()
+    for folder in run.iterdir():
+        if (folder / "result.json").exists():
+            (folder / "candidates.jsonl").write_text("")
+    console = Console(width=100, record=True)
+    print_summary(load_run(run), console)
+    assert "resolve rate: unknown (no ground truth)" in console.export_text()
