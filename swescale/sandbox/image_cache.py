@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +57,23 @@ def note_use(tag: str, cache_dir: Path | None = None) -> None:
         logging.getLogger(__name__).debug("could not record the use of %s", tag, exc_info=True)
 
 
+@contextmanager
+def recency_file(path: Path) -> Iterator[dict[str, float]]:
+    """The JSON map of image -> last use at ``path``, read and written back under an
+    exclusive file lock (one writer across processes); a torn file reads as empty."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            data = json.loads(path.read_text()) if path.exists() else {}
+        except (json.JSONDecodeError, OSError):
+            data = {}  # a torn file loses recency only, never images
+        yield data
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
+        tmp.replace(path)
+
+
 class ImageCache:
     def __init__(self, cache_dir: Path, limit_gb: float | None = None) -> None:
         self.path = Path(cache_dir) / "images.json"
@@ -68,19 +85,8 @@ class ImageCache:
             return []
         return self.prune(client, self.limit_bytes, keep=keep)
 
-    @contextmanager
-    def _locked(self) -> Iterator[dict[str, float]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                data = json.loads(self.path.read_text()) if self.path.exists() else {}
-            except (json.JSONDecodeError, OSError):
-                data = {}  # a torn file loses recency only, never images
-            yield data
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
-            tmp.replace(self.path)
+    def _locked(self) -> AbstractContextManager[dict[str, float]]:
+        return recency_file(self.path)
 
     def touch(self, tag: str) -> None:
         with self._locked() as data:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -51,6 +50,7 @@ from tenacity import (
 )
 
 from swescale.sandbox.base import SandboxError
+from swescale.sandbox.image_cache import recency_file
 
 if TYPE_CHECKING:
     import docker
@@ -394,19 +394,8 @@ class PulledImages:
 
     # -- recency ---------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _recency(self) -> Iterator[dict[str, float]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                data = json.loads(self.path.read_text()) if self.path.exists() else {}
-            except (json.JSONDecodeError, OSError):
-                data = {}  # a torn file loses recency only, never images
-            yield data
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
-            tmp.replace(self.path)
+    def _recency(self) -> contextlib.AbstractContextManager[dict[str, float]]:
+        return recency_file(self.path)
 
     def listing(self) -> list[tuple[str, float]]:
         """(name, last use) of the pulled images on record, least recently used first."""
